@@ -1,0 +1,37 @@
+"""pytest-convbudget: exact conv params and FLOPs of PyTorch models, as pytest budgets.
+
+``parse_quantity`` and ``format_quantity`` import without torch; ``profile``
+and the result classes are loaded on first use, so that the pytest plugin
+(which imports this package) costs nothing in test runs that never profile.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .formulas import COST_MODEL_VERSION
+from .quantity import format_quantity, parse_quantity
+from .results import ConvCost, IdleModule, LayerCost, ModuleCost, UncountedCall
+
+__all__ = [
+    "COST_MODEL_VERSION",
+    "ConvCost",
+    "IdleModule",
+    "LayerCost",
+    "ModuleCost",
+    "UncountedCall",
+    "format_quantity",
+    "parse_quantity",
+    "profile",
+]
+
+if TYPE_CHECKING:
+    from .profiler import profile
+
+
+def __getattr__(name: str) -> Any:
+    if name == "profile":
+        from .profiler import profile
+
+        return profile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,52 @@
+"""Leave the user's model exactly as it was found.
+
+A real-device profile runs the model on swapped-in tensors: buffers are
+replaced by copies (so a forward that updates them cannot change the
+originals) and, when the model must move device, parameters get a moved
+``.data`` for the call. Afterwards the original tensor objects are put back,
+never copied back, so weights are bitwise what they were.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ModelGuard:
+    """Remembers training flags and tensors; :meth:`restore` undoes everything."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._model = model
+        self._training = [(module, module.training) for module in model.modules()]
+        self._param_data: list[tuple[nn.Parameter, torch.Tensor]] = []
+        self._buffers: list[tuple[nn.Module, str, torch.Tensor]] = []
+
+    def use_eval_mode(self) -> None:
+        self._model.eval()
+
+    def swap_in_copies(self, device: torch.device) -> None:
+        """Give the model buffers (and, off its device, parameters) that it may freely use."""
+        for param in self._model.parameters():
+            if param.device != device:
+                self._param_data.append((param, param.data))
+                param.data = param.data.to(device)
+        copies: dict[int, torch.Tensor] = {}
+        for module in self._model.modules():
+            for name, buffer in module._buffers.items():
+                if buffer is None:
+                    continue
+                if id(buffer) not in copies:
+                    copies[id(buffer)] = buffer.to(device, copy=True)
+                self._buffers.append((module, name, buffer))
+                module._buffers[name] = copies[id(buffer)]
+
+    def restore(self) -> None:
+        for param, data in reversed(self._param_data):
+            param.data = data
+        for module, name, buffer in reversed(self._buffers):
+            module._buffers[name] = buffer
+        for module, training in self._training:
+            module.training = training
+        self._param_data.clear()
+        self._buffers.clear()

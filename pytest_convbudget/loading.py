@@ -1,0 +1,59 @@
+"""Find a model factory from a ``path/to/file.py:name`` or ``package.module:name`` spec."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+class SpecError(ValueError):
+    """A factory spec that cannot be resolved; the message is one line for the user."""
+
+
+def load_object(spec: str) -> Any:
+    """The object a ``FILE.py:NAME`` or ``MODULE:NAME`` spec points at."""
+    location, sep, name = spec.rpartition(":")
+    if not sep or not location or not name:
+        raise SpecError(f"bad model spec {spec!r}: expected path/to/file.py:factory or package.module:factory")
+    module = _load_file(location) if location.endswith(".py") or "/" in location else _import(location)
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise SpecError(f"{location!r} has no attribute {name!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _load_file(location: str) -> ModuleType:
+    path = Path(location)
+    if not path.is_file():
+        raise SpecError(f"model file not found: {location}")
+    module_name = f"_convbudget_user_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpecError(f"cannot load {location} as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise SpecError(f"importing {location} failed: {type(error).__name__}: {error}") from error
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    return module
+
+
+def _import(location: str) -> ModuleType:
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        return importlib.import_module(location)
+    except ImportError as error:
+        raise SpecError(f"cannot import module {location!r}: {error}") from error
+    except Exception as error:
+        raise SpecError(f"importing {location!r} failed: {type(error).__name__}: {error}") from error

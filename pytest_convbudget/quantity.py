@@ -1,0 +1,117 @@
+"""Parse and print budget quantities: ``"4.1 GFLOPs"``, ``"25.6M params"``, ``3_000_000``.
+
+Kept free of torch so the plugin can validate ``pyproject.toml`` and markers at
+start-up without importing it. Parsing goes through :class:`decimal.Decimal`
+so no float rounding ever enters a limit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+SI_SUFFIXES: dict[str, int] = {
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+}
+# Unit words a quantity may end with; matched case-insensitively.
+UNIT_WORDS = frozenset(
+    {"flop", "flops", "mac", "macs", "param", "params", "parameter", "parameters"}
+)
+_NUMBER = re.compile(
+    r"""\s*
+    (?P<number>
+        (?:\d+(?:_\d+)*)?              # integer part, '_' only between digits
+        (?:\.\d+(?:_\d+)*|\.)?          # optional fraction
+        (?:[eE][+-]?\d+)?               # optional exponent
+    )
+    \s*(?P<rest>.*?)\s*$""",
+    re.VERBOSE | re.DOTALL,
+)
+_FORMAT_SUFFIXES = ("", "k", "M", "G", "T", "P", "E")
+EXPECTED_FORM = (
+    "expected a non-negative number with an optional SI suffix (k, M, G, T, P) "
+    "and unit word, e.g. 4.1G, '25.6M params', '300 MMACs'"
+)
+
+
+def invalid_quantity_message(value: object, where: str | None) -> str:
+    """The one-line error for a bad quantity, naming where it came from."""
+    origin = f" {where}" if where else ""
+    return f"invalid quantity {value!r}{origin}: {EXPECTED_FORM}"
+
+
+def parse_quantity(value: object, where: str | None = None) -> int:
+    """Return the whole number of units a budget quantity allows.
+
+    Accepts an int, a finite non-negative float or a string such as ``"4.1G"``.
+    A fractional result is rounded down: counts are integers, so ``count <=
+    limit`` holds for exactly the same counts. ``where`` names the origin of the
+    value (a marker, a pyproject key) in the ``ValueError`` raised for bad input.
+    """
+    if isinstance(value, bool):
+        raise ValueError(invalid_quantity_message(value, where))
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(invalid_quantity_message(value, where))
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(invalid_quantity_message(value, where))
+        return math.floor(Decimal(repr(value)))
+    if isinstance(value, str):
+        return _parse_text(value, where)
+    raise ValueError(invalid_quantity_message(value, where))
+
+
+def _parse_text(text: str, where: str | None) -> int:
+    match = _NUMBER.fullmatch(text)
+    number = match.group("number") if match else ""
+    if not match or not any(ch.isdigit() for ch in number):
+        raise ValueError(invalid_quantity_message(text, where))
+    multiplier = _suffix_multiplier(match.group("rest"))
+    if multiplier is None:
+        raise ValueError(invalid_quantity_message(text, where))
+    try:
+        amount = Decimal(number.replace("_", "")) * multiplier
+    except InvalidOperation:
+        raise ValueError(invalid_quantity_message(text, where)) from None
+    return math.floor(amount)
+
+
+def _suffix_multiplier(rest: str) -> int | None:
+    """Multiplier for the text after the number, or None when it is not valid."""
+    if rest == "" or rest.lower() in UNIT_WORDS:
+        return 1
+    suffix, word = rest[0], rest[1:].lstrip()
+    if suffix not in SI_SUFFIXES:
+        return None
+    if word and word.lower() not in UNIT_WORDS:
+        return None  # rejects binary prefixes too: 'Mi', 'GiB'
+    return SI_SUFFIXES[suffix]
+
+
+def format_quantity(value: int) -> str:
+    """Three significant figures with an SI suffix: ``8_210_000_000 -> '8.21 G'``."""
+    if value < 0:
+        return "-" + format_quantity(-value)
+    if value < 1000:
+        return str(value)
+    top = len(_FORMAT_SUFFIXES) - 1
+    exponent = min((len(str(value)) - 1) // 3, top)
+    rounded = _three_figures(Decimal(value).scaleb(-3 * exponent))
+    if rounded >= 1000 and exponent < top:
+        exponent += 1
+        rounded = _three_figures(Decimal(value).scaleb(-3 * exponent))
+    places = max(0, 3 - len(str(int(rounded))))
+    return f"{rounded:.{places}f} {_FORMAT_SUFFIXES[exponent]}"
+
+
+def _three_figures(number: Decimal) -> Decimal:
+    digits = len(str(int(number)))
+    return number.quantize(Decimal(1).scaleb(digits - 3), rounding=ROUND_HALF_EVEN)

@@ -1,0 +1,206 @@
+"""What a profile found: dataclasses with exact integer counts.
+
+``to_dict`` / ``from_dict`` give the JSON form that reports and baselines
+store; it round-trips exactly. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable, Mapping
+
+from .formulas import COST_MODEL_VERSION
+
+Shape = tuple[int, ...]
+ROOT_NAME = "(root)"  # the name a conv gets when the profiled model is itself a conv
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One call of one counted module.
+
+    ``params``, ``flops`` and ``macs`` are this call's per-sample share, so
+    the records of a profile sum exactly to its totals: a module's params sit
+    on its first call, later calls carry 0. ``total_flops`` and ``total_macs``
+    are the whole call, batch included.
+    """
+
+    name: str
+    call: int
+    type: str
+    kind: str  # "conv", "transposed", "linear"
+    kernel_size: Shape
+    stride: Shape
+    padding: Shape | str
+    dilation: Shape
+    groups: int
+    bias: bool
+    input_shape: Shape
+    output_shape: Shape
+    batch: int
+    params: int
+    flops: int
+    macs: int
+    total_flops: int
+    total_macs: int
+
+    @property
+    def label(self) -> str:
+        """The name, with ``#N`` for the N-th call of a module called more than once."""
+        return self.name if self.call == 1 else f"{self.name}#{self.call}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerCost:
+        values = dict(data)
+        for key in ("kernel_size", "stride", "dilation", "input_shape", "output_shape"):
+            values[key] = tuple(values[key])
+        if not isinstance(values["padding"], str):
+            values["padding"] = tuple(values["padding"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class IdleModule:
+    """A counted kind of module that the profiled forward never called."""
+
+    name: str
+    type: str
+    params: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IdleModule:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class UncountedCall:
+    """A convolution op that ran outside every counted module (a bare ``F.conv2d``).
+
+    Its cost is shown for information and is NOT in the profile's totals.
+    """
+
+    function: str
+    input_shape: Shape
+    weight_shape: Shape
+    output_shape: Shape
+    total_flops: int
+    total_macs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UncountedCall:
+        values = dict(data)
+        for key in ("input_shape", "weight_shape", "output_shape"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModuleCost:
+    """All calls of one module (or of every module under a name prefix) added up."""
+
+    name: str
+    calls: int
+    params: int
+    flops: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class ConvCost:
+    """The conv cost of one forward of a model.
+
+    ``params``, ``flops`` and ``macs`` are per sample; ``total_flops`` and
+    ``total_macs`` cover the whole profiled batch.
+    """
+
+    model: str
+    params: int
+    flops: int
+    macs: int
+    total_flops: int
+    total_macs: int
+    batch_size: int
+    device: str
+    model_params: int
+    input_shapes: tuple[Shape, ...] = ()
+    layers: tuple[LayerCost, ...] = ()
+    idle_modules: tuple[IdleModule, ...] = ()
+    uncounted: tuple[UncountedCall, ...] = ()
+    fallback_reason: str | None = None
+    include_linear: bool = False
+    per_sample_exact: bool = True
+    cost_model_version: int = field(default=COST_MODEL_VERSION)
+
+    @property
+    def idle_params(self) -> int:
+        """Params of the conv modules that never ran (not in ``params``)."""
+        return sum(idle.params for idle in self.idle_modules)
+
+    def by_module(self, depth: int | None = None) -> dict[str, ModuleCost]:
+        """Per-sample figures summed per module, in first-call order.
+
+        With ``depth``, names are cut to their first ``depth`` parts first, so
+        ``depth=1`` gives one row per top-level block (``layer3``).
+        """
+        groups: dict[str, list[LayerCost]] = {}
+        for layer in self.layers:
+            key = layer.name if depth is None else ".".join(layer.name.split(".")[:depth])
+            groups.setdefault(key, []).append(layer)
+        return {
+            name: ModuleCost(
+                name=name,
+                calls=len(calls),
+                params=sum(layer.params for layer in calls),
+                flops=sum(layer.flops for layer in calls),
+                macs=sum(layer.macs for layer in calls),
+            )
+            for name, calls in groups.items()
+        }
+
+    def top_layers(self, count: int = 3, key: str = "flops") -> list[LayerCost]:
+        """The ``count`` costliest layer calls by ``key`` (flops, macs or params)."""
+        return sorted(self.layers, key=lambda layer: getattr(layer, key), reverse=True)[:count]
+
+    def table(self) -> str:
+        """A readable per-layer table with totals, as ``python -m pytest_convbudget`` prints."""
+        from .table import render_cost
+
+        return render_cost(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("layers", "idle_modules", "uncounted"):
+                data[f.name] = [item.to_dict() for item in value]
+            else:
+                data[f.name] = _jsonable(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConvCost:
+        values = dict(data)
+        values["input_shapes"] = tuple(tuple(shape) for shape in values.get("input_shapes", ()))
+        values["layers"] = _load(LayerCost, values.get("layers", ()))
+        values["idle_modules"] = _load(IdleModule, values.get("idle_modules", ()))
+        values["uncounted"] = _load(UncountedCall, values.get("uncounted", ()))
+        return cls(**values)
+
+
+def _load(cls: Any, items: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
+    return tuple(cls.from_dict(item) for item in items)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(item) for item in value]
+    return value

@@ -1,0 +1,66 @@
+"""Notice convolution ops that run outside every counted module.
+
+A module hook cannot see a bare ``F.conv2d``. This ``TorchFunctionMode`` is
+active only for the profiled forward (a context, not a patch of torch), and
+writes down every conv op that runs while no counted module is executing.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from .results import UncountedCall
+
+_REGULAR = {torch.conv1d, torch.conv2d, torch.conv3d}
+_TRANSPOSED = {torch.conv_transpose1d, torch.conv_transpose2d, torch.conv_transpose3d}
+_GENERIC = {torch.convolution, torch._convolution}  # ``transposed`` is their 7th argument
+CONV_FUNCTIONS = frozenset(_REGULAR | _TRANSPOSED | _GENERIC)
+
+
+class ConvWatch(TorchFunctionMode):
+    """Counts conv ops while ``depth`` (counted modules now running) is zero."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.calls: list[UncountedCall] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        result = func(*args, **(kwargs or {}))
+        if self.depth == 0 and func in CONV_FUNCTIONS:
+            self.calls.append(describe_conv_call(func, args, kwargs or {}, result))
+        return result
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
+    return args[index] if len(args) > index else kwargs.get(name)
+
+
+def describe_conv_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> UncountedCall:
+    """The cost of one functional conv call, from its weight and the shapes it produced."""
+    data = _argument(args, kwargs, 0, "input")
+    weight = _argument(args, kwargs, 1, "weight")
+    bias = _argument(args, kwargs, 2, "bias")
+    transposed = func in _TRANSPOSED or (
+        func in _GENERIC and bool(_argument(args, kwargs, 6, "transposed"))
+    )
+    taps = prod(weight.shape[1:])  # one output channel's kernel (regular) or one input's fan-out
+    outputs = result.numel()
+    if transposed:
+        macs = taps * data.numel()
+        flops = 2 * macs - outputs + (outputs if bias is not None else 0)
+    else:
+        macs = taps * outputs
+        flops = (2 * taps - (0 if bias is not None else 1)) * outputs
+    return UncountedCall(
+        function=getattr(func, "__name__", str(func)),
+        input_shape=tuple(data.shape),
+        weight_shape=tuple(weight.shape),
+        output_shape=tuple(result.shape),
+        total_flops=flops,
+        total_macs=macs,
+    )
