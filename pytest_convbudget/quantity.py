@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 SI_SUFFIXES: dict[str, int] = {
     "k": 10**3,
@@ -26,14 +26,16 @@ UNIT_WORDS = frozenset(
 _NUMBER = re.compile(
     r"""\s*
     (?P<number>
-        (?:\d+(?:_\d+)*)?              # integer part, '_' only between digits
-        (?:\.\d+(?:_\d+)*|\.)?          # optional fraction
-        (?:[eE][+-]?\d+)?               # optional exponent
+        (?:[0-9]+(?:_[0-9]+)*)?         # integer part, '_' only between digits
+        (?:\.[0-9]+(?:_[0-9]+)*|\.)?    # optional fraction
+        (?:[eE](?P<exponent>[+-]?[0-9]+))?
     )
     \s*(?P<rest>.*?)\s*$""",
     re.VERBOSE | re.DOTALL,
 )
-_FORMAT_SUFFIXES = ("", "k", "M", "G", "T", "P", "E")
+_FORMAT_SUFFIXES = ("", "k", "M", "G", "T", "P")
+# No budget needs more; it keeps Decimal arithmetic exact and small.
+MAX_EXPONENT = 100
 EXPECTED_FORM = (
     "expected a non-negative number with an optional SI suffix (k, M, G, T, P) "
     "and unit word, e.g. 4.1G, '25.6M params', '300 MMACs'"
@@ -72,16 +74,20 @@ def parse_quantity(value: object, where: str | None = None) -> int:
 def _parse_text(text: str, where: str | None) -> int:
     match = _NUMBER.fullmatch(text)
     number = match.group("number") if match else ""
-    if not match or not any(ch.isdigit() for ch in number):
+    if not match or not any(ch in "0123456789" for ch in number):
+        raise ValueError(invalid_quantity_message(text, where))
+    if match.group("exponent") and abs(int(match.group("exponent"))) > MAX_EXPONENT:
         raise ValueError(invalid_quantity_message(text, where))
     multiplier = _suffix_multiplier(match.group("rest"))
     if multiplier is None:
         raise ValueError(invalid_quantity_message(text, where))
-    try:
-        amount = Decimal(number.replace("_", "")) * multiplier
-    except InvalidOperation:
-        raise ValueError(invalid_quantity_message(text, where)) from None
-    return math.floor(amount)
+    with localcontext() as exact:
+        exact.prec = len(number) + 2 * MAX_EXPONENT  # enough digits that nothing rounds
+        try:
+            amount = Decimal(number.replace("_", "")) * multiplier
+        except InvalidOperation:
+            raise ValueError(invalid_quantity_message(text, where)) from None
+        return math.floor(amount)
 
 
 def _suffix_multiplier(rest: str) -> int | None:
@@ -97,7 +103,10 @@ def _suffix_multiplier(rest: str) -> int | None:
 
 
 def format_quantity(value: int) -> str:
-    """Three significant figures with an SI suffix: ``8_210_000_000 -> '8.21 G'``."""
+    """Three significant figures with an SI suffix: ``8_210_000_000 -> '8.21 G'``.
+
+    Values from 1000 P up are printed whole in P, so the text always parses back.
+    """
     if value < 0:
         return "-" + format_quantity(-value)
     if value < 1000:
