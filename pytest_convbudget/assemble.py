@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Sequence
 
+from .errors import ProfileError
 from .formulas import CallCost, conv_cost, linear_cost, transposed_conv_cost
 from .results import ConvCost, IdleModule, LayerCost, Shape, UncountedCall
 from .targets import LayerSpec
@@ -38,7 +39,7 @@ class RunInfo:
     fallback_reason: str | None
 
 
-class BatchSizeError(ValueError):
+class BatchSizeError(ProfileError):
     """The profiled batch size is zero or negative."""
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .assemble import RawCall, RunInfo, assemble
+from .errors import ProfileError
 from .guard import ModelGuard
 from .results import ConvCost, Shape
 from .targets import LayerSpec, find_targets
@@ -23,7 +24,7 @@ from .watch import ConvWatch
 DEVICE_CHOICES = ("auto", "meta", "cpu", "cuda", "cuda:N")
 
 
-class ProfileUsageError(ValueError):
+class ProfileUsageError(ProfileError):
     """``profile()`` was called with arguments it cannot use."""
 
 

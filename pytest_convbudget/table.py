@@ -82,12 +82,12 @@ def render_notes(cost: ConvCost) -> list[str]:
     return lines
 
 
-def render_layers(cost: ConvCost) -> list[str]:
-    return render_rows(LAYER_COLUMNS, [layer_row(layer) for layer in cost.layers], _NUMERIC)
+def render_layers(layers: Sequence[LayerCost]) -> list[str]:
+    return render_rows(LAYER_COLUMNS, [layer_row(layer) for layer in layers], _NUMERIC)
 
 
 def render_cost(cost: ConvCost) -> str:
     shapes = ", ".join(_dims(shape) for shape in cost.input_shapes) or "no tensor input"
     title = f"{cost.model} on {shapes} ({cost.device}; params, FLOPs and MACs per sample)"
-    lines = [title, *render_layers(cost), "", *render_totals(cost)]
+    lines = [title, *render_layers(cost.layers), "", *render_totals(cost)]
     return "\n".join(lines)

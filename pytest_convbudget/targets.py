@@ -13,6 +13,7 @@ from math import prod
 
 from torch import nn
 
+from .errors import ProfileError
 from .results import ROOT_NAME
 
 _QUANTIZED_CONV_MODULE = "torch.ao.nn.quantized.modules.conv"
@@ -38,7 +39,7 @@ class LayerSpec:
     tensors: tuple[tuple[object, int], ...]
 
 
-class LazyModuleError(ValueError):
+class LazyModuleError(ProfileError):
     """The model still has lazy modules whose parameters are not materialised."""
 
 

@@ -1,0 +1,187 @@
+"""``[tool.convbudget]`` in ``pyproject.toml``: read once, validated, typed.
+
+Every error names the file and the key, and is raised as :class:`ConfigError`
+so the plugin can stop the session with a one-line usage error.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .quantity import parse_quantity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+FIGURES = ("params", "flops", "macs")
+DEVICES = ("auto", "meta", "cpu", "cuda")
+PER_CHOICES = ("sample", "batch")
+TABLE = "[tool.convbudget]"
+PATTERN_TABLE = "[tool.convbudget.budgets]"
+TOP_LEVEL_KEYS = ("device", "per", "include_linear", *FIGURES, "max_increase", "require_baseline", "budgets")
+PATTERN_KEYS = (*FIGURES, "max_increase")
+
+
+class ConfigError(ValueError):
+    """A bad ``[tool.convbudget]`` table; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit on one figure, and where it came from (for messages)."""
+
+    figure: str
+    value: int
+    source: str
+
+
+@dataclass(frozen=True)
+class PatternBudget:
+    """Limits for the tests whose id matches ``pattern`` (fnmatch)."""
+
+    pattern: str
+    limits: tuple[Limit, ...] = ()
+    max_increase: float | None = None
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """More literal characters first, then fewer wildcards: the most specific wins."""
+        wildcards = sum(self.pattern.count(char) for char in "*?[")
+        return (len(self.pattern) - wildcards, -wildcards)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole table, with defaults for what it does not say."""
+
+    path: Path | None = None
+    device: str = "auto"
+    per: str = "sample"
+    include_linear: bool = False
+    defaults: tuple[Limit, ...] = ()
+    max_increase: float | None = None
+    require_baseline: bool = False
+    patterns: tuple[PatternBudget, ...] = field(default=())
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else "pyproject.toml"
+
+
+def find_pyproject(inipath: Path | None, rootpath: Path) -> Path | None:
+    """pytest's own config file when it is a pyproject.toml, else the rootdir's one."""
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return inipath
+    candidate = rootpath / "pyproject.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    table = document.get("tool", {}).get("convbudget")
+    if table is None:
+        return Settings(path=path)
+    return parse_settings(table, path)
+
+
+def parse_settings(table: Any, path: Path) -> Settings:
+    where = _Where(path)
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{path}: {TABLE} must be a table")
+    _reject_unknown(table, TOP_LEVEL_KEYS, where, TABLE)
+    device = table.get("device", "auto")
+    if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+        raise ConfigError(f"{where.key(TABLE, 'device')} = {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
+    per = table.get("per", "sample")
+    if per not in PER_CHOICES:
+        raise ConfigError(f"{where.key(TABLE, 'per')} = {per!r}: expected 'sample' or 'batch'")
+    return Settings(
+        path=path,
+        device=device,
+        per=per,
+        include_linear=_boolean(table, "include_linear", where),
+        defaults=_limits(table, where, TABLE, source=f"{path.name} {TABLE}"),
+        max_increase=_percent(table, "max_increase", where, TABLE),
+        require_baseline=_boolean(table, "require_baseline", where),
+        patterns=_patterns(table.get("budgets", {}), where),
+    )
+
+
+@dataclass(frozen=True)
+class _Where:
+    path: Path
+
+    def key(self, table: str, key: str) -> str:
+        return f"{self.path}: {table} {key}"
+
+
+def _reject_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], where: _Where, name: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{where.key(name, repr(key))}: unknown key (expected one of {', '.join(allowed)})")
+
+
+def _boolean(table: Mapping[str, Any], key: str, where: _Where) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where.key(TABLE, key)} = {value!r}: expected true or false")
+    return value
+
+
+def _limits(table: Mapping[str, Any], where: _Where, name: str, source: str) -> tuple[Limit, ...]:
+    limits = []
+    for figure in FIGURES:
+        if figure in table:
+            try:
+                value = parse_quantity(table[figure], where=f"at {name} {figure} in {where.path}")
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            limits.append(Limit(figure, value, f"{source} {figure}"))
+    return tuple(limits)
+
+
+def _percent(table: Mapping[str, Any], key: str, where: _Where, name: str) -> float | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if isinstance(value, str) and value.strip().endswith("%"):
+        value = value.strip()[:-1]
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{where.key(name, key)} = {table[key]!r}: expected a non-negative percentage such as 5 or '5%'")
+    return number
+
+
+def _patterns(budgets: Any, where: _Where) -> tuple[PatternBudget, ...]:
+    if not isinstance(budgets, Mapping):
+        raise ConfigError(f"{where.path}: {PATTERN_TABLE} must be a table of pattern = {{ flops = ..., params = ... }}")
+    patterns = []
+    for pattern, entry in budgets.items():
+        name = f"{PATTERN_TABLE} {pattern!r}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where.path}: {name}: expected an inline table such as {{ flops = \"3.7G\" }}")
+        _reject_unknown(entry, PATTERN_KEYS, where, name)
+        patterns.append(
+            PatternBudget(
+                pattern=pattern,
+                limits=_limits(entry, where, name, source=f"{where.path.name} {name}"),
+                max_increase=_percent(entry, "max_increase", where, name),
+            )
+        )
+    return tuple(patterns)

@@ -1,0 +1,74 @@
+"""One model measured by one test: its cost, its limits, and the verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .budget import FIGURE_LABELS, Overrun, headroom, overruns
+from .config import Limit
+from .quantity import format_quantity
+from .results import ConvCost
+
+USER_PROPERTY = "convbudget"
+TOP_LAYERS_IN_MESSAGE = 3
+
+
+@dataclass(frozen=True)
+class Measurement:
+    test_id: str
+    name: str
+    index: int  # order of the measurement within its test
+    cost: ConvCost
+    per: str
+    limits: tuple[Limit, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What a baseline matches on."""
+        return (self.test_id, self.name)
+
+    @property
+    def overruns(self) -> list[Overrun]:
+        return overruns(self.cost, {limit.figure: limit for limit in self.limits}, self.per)
+
+    @property
+    def headroom(self) -> float | None:
+        return headroom(self.cost, {limit.figure: limit for limit in self.limits}, self.per)
+
+    @property
+    def over_budget(self) -> bool:
+        return bool(self.overruns)
+
+    def failure_message(self) -> str:
+        """What grew, by how much, against which limit, and the layers that cost most."""
+        lines = [f"conv budget exceeded: {self.name} in {self.test_id}"]
+        lines += [f"  {overrun.message()}" for overrun in self.overruns]
+        key = "params" if all(o.figure == "params" for o in self.overruns) else "flops"
+        top = ", ".join(
+            f"{layer.label} {format_quantity(getattr(layer, key))}" for layer in self.cost.top_layers(TOP_LAYERS_IN_MESSAGE, key)
+        )
+        if top:
+            lines.append(f"  costliest layers by {FIGURE_LABELS[key]}: {top}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "test_id": self.test_id,
+            "name": self.name,
+            "index": self.index,
+            "per": self.per,
+            "limits": [{"figure": l.figure, "value": l.value, "source": l.source} for l in self.limits],
+            "cost": self.cost.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        return cls(
+            test_id=data["test_id"],
+            name=data["name"],
+            index=data["index"],
+            per=data["per"],
+            limits=tuple(Limit(**limit) for limit in data.get("limits", ())),
+            cost=ConvCost.from_dict(data["cost"]),
+        )

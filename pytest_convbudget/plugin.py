@@ -1,0 +1,259 @@
+"""The pytest plugin: ``conv_cost`` fixture, ``budget`` marker, ``--conv-*`` options.
+
+Loaded by every pytest run in an environment where the package is installed,
+so this module imports nothing heavy: torch is imported only when a test
+calls ``conv_cost``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, Iterator
+
+import pytest
+
+from .config import ConfigError, Settings, find_pyproject, load_settings
+from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
+from .measurement import USER_PROPERTY, Measurement
+from .report import render_report
+
+SESSION_PLUGIN = "convbudget-session"
+ENFORCEMENT = ("fail", "warn", "off")
+REPORT_STYLES = ("summary", "layers")
+_MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
+_MEASUREMENTS = pytest.StashKey[list[Measurement]]()
+
+
+class ConvBudgetWarning(UserWarning):
+    """A budget overrun under ``--conv-budget=warn``."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("convbudget", "conv budgets (pytest-convbudget)")
+    group.addoption(
+        "--conv-report", nargs="?", const="summary", default=None, metavar="layers",
+        help="print a 'conv budget' summary of every conv_cost measurement; "
+        "--conv-report=layers adds each measurement's per-layer table",
+    )
+    group.addoption(
+        "--conv-device", default=None, metavar="DEVICE",
+        help="profile every measurement on DEVICE (auto, meta, cpu, cuda, cuda:N), "
+        "overriding [tool.convbudget] device and conv_cost(device=...)",
+    )
+    group.addoption(
+        "--conv-budget", default=None, choices=ENFORCEMENT,
+        help="fail (default): a measurement over budget fails its test; warn: it warns; "
+        "off: budgets are not checked (the report still shows them)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    style = config.getoption("conv_report")
+    if style is not None and style not in REPORT_STYLES:
+        raise pytest.UsageError(
+            f"--conv-report takes 'layers' or no value, got {style!r}: "
+            "write paths before --conv-report, or use --conv-report=summary"
+        )
+    try:
+        settings = load_settings(find_pyproject(config.inipath, config.rootpath))
+    except ConfigError as error:
+        raise pytest.UsageError(f"pytest-convbudget: {error}") from None
+    device = config.getoption("conv_device")
+    if device is not None:
+        from .config import DEVICES
+
+        if device not in DEVICES and not device.startswith("cuda:"):
+            raise pytest.UsageError(f"--conv-device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
+    session = ConvBudgetSession(config, settings)
+    config.pluginmanager.register(session, SESSION_PLUGIN)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(session), f"{SESSION_PLUGIN}-xdist")
+
+
+@pytest.fixture
+def conv_cost(request: pytest.FixtureRequest) -> "Meter":
+    """Measure a model: ``conv_cost(model, *inputs, name=None, **profile_options)`` -> ConvCost.
+
+    Each measurement is recorded on the test, checked against its budget
+    when the test body ends, and shown by ``--conv-report``.
+    """
+    session: ConvBudgetSession = request.config.pluginmanager.get_plugin(SESSION_PLUGIN)
+    return Meter(session, request.node)
+
+
+class Meter:
+    """The callable the ``conv_cost`` fixture gives a test."""
+
+    def __init__(self, session: ConvBudgetSession, item: pytest.Item) -> None:
+        self._session = session
+        self._item = item
+
+    def __call__(self, model: Any, *inputs: Any, name: str | None = None, **options: Any) -> Any:
+        __tracebackhide__ = True
+        from .errors import ProfileError
+        from .profiler import profile
+
+        settings = self._session.settings
+        device = self._session.device_override or options.pop("device", None) or settings.device
+        options.setdefault("include_linear", settings.include_linear)
+        problem = None
+        try:
+            cost = profile(model, *inputs, device=device, **options)
+        except ProfileError as error:
+            problem = str(error)
+        except TypeError as error:  # an unknown option such as conv_cost(m, x, devise="cpu")
+            if "profile()" not in str(error):
+                raise
+            problem = str(error).replace("profile()", "conv_cost()")
+        if problem is not None:
+            pytest.fail(f"{self._item.nodeid}: conv_cost: {problem}", pytrace=False)
+        measurements = self._item.stash.setdefault(_MEASUREMENTS, [])
+        name = self._unique_name(name, cost.model, measurements)
+        marks = self._item.stash.get(_MARKS, ())
+        from .budget import resolve_limits
+
+        limits = resolve_limits(self._item.nodeid, name, marks, settings)
+        measurement = Measurement(
+            test_id=self._item.nodeid, name=name, index=len(measurements), cost=cost,
+            per=settings.per, limits=tuple(limits.values()),
+        )
+        measurements.append(measurement)
+        self._item.user_properties.append((USER_PROPERTY, json.dumps(measurement.to_dict(), sort_keys=True)))
+        return cost
+
+    def _unique_name(self, name: str | None, model_name: str, measurements: list[Measurement]) -> str:
+        __tracebackhide__ = True
+        taken = {m.name for m in measurements}
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                pytest.fail(f"{self._item.nodeid}: conv_cost: name must be a non-empty string, got {name!r}", pytrace=False)
+            if name in taken:
+                pytest.fail(
+                    f"{self._item.nodeid}: conv_cost: name {name!r} is measured twice; give each measurement its own name=",
+                    pytrace=False,
+                )
+            return name
+        candidate, number = model_name, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{model_name}#{number}"
+        return candidate
+
+
+class ConvBudgetSession:
+    """The session's state: settings, measurements seen, and the report."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.device_override: str | None = config.getoption("conv_device")
+        self.enforcement: str = config.getoption("conv_budget") or "fail"
+        self.measurements: list[Measurement] = []
+        self.order: dict[str, int] = {}
+        self.collected_ids: list[str] = []
+
+    # -- per test -------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        marks, problem = [], None
+        for mark in item.iter_markers(MARKER):
+            try:
+                marks.append(BudgetMark.from_mark(mark.args, dict(mark.kwargs), item.nodeid))
+            except MarkerError as error:
+                problem = str(error)
+                break
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+        item.stash[_MARKS] = tuple(marks)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        result = yield
+        problems = self._problems(item)
+        if problems and self.enforcement == "fail":
+            pytest.fail("\n".join(problems), pytrace=False)
+        if problems and self.enforcement == "warn":
+            warnings.warn(ConvBudgetWarning("\n".join(problems)), stacklevel=1)
+        return result
+
+    def _problems(self, item: pytest.Item) -> list[str]:
+        if self.enforcement == "off":
+            return []
+        marks = item.stash.get(_MARKS, ())
+        measurements = item.stash.get(_MEASUREMENTS, [])
+        if marks and not measurements:
+            return [f"{item.nodeid} has @pytest.mark.budget but measured no model: call conv_cost(model, *inputs) in the test"]
+        problems = [m.failure_message() for m in measurements if m.over_budget]
+        measured = {m.name for m in measurements}
+        for mark in marks:
+            if mark.name is not None and mark.name not in measured:
+                problems.append(
+                    f"{item.nodeid}: {mark.source} names no measurement of this test "
+                    f"(measured: {', '.join(sorted(measured))})"
+                )
+        return problems
+
+    # -- collecting results (serial and xdist alike) -------------------
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.note_collected([item.nodeid for item in session.items])
+
+    def note_collected(self, ids: list[str]) -> None:
+        if not self.order:
+            self.order = {test_id: index for index, test_id in enumerate(ids)}
+            self.collected_ids = list(ids)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == USER_PROPERTY:
+                self.measurements.append(Measurement.from_dict(json.loads(value)))
+
+    def ordered_measurements(self) -> list[Measurement]:
+        """Collection order, so serial and ``-n 2`` runs report identically."""
+        unknown = len(self.order)
+        return sorted(
+            self.measurements,
+            key=lambda m: (self.order.get(m.test_id, unknown), m.test_id, m.index),
+        )
+
+    def unmatched_patterns(self) -> list[str]:
+        from fnmatch import fnmatchcase
+
+        return [
+            budget.pattern
+            for budget in self.settings.patterns
+            if not any(fnmatchcase(test_id, budget.pattern) for test_id in self.collected_ids)
+        ]
+
+    # -- reporting ---------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        style = self.config.getoption("conv_report")
+        unmatched = self.unmatched_patterns()
+        if style is None and not unmatched:
+            return
+        terminalreporter.write_sep("=", "conv budget")
+        if style is not None:
+            for line in render_report(self.ordered_measurements(), self.enforcement, style == "layers"):
+                terminalreporter.write_line(line)
+        for pattern in unmatched:
+            terminalreporter.write_line(
+                f"warning: {self.settings.label} [tool.convbudget.budgets] {pattern!r} matches no collected test"
+            )
+
+
+class XdistHooks:
+    """Hooks that exist only under pytest-xdist: the controller learns the collection order."""
+
+    def __init__(self, session: ConvBudgetSession) -> None:
+        self._session = session
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self._session.note_collected(list(ids))
