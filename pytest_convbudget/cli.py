@@ -69,7 +69,7 @@ def run_profile(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from error
     except Exception as error:
         raise CliError(f"the forward of {args.spec} raised {type(error).__name__}: {error}") from error
-    print(json.dumps(cost.to_dict(), indent=2) if args.json else cost.table())
+    print(json.dumps(cost.to_dict(), indent=2, sort_keys=True) if args.json else cost.table())
     return 0
 
 
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "profile":
             return run_profile(args)
-        return args.run(args)
+        return int(args.run(args))
     except (CliError, SpecError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)

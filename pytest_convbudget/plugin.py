@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from .config import ConfigError, Settings, find_pyproject, load_settings
+from .gate import GateError, GateOptions, RegressionGate
 from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
 from .measurement import USER_PROPERTY, Measurement
 from .report import render_report
@@ -46,6 +48,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail (default): a measurement over budget fails its test; warn: it warns; "
         "off: budgets are not checked (the report still shows them)",
     )
+    group.addoption("--conv-json", default=None, metavar="PATH", help="write every measurement of the run as JSON to PATH")
+    group.addoption(
+        "--conv-save-baseline", default=None, metavar="PATH",
+        help="write the run as a baseline to PATH (atomically; same format as --conv-json)",
+    )
+    group.addoption(
+        "--conv-baseline", default=None, metavar="PATH",
+        help="compare every measurement with the baseline at PATH (before, after, change)",
+    )
+    group.addoption(
+        "--conv-max-increase", default=None, metavar="PCT",
+        help="fail the session when a measurement grew by more than PCT percent over the baseline "
+        "(overrides max_increase in [tool.convbudget])",
+    )
+    group.addoption(
+        "--conv-require-baseline", action="store_true", default=None,
+        help="fail at start when the baseline is missing instead of comparing nothing",
+    )
+    group.addoption(
+        "--conv-markdown", default=None, metavar="PATH",
+        help="write the pull-request comment (markdown) to PATH; also appended to $GITHUB_STEP_SUMMARY when set",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,6 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if device not in DEVICES and not device.startswith("cuda:"):
             raise pytest.UsageError(f"--conv-device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
     session = ConvBudgetSession(config, settings)
+    if not hasattr(config, "workerinput"):  # the baseline is the controller's business
+        try:
+            session.gate.load_baseline()
+        except GateError as error:
+            raise pytest.UsageError(f"pytest-convbudget: {error}") from None
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), f"{SESSION_PLUGIN}-xdist")
@@ -153,6 +182,9 @@ class ConvBudgetSession:
         self.measurements: list[Measurement] = []
         self.order: dict[str, int] = {}
         self.collected_ids: list[str] = []
+        self.outcomes: dict[str, str] = {}
+        self.gate = RegressionGate(gate_options(config, settings), settings)
+        self.gate_lines: list[str] = []
 
     # -- per test -------------------------------------------------------
 
@@ -209,6 +241,7 @@ class ConvBudgetSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
+        self.outcomes[report.nodeid] = report.outcome
         for key, value in report.user_properties:
             if key == USER_PROPERTY:
                 self.measurements.append(Measurement.from_dict(json.loads(value)))
@@ -230,6 +263,23 @@ class ConvBudgetSession:
             if not any(fnmatchcase(test_id, budget.pattern) for test_id in self.collected_ids)
         ]
 
+    # -- files, baseline and the gate -------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput") or not self.gate.active:
+            return
+        from .runfile import RunEntry
+
+        entries = [
+            RunEntry(measurement, self.outcomes.get(measurement.test_id, "passed"))
+            for measurement in self.ordered_measurements()
+        ]
+        result = self.gate.finish(entries, self.device_override or self.settings.device)
+        self.gate_lines = result.lines
+        if result.failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
     # -- reporting ---------------------------------------------------------
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -237,16 +287,45 @@ class ConvBudgetSession:
             return
         style = self.config.getoption("conv_report")
         unmatched = self.unmatched_patterns()
-        if style is None and not unmatched:
+        if style is None and not unmatched and not self.gate_lines:
             return
         terminalreporter.write_sep("=", "conv budget")
         if style is not None:
             for line in render_report(self.ordered_measurements(), self.enforcement, style == "layers"):
                 terminalreporter.write_line(line)
+        for line in self.gate_lines:
+            terminalreporter.write_line(line)
         for pattern in unmatched:
             terminalreporter.write_line(
                 f"warning: {self.settings.label} [tool.convbudget.budgets] {pattern!r} matches no collected test"
             )
+
+
+def gate_options(config: pytest.Config, settings: Settings) -> GateOptions:
+    """Command line over [tool.convbudget], resolved once."""
+
+    def path(option: str) -> Path | None:
+        value = config.getoption(option)
+        return None if value is None else Path(value)
+
+    raw_increase = config.getoption("conv_max_increase")
+    max_increase = None
+    if raw_increase is not None:
+        from .diff_cli import _percent
+
+        try:
+            max_increase = _percent(raw_increase)
+        except Exception as error:
+            raise pytest.UsageError(f"--conv-max-increase: {error}") from None
+    require = config.getoption("conv_require_baseline")
+    return GateOptions(
+        json_path=path("conv_json"),
+        save_baseline=path("conv_save_baseline"),
+        markdown_path=path("conv_markdown"),
+        baseline_path=path("conv_baseline"),
+        max_increase=max_increase,
+        require_baseline=settings.require_baseline if require is None else require,
+    )
 
 
 class XdistHooks:

@@ -1,0 +1,144 @@
+"""The run file: every measurement of a session as JSON. Also the baseline format.
+
+Its content depends only on what was measured (no timestamps, collection
+order), so a serial run and an ``-n 2`` run write byte-identical files.
+Writes are atomic: a temporary file in the same folder, flushed and synced,
+then renamed over the target, so the old file stays whole until the new one is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .formulas import COST_MODEL_VERSION
+from .measurement import Measurement
+
+SCHEMA = "pytest-convbudget/run"
+SCHEMA_VERSION = 1
+
+
+class RunFileError(ValueError):
+    """A run or baseline file that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One measurement in a run file, with its test's outcome."""
+
+    measurement: Measurement
+    outcome: str  # passed, failed, skipped
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.measurement.key
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.measurement.to_dict()
+        data["outcome"] = self.outcome
+        data["over_budget"] = self.measurement.over_budget
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunEntry:
+        return cls(measurement=Measurement.from_dict(data), outcome=data.get("outcome", "passed"))
+
+
+@dataclass(frozen=True)
+class RunFile:
+    entries: tuple[RunEntry, ...]
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def by_key(self) -> dict[tuple[str, str], RunEntry]:
+        return {entry.key: entry for entry in self.entries}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "cost_model_version": COST_MODEL_VERSION,
+            "environment": dict(self.environment),
+            "measurements": [entry.to_dict() for entry in self.entries],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> RunFile:
+        if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
+            raise RunFileError(f"{source}: not a pytest-convbudget run file (no \"schema\": \"{SCHEMA}\")")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise RunFileError(
+                f"{source}: schema version {data.get('schema_version')!r}, this pytest-convbudget reads "
+                f"version {SCHEMA_VERSION}: save the baseline again"
+            )
+        if data.get("cost_model_version") != COST_MODEL_VERSION:
+            raise RunFileError(
+                f"{source}: counted with cost model version {data.get('cost_model_version')!r}, this "
+                f"pytest-convbudget counts with version {COST_MODEL_VERSION}: save the baseline again"
+            )
+        try:
+            entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise RunFileError(f"{source}: malformed measurement ({type(error).__name__}: {error})") from None
+        return cls(entries=entries, environment=dict(data.get("environment", {})))
+
+
+def environment(device: str) -> dict[str, str]:
+    """Versions that explain a difference between two runs; read without importing torch."""
+    return {
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "pytest_convbudget": _version("pytest-convbudget"),
+        "device": device,
+    }
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def load_run_file(path: Path) -> RunFile:
+    """Read a run or baseline file; every problem is one RunFileError line naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunFileError(f"{path}: baseline file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunFileError(f"{path}: cannot read ({error})") from None
+    if not text.strip():
+        raise RunFileError(f"{path}: empty file, not a pytest-convbudget run file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RunFileError(f"{path}: not valid JSON (truncated or corrupt?): {error}") from None
+    return RunFile.from_dict(data, str(path))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename; never leaves a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def build_run_file(entries: Sequence[RunEntry], device: str) -> RunFile:
+    return RunFile(entries=tuple(entries), environment=environment(device))
