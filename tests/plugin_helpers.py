@@ -69,6 +69,26 @@ def image(batch=1):
 PYTEST_TABLE = "[tool.pytest.ini_options]\n"
 
 
+@pytest.fixture(scope="session")
+def torch_loaded() -> None:
+    """Load torch, and every torch module a profile touches, before any pytester session.
+
+    ``pytester`` restores ``sys.modules`` after each in-process session (and
+    after each test), dropping every module imported meanwhile. torch does not
+    survive being imported twice in one process (the interpreter crashes), so
+    it, and the submodules the profiler imports lazily, must be loaded first,
+    by a session-scoped fixture that runs before the function-scoped pytester.
+    """
+    import torch
+    from torch import nn
+
+    from pytest_convbudget.profiler import profile
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+    for device in ("meta", "cpu", "auto"):
+        profile(model, torch.randn(1, 3, 4, 4), device=device, include_linear=True)
+
+
 def write_pyproject(pytester: pytest.Pytester, convbudget: str = "") -> None:
     """A pyproject.toml that pytest picks as its inifile, with an optional convbudget part."""
     pytester.makepyprojecttoml(PYTEST_TABLE + textwrap.dedent(convbudget))
@@ -85,8 +105,8 @@ def literal(text: str) -> str:
 
 
 def row(*cells: str) -> str:
-    """A regex for one row of an aligned table: these cells, in order, separated by spaces."""
-    return r"\s+".join(re.escape(cell) for cell in cells) + r"\s*$"
+    """A regex for the start of a row of an aligned table: these cells, in order, separated by spaces."""
+    return r"\s+".join(re.escape(cell) for cell in cells) + r"(\s|$)"
 
 
 def conv_budget_section(lines: Sequence[str]) -> list[str]:
