@@ -34,6 +34,7 @@ class RunInfo:
     model_params: int
     input_shapes: tuple[Shape, ...]
     input_batch: int | None  # leading dim of the first tensor input, None if it has none
+    input_ndim: int | None  # dimensions of the first tensor input
     batch_size: int | None  # given by the user
     include_linear: bool
     fallback_reason: str | None
@@ -161,13 +162,20 @@ def assemble(
 def _profiled_batch(specs: Sequence[LayerSpec], calls: Sequence[RawCall], info: RunInfo) -> int:
     if info.batch_size is not None:
         batch = info.batch_size
-    elif calls and not is_batched(specs[calls[0].target], calls[0].input_shape):
-        batch = 1  # the model was fed one unbatched sample
+    elif calls and _fed_one_unbatched_sample(specs[calls[0].target], calls[0].input_shape, info):
+        batch = 1
     else:
         batch = info.input_batch if info.input_batch is not None else 1
     if batch <= 0:
         raise BatchSizeError(f"cannot count per sample: the profiled batch size is {batch}")
     return batch
+
+
+def _fed_one_unbatched_sample(spec: LayerSpec, first_input: Shape, info: RunInfo) -> bool:
+    """The model's input is one unbatched sample when the first counted call saw an
+    unbatched tensor of the same rank as it: ``(3, 224, 224)`` into a Conv2d. A model
+    that loops over the samples of a ``(2, 3, 8, 8)`` batch has a rank-4 input."""
+    return not is_batched(spec, first_input) and info.input_ndim == len(first_input)
 
 
 def _new_params(spec: LayerSpec, seen: set[object]) -> int:

@@ -47,6 +47,7 @@ def run_profile(args: argparse.Namespace) -> int:
     import torch
     from torch import nn
 
+    from .errors import ProfileError
     from .profiler import profile
 
     if isinstance(factory, nn.Module):
@@ -65,7 +66,7 @@ def run_profile(args: argparse.Namespace) -> int:
     try:
         cost = profile(model, *inputs, device=args.device, batch_size=args.batch_size,
                        include_linear=args.include_linear)
-    except ValueError as error:
+    except ProfileError as error:
         raise CliError(str(error)) from error
     except Exception as error:
         raise CliError(f"the forward of {args.spec} raised {type(error).__name__}: {error}") from error

@@ -28,6 +28,10 @@ class ProfileUsageError(ProfileError):
     """``profile()`` was called with arguments it cannot use."""
 
 
+class ModelChangedError(ProfileError, RuntimeError):
+    """The model's own forward changed its parameters in place during a real-device run."""
+
+
 def profile(
     model: nn.Module,
     *inputs: Any,
@@ -74,6 +78,7 @@ def profile(
         model_params=sum(param.numel() for param in model.parameters()),
         input_shapes=tuple(tuple(leaf.shape) for leaf in leaves),
         input_batch=leaves[0].shape[0] if leaves and leaves[0].dim() > 0 else None,
+        input_ndim=leaves[0].dim() if leaves else None,
         batch_size=batch_size,
         include_linear=include_linear,
         fallback_reason=fallback_reason,
@@ -128,7 +133,9 @@ class _Recorder:
             for index, (module, _) in enumerate(self.targets):
                 handles.append(module.register_forward_pre_hook(partial(_enter, watch)))
                 handles.append(
-                    module.register_forward_hook(partial(self._leave, watch, index), with_kwargs=True)
+                    module.register_forward_hook(
+                        partial(self._leave, watch, index), with_kwargs=True, always_call=True
+                    )
                 )
             with torch.no_grad(), watch:
                 forward()
@@ -136,10 +143,19 @@ class _Recorder:
             for handle in handles:
                 handle.remove()
             guard.restore()
+        written = guard.parameters_written()
+        if written:
+            raise ModelChangedError(
+                f"the model's forward wrote into parameter(s) {', '.join(written[:5])} in place during a "
+                "real-device profile; parameters are not copied for real runs, so they keep the new values. "
+                "Profile on device='meta' (the default tries it first) to leave them untouched"
+            )
         self.uncounted = watch.calls
 
     def _leave(self, watch: ConvWatch, index: int, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-        watch.depth -= 1
+        watch.depth -= 1  # also when the module raised (always_call): a caught error must not hide later convs
+        if output is None:
+            return
         data = args[0] if args else next(iter(kwargs.values()), None)
         result = output if isinstance(output, torch.Tensor) else _first_tensor(output)
         if isinstance(data, torch.Tensor) and result is not None:
