@@ -70,14 +70,16 @@ PYTEST_TABLE = "[tool.pytest.ini_options]\n"
 
 
 @pytest.fixture(scope="session")
-def torch_loaded() -> None:
-    """Load torch, and every torch module a profile touches, before any pytester session.
+def preloaded() -> None:
+    """Load torch, the torch modules a profile touches, and hypothesis before any pytester session.
 
     ``pytester`` restores ``sys.modules`` after each in-process session (and
     after each test), dropping every module imported meanwhile. torch does not
     survive being imported twice in one process (the interpreter crashes), so
     it, and the submodules the profiler imports lazily, must be loaded first,
     by a session-scoped fixture that runs before the function-scoped pytester.
+    hypothesis's pytest plugin imports hypothesis at the end of every session:
+    loaded here once, it no longer costs each inner session a second.
     """
     import torch
     from torch import nn
@@ -87,6 +89,10 @@ def torch_loaded() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
     for device in ("meta", "cpu", "auto"):
         profile(model, torch.randn(1, 3, 4, 4), device=device, include_linear=True)
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:  # pragma: no cover - hypothesis is a test extra
+        pass
 
 
 def write_pyproject(pytester: pytest.Pytester, convbudget: str = "") -> None:
@@ -105,8 +111,8 @@ def literal(text: str) -> str:
 
 
 def row(*cells: str) -> str:
-    """A regex for the start of a row of an aligned table: these cells, in order, separated by spaces."""
-    return r"\s+".join(re.escape(cell) for cell in cells) + r"(\s|$)"
+    """A regex for the start of a row of an aligned (maybe indented) table: these cells, in order."""
+    return r"\s*" + r"\s+".join(re.escape(cell) for cell in cells) + r"(\s|$)"
 
 
 def conv_budget_section(lines: Sequence[str]) -> list[str]:
