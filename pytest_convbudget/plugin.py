@@ -125,7 +125,8 @@ class Meter:
         from .profiler import profile
 
         settings = self._session.settings
-        device = self._session.device_override or options.pop("device", None) or settings.device
+        requested = options.pop("device", None)
+        device = self._session.device_override or requested or settings.device
         options.setdefault("include_linear", settings.include_linear)
         problem = None
         try:
@@ -135,9 +136,10 @@ class Meter:
         except TypeError as error:  # an unknown option such as conv_cost(m, x, devise="cpu")
             if "profile()" not in str(error):
                 raise
-            problem = str(error).replace("profile()", "conv_cost()")
+            problem = str(error)
         if problem is not None:
-            pytest.fail(f"{self._item.nodeid}: conv_cost: {problem}", pytrace=False)
+            problem = problem.replace("pytest_convbudget.profiler.profile()", "profile()")
+            pytest.fail(f"{self._item.nodeid}: conv_cost: {problem.replace('profile()', 'conv_cost()')}", pytrace=False)
         measurements = self._item.stash.setdefault(_MEASUREMENTS, [])
         name = self._unique_name(name, cost.model, measurements)
         marks = self._item.stash.get(_MARKS, ())
@@ -208,7 +210,11 @@ class ConvBudgetSession:
         if problems and self.enforcement == "fail":
             pytest.fail("\n".join(problems), pytrace=False)
         if problems and self.enforcement == "warn":
-            warnings.warn(ConvBudgetWarning("\n".join(problems)), stacklevel=1)
+            path, line, _ = item.location  # point the warning at the test, not at the plugin
+            warnings.warn_explicit(
+                ConvBudgetWarning("\n".join(problems)), ConvBudgetWarning,
+                filename=str(self.config.rootpath / path), lineno=(line or 0) + 1,
+            )
         return result
 
     def _problems(self, item: pytest.Item) -> list[str]:

@@ -154,6 +154,23 @@ def test_an_unknown_option_fails_with_one_line_naming_the_test(pytester: pytest.
     assert_no_traceback(result.outlines)
 
 
+def test_measuring_something_that_is_not_a_model_fails_with_one_line(pytester: pytest.Pytester) -> None:
+    """Passing a name or a path instead of an nn.Module is a user error: a short failure, not a traceback."""
+    write_tests(
+        pytester,
+        """
+        def test_not_a_model(conv_cost):
+            conv_cost("resnet18", image())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [literal("test_models.py::test_not_a_model: conv_cost: ") + "*needs a torch.nn.Module, got str"]
+    )
+    assert_no_traceback(result.outlines)
+
+
 # -- the budget marker ----------------------------------------------------------
 
 
@@ -550,12 +567,6 @@ def test_conv_device_overrides_the_tables_device(pytester: pytest.Pytester, tabl
     result.stdout.fnmatch_lines([literal(f"test_models.py::test_device [Sequential] ({option}):")])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Meter.__call__ takes --conv-device but leaves device= in the options it passes to "
-    "profile(), so profile() gets device twice and the test fails with 'got multiple values for "
-    "keyword argument device' instead of the option overriding conv_cost(device=...)",
-)
 def test_conv_device_overrides_a_device_given_to_conv_cost(pytester: pytest.Pytester) -> None:
     """--conv-device's help promises to override conv_cost(device=...) as well as the table."""
     write_tests(
@@ -577,6 +588,15 @@ def test_an_unknown_conv_device_is_a_usage_error(pytester: pytest.Pytester) -> N
         "ERROR: --conv-device 'gpu': expected one of auto, meta, cpu, cuda or cuda:N"
     ]
     assert_no_traceback(result.errlines + result.outlines)
+
+
+def test_an_unknown_conv_budget_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """Only fail, warn and off exist; anything else stops the run before a test runs."""
+    write_tests(pytester, REPORT_SUITE)
+    result = pytester.runpytest("--conv-budget=maybe")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conv-budget*'maybe'*"])
+    result.stdout.no_fnmatch_line("*passed*")
 
 
 def test_conv_budget_warn_turns_an_overrun_into_a_warning(pytester: pytest.Pytester) -> None:

@@ -1,0 +1,421 @@
+"""Budgets from ``[tool.convbudget]`` in pyproject.toml, as a project states them once for its whole suite.
+
+Each test writes a real pyproject.toml and test module and runs pytest on them
+with ``pytester``. The limits are checked against the hand-counted costs of the
+tiny models in ``plugin_helpers``; the messages are asserted word for word,
+because "which limit, from where" is what a user reads when CI fails.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from plugin_helpers import (
+    HEAD_LINEAR_FLOPS,
+    HEAD_LINEAR_MACS,
+    HEAD_LINEAR_PARAMS,
+    STEM_FLOPS,
+    STEM_MACS,
+    STEM_PARAMS,
+    assert_no_traceback,
+    literal,
+    usage_error_lines,
+    write_pyproject,
+    write_tests,
+)
+from plugin_helpers import preloaded  # noqa: F401  (a fixture, requested by name)
+from pytest_convbudget.config import PATTERN_KEYS, TOP_LEVEL_KEYS
+from pytest_convbudget.quantity import invalid_quantity_message
+
+pytestmark = pytest.mark.usefixtures("preloaded")
+
+DEFAULT_SOURCE = "pyproject.toml [tool.convbudget]"
+PATTERN_SOURCE = "pyproject.toml [tool.convbudget.budgets]"
+
+
+def test_the_tables_defaults_apply_to_unmarked_tests(pytester: pytest.Pytester) -> None:
+    """Default limits cover every conv_cost measurement, and the failure says they came from the table."""
+    write_pyproject(pytester, '[tool.convbudget]\nflops = "200k"\n')
+    write_tests(
+        pytester,
+        """
+        def test_tiny(conv_cost):
+            conv_cost(tiny(), image())
+
+
+        def test_stem(conv_cost):
+            conv_cost(Stem(), image())
+
+
+        def test_no_model():
+            pass
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            literal("conv budget exceeded: Sequential in test_models.py::test_tiny"),
+            literal(f"  FLOPs 251 k (250,560) > limit 200 k (200,000) by 25.3% [limit from {DEFAULT_SOURCE} flops]"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("specific_first", [False, True], ids=["general-first", "specific-first"])
+def test_the_most_specific_matching_pattern_wins(pytester: pytest.Pytester, specific_first: bool) -> None:
+    """A pattern beats the defaults, and a more specific pattern beats a general one, wherever it is written."""
+    general = '"test_models.py::*" = { flops = "100k" }'
+    specific = '"test_models.py::test_tiny*" = { flops = "300k" }'
+    entries = [specific, general] if specific_first else [general, specific]
+    write_pyproject(
+        pytester,
+        '[tool.convbudget]\nflops = "1k"\n\n[tool.convbudget.budgets]\n' + "\n".join(entries) + "\n",
+    )
+    write_tests(
+        pytester,
+        """
+        def test_tiny_fits(conv_cost):
+            conv_cost(tiny(), image())
+
+
+        def test_big(conv_cost):
+            conv_cost(tiny(), image())
+        """,
+    )
+    write_tests(
+        pytester,
+        """
+        def test_stem(conv_cost):
+            conv_cost(Stem(), image())
+        """,
+        name="test_other",
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=2)
+    # 250,560 / 100,000 = 2.5056 and 5,120 / 1,000 = 5.12
+    result.stdout.fnmatch_lines(
+        [
+            literal("conv budget exceeded: Sequential in test_models.py::test_big"),
+            literal(
+                "  FLOPs 251 k (250,560) > limit 100 k (100,000) by 150.6% "
+                f"[limit from {PATTERN_SOURCE} 'test_models.py::*' flops]"
+            ),
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            literal("conv budget exceeded: Stem in test_other.py::test_stem"),
+            literal(f"  FLOPs 5.12 k (5,120) > limit 1.00 k (1,000) by 412.0% [limit from {DEFAULT_SOURCE} flops]"),
+        ]
+    )
+
+
+def test_a_marker_beats_a_matching_pattern(pytester: pytest.Pytester) -> None:
+    """The test's own marker is the most specific statement of all, looser or tighter."""
+    write_pyproject(
+        pytester,
+        """
+        [tool.convbudget.budgets]
+        "test_models.py::test_loosened" = { flops = "100k" }
+        "test_models.py::test_tightened" = { flops = "1G" }
+        """,
+    )
+    write_tests(
+        pytester,
+        """
+        @pytest.mark.budget(flops="300k")
+        def test_loosened(conv_cost):
+            conv_cost(tiny(), image())
+
+
+        @pytest.mark.budget(flops="200k")
+        def test_tightened(conv_cost):
+            conv_cost(tiny(), image())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            literal("conv budget exceeded: Sequential in test_models.py::test_tightened"),
+            literal("  FLOPs 251 k (250,560) > limit 200 k (200,000) by 25.3% [limit from @pytest.mark.budget]"),
+        ]
+    )
+
+
+def test_each_figure_takes_its_limit_from_its_own_winner(pytester: pytest.Pytester) -> None:
+    """A marker that sets only flops leaves the pattern's macs and the default params in force."""
+    write_pyproject(
+        pytester,
+        """
+        [tool.convbudget]
+        params = 500
+        flops = "1k"
+        macs = "1k"
+
+        [tool.convbudget.budgets]
+        "test_models.py::*" = { macs = "100k" }
+        """,
+    )
+    write_tests(
+        pytester,
+        """
+        @pytest.mark.budget(flops="300k")
+        def test_mixed(conv_cost):
+            conv_cost(tiny(), image())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    # 808 / 500 = 1.616 and 125,280 / 100,000 = 1.2528; FLOPs are within the marker's 300k
+    result.stdout.fnmatch_lines(
+        [
+            literal("conv budget exceeded: Sequential in test_models.py::test_mixed"),
+            literal(f"  params 808 (808) > limit 500 (500) by 61.6% [limit from {DEFAULT_SOURCE} params]"),
+            literal(
+                "  MACs 125 k (125,280) > limit 100 k (100,000) by 25.3% "
+                f"[limit from {PATTERN_SOURCE} 'test_models.py::*' macs]"
+            ),
+        ]
+    )
+    result.stdout.no_fnmatch_line("*FLOPs*> limit*")
+
+
+PER_SUITE = """
+def test_one(conv_cost):
+    conv_cost(tiny(), image(1))
+
+
+def test_four(conv_cost):
+    conv_cost(tiny(), image(4))
+"""
+
+
+def test_per_batch_compares_the_whole_batch(pytester: pytest.Pytester) -> None:
+    """per = "batch" budgets the forward as run; params do not grow with the batch."""
+    write_pyproject(pytester, '[tool.convbudget]\nper = "batch"\nflops = "500k"\nparams = "1k"\n')
+    write_tests(pytester, PER_SUITE)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    # batch of 4: 4 * 250,560 = 1,002,240 FLOPs; 1,002,240 / 500,000 = 2.00448
+    result.stdout.fnmatch_lines(
+        [
+            literal("conv budget exceeded: Sequential in test_models.py::test_four"),
+            literal(f"  FLOPs 1.00 M (1,002,240) > limit 500 k (500,000) by 100.4% [limit from {DEFAULT_SOURCE} flops]"),
+        ]
+    )
+    result.stdout.no_fnmatch_line("*params*> limit*")
+
+
+def test_per_sample_is_the_default(pytester: pytest.Pytester) -> None:
+    """The same batch of 4 is within budget when the budget is per sample, as it is unless the table says otherwise."""
+    write_pyproject(pytester, '[tool.convbudget]\nflops = "500k"\n')
+    write_tests(pytester, PER_SUITE)
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_the_tables_device_is_used_for_every_measurement(pytester: pytest.Pytester, device: str) -> None:
+    """device = "cpu" runs a real forward, "meta" only shapes; the ConvCost records which."""
+    write_pyproject(pytester, f'[tool.convbudget]\ndevice = "{device}"\n')
+    write_tests(
+        pytester,
+        f"""
+        def test_device(conv_cost):
+            assert conv_cost(tiny(), image()).device == "{device}"
+        """,
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_include_linear_counts_linear_layers(pytester: pytest.Pytester) -> None:
+    """include_linear = true counts nn.Linear as a 1x1 conv; conv_cost(include_linear=False) still opts out."""
+    write_pyproject(pytester, "[tool.convbudget]\ninclude_linear = true\n")
+    write_tests(
+        pytester,
+        f"""
+        def test_counted(conv_cost):
+            cost = conv_cost(Head(), image())
+            assert (cost.params, cost.flops, cost.macs) == ({HEAD_LINEAR_PARAMS}, {HEAD_LINEAR_FLOPS}, {HEAD_LINEAR_MACS})
+            assert [layer.type for layer in cost.layers] == ["Conv2d", "Linear"]
+
+
+        def test_opted_out(conv_cost):
+            cost = conv_cost(Head(), image(), include_linear=False)
+            assert (cost.params, cost.flops, cost.macs) == ({STEM_PARAMS}, {STEM_FLOPS}, {STEM_MACS})
+        """,
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_linear_layers_are_not_counted_by_default(pytester: pytest.Pytester) -> None:
+    """nn.Linear is not a conv: without the opt-in only the conv of Head() counts."""
+    write_pyproject(pytester, "[tool.convbudget]\n")
+    write_tests(
+        pytester,
+        f"""
+        def test_default(conv_cost):
+            cost = conv_cost(Head(), image())
+            assert (cost.params, cost.flops, cost.macs) == ({STEM_PARAMS}, {STEM_FLOPS}, {STEM_MACS})
+        """,
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+TABLE = "[tool.convbudget]"
+PATTERNS = "[tool.convbudget.budgets]"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        pytest.param(
+            f'{TABLE}\nflop = "1G"\n',
+            "{path}: [tool.convbudget] 'flop': unknown key (expected one of " + ", ".join(TOP_LEVEL_KEYS) + ")",
+            id="unknown-key",
+        ),
+        pytest.param(
+            f"{TABLE}\nper = 3\n",
+            "{path}: [tool.convbudget] per = 3: expected 'sample' or 'batch'",
+            id="per-not-a-string",
+        ),
+        pytest.param(
+            f'{TABLE}\ninclude_linear = "yes"\n',
+            "{path}: [tool.convbudget] include_linear = 'yes': expected true or false",
+            id="include-linear-not-a-bool",
+        ),
+        pytest.param(
+            f'{TABLE}\ndevice = "gpu"\n',
+            "{path}: [tool.convbudget] device = 'gpu': expected one of auto, meta, cpu, cuda or cuda:N",
+            id="unknown-device",
+        ),
+        pytest.param(
+            f'{TABLE}\nflops = "3 GiB"\n',
+            invalid_quantity_message("3 GiB", "at [tool.convbudget] flops in {path}"),
+            id="binary-prefix",
+        ),
+        pytest.param(
+            f"{TABLE}\nparams = -1\n",
+            invalid_quantity_message(-1, "at [tool.convbudget] params in {path}"),
+            id="negative",
+        ),
+        pytest.param(
+            f'{PATTERNS}\n"test_*" = "3G"\n',
+            "{path}: [tool.convbudget.budgets] 'test_*': expected an inline table such as { flops = \"3.7G\" }",
+            id="entry-not-a-table",
+        ),
+        pytest.param(
+            f'{PATTERNS}\n"test_*" = {{ flop = "3G" }}\n',
+            "{path}: [tool.convbudget.budgets] 'test_*' 'flop': unknown key (expected one of "
+            + ", ".join(PATTERN_KEYS)
+            + ")",
+            id="unknown-key-in-entry",
+        ),
+        pytest.param(
+            f'{PATTERNS}\n"test_*" = {{ flops = "lots" }}\n',
+            invalid_quantity_message("lots", "at [tool.convbudget.budgets] 'test_*' flops in {path}"),
+            id="bad-quantity-in-entry",
+        ),
+        pytest.param(
+            f"{TABLE}\nbudgets = 5\n",
+            "{path}: [tool.convbudget.budgets] must be a table of pattern = { flops = ..., params = ... }",
+            id="budgets-not-a-table",
+        ),
+    ],
+)
+def test_a_broken_table_stops_the_session_with_one_line(pytester: pytest.Pytester, toml: str, message: str) -> None:
+    """A bad table is a usage error at start: one line naming the file and the key, no traceback, no tests run."""
+    write_pyproject(pytester, toml)
+    write_tests(
+        pytester,
+        """
+        def test_tiny(conv_cost):
+            conv_cost(tiny(), image())
+        """,
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    path = pytester.path / "pyproject.toml"
+    assert usage_error_lines(result) == ["ERROR: pytest-convbudget: " + message.replace("{path}", str(path))]
+    assert_no_traceback(result.errlines + result.outlines)
+
+
+@pytest.mark.parametrize("layout", ["pyproject-is-inifile", "pytest-ini-beside", "inifile-elsewhere"])
+def test_invalid_toml_stops_the_session_naming_the_file(pytester: pytest.Pytester, layout: str) -> None:
+    """A pyproject.toml that is not TOML at all is a usage error naming it, wherever pytest's own options live.
+
+    pytest reports the file itself when it reads it; with the inifile in
+    another folder (``-c``) only the plugin reads the rootdir's pyproject.toml.
+    """
+    args: list[str] = []
+    if layout == "pytest-ini-beside":
+        pytester.makefile(".ini", pytest="[pytest]\n")
+    if layout == "inifile-elsewhere":
+        pytester.mkdir("settings").joinpath("pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        args = ["-c", "settings/pytest.ini", "--rootdir", str(pytester.path)]
+    path = pytester.path / "pyproject.toml"
+    path.write_text('[tool.convbudget\nflops = "1G"\n', encoding="utf-8")
+    write_tests(
+        pytester,
+        """
+        def test_tiny(conv_cost):
+            conv_cost(tiny(), image())
+        """,
+    )
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = usage_error_lines(result)
+    assert len(lines) == 1 and str(path) in lines[0], lines
+    if layout == "inifile-elsewhere":
+        assert lines[0].startswith(f"ERROR: pytest-convbudget: {path}: not valid TOML: "), lines
+    assert_no_traceback(result.errlines + result.outlines)
+
+
+def test_a_pattern_that_matches_no_test_is_reported_but_not_fatal(pytester: pytest.Pytester) -> None:
+    """A stale pattern (a renamed test) guards nothing: say so, but let the run pass."""
+    write_pyproject(
+        pytester,
+        """
+        [tool.convbudget.budgets]
+        "test_models.py::test_renamed*" = { flops = "1k" }
+        "test_models.py::test_tiny" = { flops = "300k" }
+        """,
+    )
+    write_tests(
+        pytester,
+        """
+        def test_tiny(conv_cost):
+            conv_cost(tiny(), image())
+        """,
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= conv budget =*",
+            literal(f"warning: {PATTERN_SOURCE} 'test_models.py::test_renamed*' matches no collected test"),
+        ]
+    )
+    result.stdout.no_fnmatch_line("*'test_models.py::test_tiny' matches no collected test*")
+
+
+def test_the_table_is_read_beside_a_pytest_ini(pytester: pytest.Pytester) -> None:
+    """With pytest.ini as pytest's inifile, the rootdir's pyproject.toml still holds the budgets."""
+    pytester.makefile(".ini", pytest="[pytest]\n")
+    pytester.path.joinpath("pyproject.toml").write_text('[tool.convbudget]\nflops = "200k"\n', encoding="utf-8")
+    write_tests(
+        pytester,
+        """
+        def test_tiny(conv_cost):
+            conv_cost(tiny(), image())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "configfile: pytest.ini",
+            literal(f"  FLOPs 251 k (250,560) > limit 200 k (200,000) by 25.3% [limit from {DEFAULT_SOURCE} flops]"),
+        ]
+    )
