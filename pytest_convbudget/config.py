@@ -6,13 +6,12 @@ so the plugin can stop the session with a one-line usage error.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .quantity import parse_quantity
+from .quantity import parse_percent, parse_quantity
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,6 +73,13 @@ class Settings:
         return self.path.name if self.path else "pyproject.toml"
 
 
+def is_known_device(device: object) -> bool:
+    """auto, meta, cpu, cuda or cuda:N; checked without importing torch."""
+    if not isinstance(device, str):
+        return False
+    return device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())
+
+
 def find_pyproject(inipath: Path | None, rootpath: Path) -> Path | None:
     """pytest's own config file when it is a pyproject.toml, else the rootdir's one."""
     if inipath is not None and inipath.name == "pyproject.toml":
@@ -103,7 +109,7 @@ def parse_settings(table: Any, path: Path) -> Settings:
         raise ConfigError(f"{path}: {TABLE} must be a table")
     _reject_unknown(table, TOP_LEVEL_KEYS, where, TABLE)
     device = table.get("device", "auto")
-    if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+    if not is_known_device(device):
         raise ConfigError(f"{where.key(TABLE, 'device')} = {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
     per = table.get("per", "sample")
     if per not in PER_CHOICES:
@@ -156,16 +162,12 @@ def _limits(table: Mapping[str, Any], where: _Where, name: str, source: str) -> 
 def _percent(table: Mapping[str, Any], key: str, where: _Where, name: str) -> float | None:
     if key not in table:
         return None
-    value = table[key]
-    if isinstance(value, str) and value.strip().endswith("%"):
-        value = value.strip()[:-1]
     try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or number < 0:
-        raise ConfigError(f"{where.key(name, key)} = {table[key]!r}: expected a non-negative percentage such as 5 or '5%'")
-    return number
+        return parse_percent(table[key])
+    except ValueError:
+        raise ConfigError(
+            f"{where.key(name, key)} = {table[key]!r}: expected a non-negative percentage such as 5 or '5%'"
+        ) from None
 
 
 def _patterns(budgets: Any, where: _Where) -> tuple[PatternBudget, ...]:

@@ -13,19 +13,17 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .quantity import parse_percent
+
 EXIT_REGRESSION = 1
 EXIT_USAGE = 2
 
 
 def _percent(text: str) -> float:
-    value = text.strip().rstrip("%")
     try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage such as 5 or 5%, got {text!r}") from None
-    if not (number >= 0 and number != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a non-negative percentage, got {text!r}")
-    return number
+        return parse_percent(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -66,21 +64,34 @@ def run_diff(args: argparse.Namespace) -> int:
     from .runfile import RunFileError, load_run_file
 
     try:
-        base = load_run_file(args.base)
-        head = load_run_file(args.head)
+        base = load_run_file(args.base, "baseline file")
+        head = load_run_file(args.head, "run file")
     except RunFileError as error:
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     comparison = compare_runs(base, head)
     regressions = comparison.regressions(None, override=args.max_increase) if args.max_increase is not None else []
     if args.format == "json":
-        print(json.dumps(comparison_json(comparison, regressions), indent=2, sort_keys=True))
+        text = json.dumps(comparison_json(comparison, regressions), indent=2, sort_keys=True) + "\n"
     elif args.format == "markdown":
         over = sum(entry.measurement.over_budget for entry in head.entries)
-        print(render_markdown(comparison, regressions, over, len(head.entries)), end="")
+        text = render_markdown(comparison, regressions, over, len(head.entries))
     else:
-        print("\n".join(render_comparison(comparison, regressions, str(args.base))))
+        text = "\n".join(render_comparison(comparison, regressions, str(args.base))) + "\n"
+    _write_utf8(text)
     return EXIT_REGRESSION if regressions else 0
+
+
+def _write_utf8(text: str) -> None:
+    """UTF-8 whatever the console's encoding: the comment's arrows must survive a
+    Windows runner redirecting stdout to a file."""
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    stream.write(text.encode("utf-8"))
+    stream.flush()
 
 
 def console_main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,8 @@ class GateOptions:
     markdown_path: Path | None = None
     baseline_path: Path | None = None
     max_increase: float | None = None  # from the command line; beats the table
-    require_baseline: bool = False
+    require_baseline: bool = False  # --conv-require-baseline: a baseline path must be given and exist
+    require_existing: bool = False  # require_baseline in the table: a given path must exist
 
 
 @dataclass
@@ -50,10 +51,10 @@ class RegressionGate:
         path = self.options.baseline_path
         if path is None:
             if self.options.require_baseline:
-                raise GateError("a baseline is required (require_baseline / --conv-require-baseline) but no --conv-baseline was given")
+                raise GateError("--conv-require-baseline was given, but no --conv-baseline PATH to compare with")
             return
         if not path.exists():
-            if self.options.require_baseline:
+            if self.options.require_baseline or self.options.require_existing:
                 raise GateError(f"{path}: baseline file not found, and a baseline is required")
             self.missing_baseline = True
             return

@@ -16,6 +16,7 @@ COMMENT_MARKER = "<!-- pytest-convbudget -->"  # lets a workflow find and update
 GITHUB_COMMENT_LIMIT = 65_536
 SIZE_BUDGET = 60_000  # room left for the workflow's own header or footer
 DETAIL_ROWS = 40
+NOTE_ROOM = 1_000  # kept free for the "left out" notes and the unchanged line
 
 
 def arrow(change: FigureChange) -> str:
@@ -76,48 +77,84 @@ def _layer_params(layer: LayerChange) -> str:
     return _cell(FigureChange("params", before, after))
 
 
+class _Body:
+    """Markdown lines that stop growing before GitHub's limit, counting what they leave out."""
+
+    def __init__(self, limit: int) -> None:
+        self.lines: list[str] = []
+        self.size = 0
+        self.limit = limit
+
+    def add(self, line: str) -> bool:
+        if self.size + len(line) + 1 > self.limit:
+            return False
+        self.lines.append(line)
+        self.size += len(line) + 1
+        return True
+
+    def add_all(self, lines: Sequence[str], what: str) -> None:
+        """Add lines in order; past the limit, one note says how many were left out."""
+        for index, line in enumerate(lines):
+            if not self.add(line):
+                self.lines.append(f"_… {len(lines) - index} more {what} left out to stay within GitHub's comment size; see the JSON artifact._")
+                return
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
 def render_markdown(
     comparison: Comparison | None,
     regressions: Sequence[Regression] = (),
     over_budget: int = 0,
     measurement_count: int = 0,
 ) -> str:
-    """The comment body. Without a baseline, a short summary of the run instead."""
+    """The comment body. Without a baseline, a short summary of the run instead.
+
+    Sections come in order of importance; each one stops (and says so) when the
+    body nears :data:`SIZE_BUDGET`, with room kept for the notes that follow.
+    """
     if comparison is None:
         head = f"ℹ️ **conv budget**: {measurement_count} measurements, {over_budget} over budget; no baseline to compare with"
         return f"{COMMENT_MARKER}\n{head}\n"
-    parts = [COMMENT_MARKER, verdict(comparison, regressions, over_budget), ""]
+    body = _Body(SIZE_BUDGET - NOTE_ROOM)
+    body.add(COMMENT_MARKER)
+    body.add(verdict(comparison, regressions, over_budget))
+    body.add("")
     changed = comparison.changed
     if changed:
-        parts += ["| test | model | params | FLOPs | MACs |", "| --- | --- | --- | --- | --- |"]
-        parts += [
+        body.add("| test | model | params | FLOPs | MACs |")
+        body.add("| --- | --- | --- | --- | --- |")
+        body.add_all([
             f"| {_code(c.test_id)} | {_code(c.name)} | {_cell(c.figure('params'))} | "
             f"{_cell(c.figure('flops'))} | {_cell(c.figure('macs'))} |"
             for c in changed
-        ]
-        parts.append("")
+        ], "changed measurement(s)")
+        body.add("")
     if regressions:
-        parts += ["**Grew past the allowed increase:**", *[f"- {r.message()}" for r in regressions], ""]
-    for entry in comparison.added:
-        m = entry.measurement
-        parts.append(f"- new: {_code(m.name)} in {_code(m.test_id)} ({format_quantity(m.cost.flops)} FLOPs)")
-    for entry in comparison.removed:
-        m = entry.measurement
-        parts.append(f"- removed: {_code(m.name)} in {_code(m.test_id)}")
-    if comparison.added or comparison.removed:
-        parts.append("")
+        body.add("**Grew past the allowed increase:**")
+        body.add_all([f"- {r.message()}" for r in regressions], "regression(s)")
+        body.add("")
+    listed = [
+        f"- new: {_code(e.measurement.name)} in {_code(e.measurement.test_id)} "
+        f"({format_quantity(e.measurement.cost.flops)} FLOPs)"
+        for e in comparison.added
+    ] + [f"- removed: {_code(e.measurement.name)} in {_code(e.measurement.test_id)}" for e in comparison.removed]
+    if listed:
+        body.add_all(listed, "new or removed measurement(s)")
+        body.add("")
     if comparison.unchanged:
-        parts += [f"{len(comparison.unchanged)} unchanged measurement(s) not shown.", ""]
-    body = "\n".join(parts)
+        body.lines += [f"{len(comparison.unchanged)} unchanged measurement(s) not shown.", ""]
+    text = body.text().rstrip("\n") + "\n"
     left_out = 0
     for change in changed:
         if not change.layers:
             continue
         detail = _details(change) + "\n"
-        if len(body) + len(detail) > SIZE_BUDGET:
+        if len(text) + len(detail) > SIZE_BUDGET:
             left_out += 1
             continue
-        body += detail
+        text += detail
     if left_out:
-        body += f"\n_{left_out} model(s)' layer details left out to stay within GitHub's comment size; see the JSON artifact._\n"
-    return body
+        text += f"\n_{left_out} model(s)' layer details left out to stay within GitHub's comment size; see the JSON artifact._\n"
+    return text

@@ -14,10 +14,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from .config import ConfigError, Settings, find_pyproject, load_settings
+from .config import DEVICES, ConfigError, Settings, find_pyproject, is_known_device, load_settings
 from .gate import GateError, GateOptions, RegressionGate
 from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
 from .measurement import USER_PROPERTY, Measurement
+from .quantity import parse_percent
 from .report import render_report
 
 SESSION_PLUGIN = "convbudget-session"
@@ -85,11 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as error:
         raise pytest.UsageError(f"pytest-convbudget: {error}") from None
     device = config.getoption("conv_device")
-    if device is not None:
-        from .config import DEVICES
-
-        if device not in DEVICES and not device.startswith("cuda:"):
-            raise pytest.UsageError(f"--conv-device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
+    if device is not None and not is_known_device(device):
+        raise pytest.UsageError(f"--conv-device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
     session = ConvBudgetSession(config, settings)
     if not hasattr(config, "workerinput"):  # the baseline is the controller's business
         try:
@@ -317,11 +315,9 @@ def gate_options(config: pytest.Config, settings: Settings) -> GateOptions:
     raw_increase = config.getoption("conv_max_increase")
     max_increase = None
     if raw_increase is not None:
-        from .diff_cli import _percent
-
         try:
-            max_increase = _percent(raw_increase)
-        except Exception as error:
+            max_increase = parse_percent(raw_increase)
+        except ValueError as error:
             raise pytest.UsageError(f"--conv-max-increase: {error}") from None
     require = config.getoption("conv_require_baseline")
     return GateOptions(
@@ -330,7 +326,8 @@ def gate_options(config: pytest.Config, settings: Settings) -> GateOptions:
         markdown_path=path("conv_markdown"),
         baseline_path=path("conv_baseline"),
         max_increase=max_increase,
-        require_baseline=settings.require_baseline if require is None else require,
+        require_baseline=bool(require),
+        require_existing=settings.require_baseline,
     )
 
 

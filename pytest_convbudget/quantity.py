@@ -102,6 +102,18 @@ def _suffix_multiplier(rest: str) -> int | None:
     return SI_SUFFIXES[suffix]
 
 
+def parse_percent(value: object) -> float:
+    """A growth allowance: ``5``, ``2.5`` or ``"5%"``; finite and non-negative."""
+    text = value.strip()[:-1] if isinstance(value, str) and value.strip().endswith("%") else value
+    try:
+        number = math.nan if isinstance(text, bool) else float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"expected a non-negative percentage such as 5 or '5%', got {value!r}")
+    return number
+
+
 def format_quantity(value: int) -> str:
     """Three significant figures with an SI suffix: ``8_210_000_000 -> '8.21 G'``.
 

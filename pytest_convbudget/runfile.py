@@ -84,11 +84,14 @@ class RunFile:
                 f"{source}: counted with cost model version {data.get('cost_model_version')!r}, this "
                 f"pytest-convbudget counts with version {COST_MODEL_VERSION}: save the baseline again"
             )
+        environment = data.get("environment", {})
+        if not isinstance(environment, Mapping):
+            raise RunFileError(f"{source}: \"environment\" must be a table, got {type(environment).__name__}")
         try:
             entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise RunFileError(f"{source}: malformed measurement ({type(error).__name__}: {error})") from None
-        return cls(entries=entries, environment=dict(data.get("environment", {})))
+        return cls(entries=entries, environment=dict(environment))
 
 
 def environment(device: str) -> dict[str, str]:
@@ -108,12 +111,12 @@ def _version(distribution: str) -> str:
         return "unknown"
 
 
-def load_run_file(path: Path) -> RunFile:
+def load_run_file(path: Path, role: str = "baseline file") -> RunFile:
     """Read a run or baseline file; every problem is one RunFileError line naming it."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RunFileError(f"{path}: baseline file not found") from None
+        raise RunFileError(f"{path}: {role} not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise RunFileError(f"{path}: cannot read ({error})") from None
     if not text.strip():

@@ -1,0 +1,198 @@
+"""The pull-request comment, rendered for a real change and read line by line as a reviewer would.
+
+The two run files come from real profiles of tiny models (on the meta device)
+written and read back through the run-file format, so the comment is the one
+CI would post. Costs are counted by hand below (a conv with bias costs
+2 FLOPs per MAC), so every cell is checked against arithmetic,
+not against the renderer's own output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_convbudget import ConvCost, profile
+from pytest_convbudget.compare import Comparison, compare_runs
+from pytest_convbudget.markdown import COMMENT_MARKER, GITHUB_COMMENT_LIMIT, render_markdown
+from pytest_convbudget.measurement import Measurement
+from pytest_convbudget.runfile import RunEntry, RunFile, build_run_file, load_run_file
+
+# ``detector(head=False)`` on 1x3x16x16, every conv padded to keep 16x16 (256 positions), all with bias:
+#   backbone.stem  Conv2d(3, 8, 3):  params 224;   MACs 27*8*256 = 55,296;   FLOPs 110,592
+#   backbone.mid   Conv2d(8, 8, 3):  params 584;   MACs 72*8*256 = 147,456;  FLOPs 294,912
+#   backbone.old   Conv2d(8, 4, 1):  params 36;    MACs 8*4*256 = 8,192;     FLOPs 16,384
+#   backbone.tail  Conv2d(4, 4, 3):  params 148;   MACs 36*4*256 = 36,864;   FLOPs 73,728
+#   total: params 992, FLOPs 495,616, MACs 247,808
+# ``detector(head=True)``: mid grows, old is replaced by new, tail shrinks to a 1x1:
+#   backbone.stem  unchanged
+#   backbone.mid   Conv2d(8, 16, 3): params 1,168; MACs 72*16*256 = 294,912; FLOPs 589,824  (+100%)
+#   backbone.new   Conv2d(16, 4, 1): params 68;    MACs 16*4*256 = 16,384;   FLOPs 32,768   (added)
+#   backbone.tail  Conv2d(4, 4, 1):  params 20;    MACs 4*4*256 = 4,096;     FLOPs 8,192    (-88.9%)
+#   total: params 1,480 (+49.2%), FLOPs 741,376 (+49.6%), MACs 370,688 (+49.6%)
+# ``Conv2d(3, 2, 1)`` (the new "classifier"): params 8; MACs 3*2*256 = 1,536; FLOPs 3,072
+
+
+def detector(head: bool) -> nn.Module:
+    width = 16 if head else 8
+    layers = OrderedDict(stem=nn.Conv2d(3, 8, 3, padding=1), mid=nn.Conv2d(8, width, 3, padding=1))
+    if head:
+        layers["new"] = nn.Conv2d(width, 4, 1)
+    else:
+        layers["old"] = nn.Conv2d(width, 4, 1)
+    layers["tail"] = nn.Conv2d(4, 4, 1 if head else 3, padding=0 if head else 1)
+    return nn.Sequential(OrderedDict(backbone=nn.Sequential(layers)))
+
+
+def measure(model: nn.Module) -> ConvCost:
+    return profile(model, torch.randn(1, 3, 16, 16), device="meta")
+
+
+def entry(test_id: str, name: str, cost: ConvCost) -> RunEntry:
+    return RunEntry(Measurement(test_id=test_id, name=name, index=0, cost=cost, per="sample"), "passed")
+
+
+def through_file(run: RunFile, path: Path) -> RunFile:
+    """Write and read back, as CI does with its artifacts."""
+    path.write_text(run.to_json(), encoding="utf-8")
+    return load_run_file(path)
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory: pytest.TempPathFactory) -> Comparison:
+    """main's run and a PR's run: one model changed, one unchanged, one new, one gone."""
+    folder = tmp_path_factory.mktemp("runs")
+    stem = measure(nn.Conv2d(3, 4, 1, bias=False))
+    base = build_run_file([
+        entry("tests/test_models.py::test_detector", "Sequential", measure(detector(head=False))),
+        entry("tests/test_models.py::test_stem", "stem", stem),
+        entry("tests/test_models.py::test_legacy", "legacy", measure(nn.Conv2d(3, 3, 1))),
+    ], "auto")
+    head = build_run_file([
+        entry("tests/test_models.py::test_detector", "Sequential", measure(detector(head=True))),
+        entry("tests/test_models.py::test_stem", "stem", stem),
+        entry("tests/test_models.py::test_classifier", "classifier", measure(nn.Conv2d(3, 2, 1))),
+    ], "auto")
+    return compare_runs(through_file(base, folder / "base.json"), through_file(head, folder / "head.json"))
+
+
+DETECTOR_ROW = (
+    "| `tests/test_models.py::test_detector` | `Sequential` | 992 → 1.48 k (+49.2%) 🔺🔺🔺 | "
+    "496 k → 741 k (+49.6%) 🔺🔺🔺 | 248 k → 371 k (+49.6%) 🔺🔺🔺 |"
+)
+DETECTOR_DETAILS = [
+    "<details>",
+    "<summary>`Sequential` in `tests/test_models.py::test_detector`: 4 layer(s) changed</summary>",
+    "",
+    "| layer | status | FLOPs | params |",
+    "| --- | --- | --- | --- |",
+    "| `backbone.mid` | grown | 295 k → 590 k (+100.0%) 🔺🔺🔺 | 584 → 1.17 k (+100.0%) 🔺🔺🔺 |",
+    "| `backbone.new` | added | 0 → 32.8 k (new) 🔺🔺🔺 | 0 → 68 (new) 🔺🔺🔺 |",
+    "| `backbone.tail` | shrunk | 73.7 k → 8.19 k (-88.9%) 🔻🔻🔻 | 148 → 20 (-86.5%) 🔻🔻🔻 |",
+    "| `backbone.old` | removed | 16.4 k → 0 (-100.0%) 🔻🔻🔻 | 36 → 0 (-100.0%) 🔻🔻🔻 |",
+    "",
+    "</details>",
+]
+
+
+def test_comment_for_a_real_change_reads_line_by_line(comparison: Comparison) -> None:
+    """The whole comment a reviewer sees: marker, verdict, table, new and gone, the unchanged count, then the layers."""
+    body = render_markdown(comparison, [], 0, 3)
+    assert body.splitlines() == [
+        COMMENT_MARKER,
+        "⚠️ **conv budget**: 1 of 3 measurements changed, 1 new, 1 removed; all within limits",
+        "",
+        "| test | model | params | FLOPs | MACs |",
+        "| --- | --- | --- | --- | --- |",
+        DETECTOR_ROW,
+        "",
+        "- new: `classifier` in `tests/test_models.py::test_classifier` (3.07 k FLOPs)",
+        "- removed: `legacy` in `tests/test_models.py::test_legacy`",
+        "",
+        "1 unchanged measurement(s) not shown.",
+        *DETECTOR_DETAILS,
+    ]
+    assert body.endswith("\n")
+
+
+def test_comment_for_a_regression_says_what_grew_past_the_limit(comparison: Comparison) -> None:
+    """When the gate fails, the verdict says so first, and the comment names the figure and the layers that grew."""
+    regressions = comparison.regressions(None, override=5)
+    lines = render_markdown(comparison, regressions, 1, 3).splitlines()
+    assert lines[1] == "❌ **conv budget**: 1 of 3 measurements changed; 1 grew past the allowed increase, 1 over budget"
+    start = lines.index("**Grew past the allowed increase:**")
+    assert lines[start + 1:start + 3] == [
+        "- tests/test_models.py::test_detector [Sequential]: FLOPs +49.6% (496 k -> 741 k), "
+        "more than the 5% allowed; grew in backbone.mid, backbone.new",
+        "",
+    ]
+    assert DETECTOR_ROW in lines
+
+
+def test_comment_without_changes_is_one_verdict(comparison: Comparison) -> None:
+    """A PR that leaves every model alone gets a short green comment, not an empty table."""
+    same = Comparison(changes=tuple(c for c in comparison.changes if not c.changed), added=(), removed=())
+    assert render_markdown(same, [], 0, 1).splitlines() == [
+        COMMENT_MARKER,
+        "✅ **conv budget**: no change in 1 measurements",
+        "",
+        "1 unchanged measurement(s) not shown.",
+    ]
+
+
+def test_pipes_in_test_ids_do_not_break_the_table() -> None:
+    """Parametrized ids can hold '|': escaped, the row still has exactly five cells."""
+    test_id = "tests/test_models.py::test_width[a|b]"
+    base = RunFile((entry(test_id, "Conv2d", measure(nn.Conv2d(3, 4, 1))),))
+    head = RunFile((entry(test_id, "Conv2d", measure(nn.Conv2d(3, 8, 1))),))
+    rows = [line for line in render_markdown(compare_runs(base, head)).splitlines() if "test_width" in line and line.startswith("|")]
+    assert len(rows) == 1
+    cells = re.split(r"(?<!\\)\|", rows[0])[1:-1]
+    assert len(cells) == 5
+    assert cells[0].strip() == "`tests/test_models.py::test_width[a\\|b]`"
+
+
+def zoo(width: int, test_id: str, count: int) -> RunFile:
+    """``count`` measurements of one 30-layer model under different parametrized ids."""
+    layers = OrderedDict((f"stage{i}", nn.Conv2d(3 if i == 0 else width, width, 3, padding=1)) for i in range(30))
+    cost = profile(nn.Sequential(layers), torch.randn(1, 3, 8, 8), device="meta")
+    return RunFile(tuple(entry(test_id.format(i), "DetectorBackbone", cost) for i in range(count)))
+
+
+def test_four_hundred_changes_stay_within_the_comment_limit() -> None:
+    """A model zoo where everything changed still posts: layer details are dropped, and the comment says so."""
+    ids = "test_zoo.py::test_cost[m{:03d}]"
+    comparison = compare_runs(zoo(4, ids, 400), zoo(5, ids, 400))
+    assert len(comparison.changed) == 400 and all(len(c.layers) == 30 for c in comparison.changed)
+    body = render_markdown(comparison, [], 0, 400)
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    lines = body.splitlines()
+    assert lines[0] == COMMENT_MARKER
+    assert sum(line.startswith("| `test_zoo.py::test_cost[m") for line in lines) == 400
+    assert body.count("<details>") < 400
+    left_out = 400 - body.count("<details>")
+    assert lines[-1] == (
+        f"_{left_out} model(s)' layer details left out to stay within GitHub's comment size; see the JSON artifact._"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ids", "max_increase"),
+    [
+        pytest.param("tests/models/test_zoo.py::test_model_cost[variant-{:03d}]", None, id="long-ids"),
+        pytest.param("test_zoo.py::test_cost[m{:03d}]", 5.0, id="all-regressions"),
+    ],
+)
+def test_four_hundred_changes_stay_within_the_limit_whatever_the_ids(ids: str, max_increase: float | None) -> None:
+    """Real ids are longer (tests/models/...::test_model_cost[variant-123]) and a bad PR fails the gate for every
+    model at once: GitHub refuses a comment over its limit, so the PR would get no comment at all."""
+    comparison = compare_runs(zoo(4, ids, 400), zoo(5, ids, 400))
+    regressions = comparison.regressions(None, override=max_increase) if max_increase is not None else []
+    body = render_markdown(comparison, regressions, 0, 400)
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    assert body.splitlines()[0] == COMMENT_MARKER
