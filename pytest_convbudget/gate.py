@@ -93,8 +93,3 @@ class RegressionGate:
                 with open(summary, "a", encoding="utf-8") as stream:
                     stream.write(body + "\n")
         return result
-
-    @property
-    def active(self) -> bool:
-        o = self.options
-        return any(p is not None for p in (o.json_path, o.save_baseline, o.markdown_path, o.baseline_path))

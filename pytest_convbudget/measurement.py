@@ -10,7 +10,6 @@ from .config import Limit
 from .quantity import format_quantity
 from .results import ConvCost
 
-USER_PROPERTY = "convbudget"
 TOP_LAYERS_IN_MESSAGE = 3
 
 

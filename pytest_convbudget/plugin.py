@@ -10,22 +10,22 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from .config import DEVICES, ConfigError, Settings, find_pyproject, is_known_device, load_settings
-from .gate import GateError, GateOptions, RegressionGate
 from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
-from .measurement import USER_PROPERTY, Measurement
-from .quantity import parse_percent
-from .report import render_report
+
+if TYPE_CHECKING:
+    from .measurement import Measurement
 
 SESSION_PLUGIN = "convbudget-session"
 ENFORCEMENT = ("fail", "warn", "off")
 REPORT_STYLES = ("summary", "layers")
 _MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
-_MEASUREMENTS = pytest.StashKey[list[Measurement]]()
+_MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
+USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
 
 
 class ConvBudgetWarning(UserWarning):
@@ -89,7 +89,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if device is not None and not is_known_device(device):
         raise pytest.UsageError(f"--conv-device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
     session = ConvBudgetSession(config, settings)
-    if not hasattr(config, "workerinput"):  # the baseline is the controller's business
+    if session.gate is not None and not hasattr(config, "workerinput"):  # the controller's business
+        from .gate import GateError
+
         try:
             session.gate.load_baseline()
         except GateError as error:
@@ -144,6 +146,8 @@ class Meter:
         from .budget import resolve_limits
 
         limits = resolve_limits(self._item.nodeid, name, marks, settings)
+        from .measurement import Measurement
+
         measurement = Measurement(
             test_id=self._item.nodeid, name=name, index=len(measurements), cost=cost,
             per=settings.per, limits=tuple(limits.values()),
@@ -183,7 +187,7 @@ class ConvBudgetSession:
         self.order: dict[str, int] = {}
         self.collected_ids: list[str] = []
         self.outcomes: dict[str, str] = {}
-        self.gate = RegressionGate(gate_options(config, settings), settings)
+        self.gate = make_gate(config, settings)
         self.gate_lines: list[str] = []
 
     # -- per test -------------------------------------------------------
@@ -248,6 +252,8 @@ class ConvBudgetSession:
         self.outcomes[report.nodeid] = report.outcome
         for key, value in report.user_properties:
             if key == USER_PROPERTY:
+                from .measurement import Measurement
+
                 self.measurements.append(Measurement.from_dict(json.loads(value)))
 
     def ordered_measurements(self) -> list[Measurement]:
@@ -271,7 +277,7 @@ class ConvBudgetSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or not self.gate.active:
+        if hasattr(self.config, "workerinput") or self.gate is None:
             return
         from .runfile import RunEntry
 
@@ -295,6 +301,8 @@ class ConvBudgetSession:
             return
         terminalreporter.write_sep("=", "conv budget")
         if style is not None:
+            from .report import render_report
+
             for line in render_report(self.ordered_measurements(), self.enforcement, style == "layers"):
                 terminalreporter.write_line(line)
         for line in self.gate_lines:
@@ -305,8 +313,18 @@ class ConvBudgetSession:
             )
 
 
-def gate_options(config: pytest.Config, settings: Settings) -> GateOptions:
-    """Command line over [tool.convbudget], resolved once."""
+CI_OPTIONS = (
+    "conv_json", "conv_save_baseline", "conv_markdown", "conv_baseline", "conv_max_increase",
+    "conv_require_baseline",
+)
+
+
+def make_gate(config: pytest.Config, settings: Settings) -> Any:
+    """The CI gate, imported and built only when a CI option is given (start-up stays light)."""
+    if all(config.getoption(option) is None for option in CI_OPTIONS):
+        return None
+    from .gate import GateOptions, RegressionGate
+    from .quantity import parse_percent
 
     def path(option: str) -> Path | None:
         value = config.getoption(option)
@@ -320,7 +338,7 @@ def gate_options(config: pytest.Config, settings: Settings) -> GateOptions:
         except ValueError as error:
             raise pytest.UsageError(f"--conv-max-increase: {error}") from None
     require = config.getoption("conv_require_baseline")
-    return GateOptions(
+    options = GateOptions(
         json_path=path("conv_json"),
         save_baseline=path("conv_save_baseline"),
         markdown_path=path("conv_markdown"),
@@ -329,6 +347,7 @@ def gate_options(config: pytest.Config, settings: Settings) -> GateOptions:
         require_baseline=bool(require),
         require_existing=settings.require_baseline,
     )
+    return RegressionGate(options, settings)
 
 
 class XdistHooks:

@@ -8,6 +8,7 @@ weights are never touched. Shapes, and so the counts, are exact.
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 from typing import Any, Callable, Mapping
 
@@ -17,6 +18,7 @@ from torch import nn
 from .assemble import RawCall, RunInfo, assemble
 from .errors import ProfileError
 from .guard import ModelGuard
+from .meta_shortcuts import SHORTCUTS
 from .results import ConvCost, Shape
 from .targets import LayerSpec, find_targets
 from .watch import ConvWatch
@@ -108,7 +110,7 @@ class _Recorder:
             torch.func.functional_call, self.model, stand_ins, args, meta_kwargs,
             tie_weights=True, strict=False,
         )
-        self._run(forward, guard=ModelGuard(self.model), device=None)
+        self._run(forward, guard=ModelGuard(self.model), device=None, shortcuts=SHORTCUTS)
         return "meta"
 
     def on_device(self, device: torch.device, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -122,10 +124,15 @@ class _Recorder:
         self._run(partial(self.model, *args, **moved_kwargs), guard=ModelGuard(self.model), device=device)
         return str(device)
 
-    def _run(self, forward: Callable[[], Any], guard: ModelGuard, device: torch.device | None) -> None:
+    def _run(
+        self, forward: Callable[[], Any], guard: ModelGuard, device: torch.device | None,
+        shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
+    ) -> None:
         self.calls = []
-        watch = ConvWatch()
+        watch = ConvWatch(shortcuts)
         handles = []
+        collecting = gc.isenabled()
+        gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
         try:
             guard.use_eval_mode()
             if device is not None:
@@ -143,6 +150,8 @@ class _Recorder:
             for handle in handles:
                 handle.remove()
             guard.restore()
+            if collecting:
+                gc.enable()
         written = guard.parameters_written()
         if written:
             raise ModelChangedError(

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -96,6 +93,8 @@ class RunFile:
 
 def environment(device: str) -> dict[str, str]:
     """Versions that explain a difference between two runs; read without importing torch."""
+    import platform
+
     return {
         "python": platform.python_version(),
         "torch": _version("torch"),
@@ -105,6 +104,8 @@ def environment(device: str) -> dict[str, str]:
 
 
 def _version(distribution: str) -> str:
+    from importlib import metadata
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
@@ -130,6 +131,8 @@ def load_run_file(path: Path, role: str = "baseline file") -> RunFile:
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename; never leaves a partial file."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -8,7 +8,7 @@ writes down every conv op that runs while no counted module is executing.
 from __future__ import annotations
 
 from math import prod
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -22,18 +22,31 @@ CONV_FUNCTIONS = frozenset(_REGULAR | _TRANSPOSED | _GENERIC)
 
 
 class ConvWatch(TorchFunctionMode):
-    """Counts conv ops while ``depth`` (counted modules now running) is zero."""
+    """Counts conv ops while ``depth`` (counted modules now running) is zero.
 
-    def __init__(self) -> None:
+    With ``shortcuts`` (meta runs only), shape-preserving ops are answered
+    without their slow meta kernels; see :mod:`.meta_shortcuts`.
+    """
+
+    def __init__(self, shortcuts: Mapping[Any, Callable[..., Any]] | None = None) -> None:
         super().__init__()
         self.depth = 0
         self.calls: list[UncountedCall] = []
+        self.shortcuts = shortcuts or {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        result = func(*args, **(kwargs or {}))
-        if self.depth == 0 and func in CONV_FUNCTIONS:
-            self.calls.append(describe_conv_call(func, args, kwargs or {}, result))
-        return result
+        kwargs = kwargs or {}
+        if func in CONV_FUNCTIONS:
+            result = func(*args, **kwargs)
+            if self.depth == 0:
+                self.calls.append(describe_conv_call(func, args, kwargs, result))
+            return result
+        shortcut = self.shortcuts.get(func)
+        if shortcut is not None:
+            result = shortcut(args, kwargs)
+            if result is not NotImplemented:
+                return result
+        return func(*args, **kwargs)
 
 
 def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:

@@ -31,7 +31,7 @@ from plugin_helpers import (
 )
 from plugin_helpers import preloaded  # noqa: F401  (a fixture, requested by name)
 from pytest_convbudget.marks import MARKER_HELP
-from pytest_convbudget.measurement import USER_PROPERTY
+from pytest_convbudget.plugin import USER_PROPERTY
 from pytest_convbudget.quantity import format_quantity, invalid_quantity_message
 from pytest_convbudget.report import SUMMARY_COLUMNS
 from pytest_convbudget.table import LAYER_COLUMNS
