@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .errors import ProfileError
 from .formulas import COST_MODEL_VERSION
 from .quantity import format_quantity, parse_quantity
 
@@ -17,7 +18,9 @@ __all__ = [
     "ConvCost",
     "IdleModule",
     "LayerCost",
+    "ModelChangedError",
     "ModuleCost",
+    "ProfileError",
     "UncountedCall",
     "format_quantity",
     "parse_quantity",
@@ -25,7 +28,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .profiler import profile
+    from .profiler import ModelChangedError, profile
     from .results import ConvCost, IdleModule, LayerCost, ModuleCost, UncountedCall
 
 _RESULT_CLASSES = ("ConvCost", "IdleModule", "LayerCost", "ModuleCost", "UncountedCall")
@@ -40,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from . import results
 
         return getattr(results, name)
+    if name == "ModelChangedError":
+        from .profiler import ModelChangedError
+
+        return ModelChangedError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

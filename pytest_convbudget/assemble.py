@@ -172,10 +172,22 @@ def _profiled_batch(specs: Sequence[LayerSpec], calls: Sequence[RawCall], info: 
 
 
 def _fed_one_unbatched_sample(spec: LayerSpec, first_input: Shape, info: RunInfo) -> bool:
-    """The model's input is one unbatched sample when the first counted call saw an
-    unbatched tensor of the same rank as it: ``(3, 224, 224)`` into a Conv2d. A model
-    that loops over the samples of a ``(2, 3, 8, 8)`` batch has a rank-4 input."""
-    return not is_batched(spec, first_input) and info.input_ndim == len(first_input)
+    """Whether the model's input is one unbatched sample, judged at the first counted call.
+
+    - ``(3, 224, 224)`` straight into a Conv2d: the call is unbatched and of the
+      input's rank: one sample.
+    - ``(3, 32, 32)`` that the model unsqueezes to ``(1, 3, 32, 32)``: the input is
+      one rank short of a batched call and the call's batch is 1: one sample.
+    - A ``(2, 3, 8, 8)`` batch looped over sample by sample: unbatched calls, but
+      the input has the batched rank, so the batch is 2.
+    - ``(B, T)`` audio unsqueezed to ``(B, 1, T)`` for a Conv1d: one rank short,
+      but the call's batch is ``B``, so the batch is ``B``.
+    """
+    if info.input_ndim is None:
+        return False
+    if not is_batched(spec, first_input):
+        return info.input_ndim == len(first_input)
+    return info.input_ndim == len(first_input) - 1 and first_input[0] == 1
 
 
 def _new_params(spec: LayerSpec, seen: set[object]) -> int:

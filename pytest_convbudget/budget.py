@@ -8,21 +8,16 @@ of ``[tool.convbudget.budgets]``, then the table's defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .config import FIGURES, Limit, PatternBudget, Settings
+from .config import FIGURE_LABELS, FIGURES, Limit, Settings, matching_patterns
 from .marks import BudgetMark
 from .quantity import format_quantity
-from .results import ConvCost
 
-FIGURE_LABELS = {"params": "params", "flops": "FLOPs", "macs": "MACs"}
+if TYPE_CHECKING:
+    from .results import ConvCost
 
-
-def matching_patterns(test_id: str, patterns: Sequence[PatternBudget]) -> list[PatternBudget]:
-    """Patterns that match ``test_id``, most specific first."""
-    hits = [pattern for pattern in patterns if fnmatchcase(test_id, pattern.pattern)]
-    return sorted(hits, key=lambda pattern: pattern.specificity, reverse=True)
+__all__ = ["FIGURE_LABELS", "resolve_limits", "measured_value", "overruns", "headroom", "Overrun"]
 
 
 def resolve_limits(test_id: str, name: str, marks: Sequence[BudgetMark], settings: Settings) -> dict[str, Limit]:

@@ -7,11 +7,10 @@ with all calls of a module added up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Sequence
 
 from .budget import measured_value
-from .config import FIGURES, PatternBudget
+from .config import FIGURE_LABELS, FIGURES, PatternBudget, matching_patterns
 from .runfile import RunEntry, RunFile
 from .results import ModuleCost
 
@@ -78,30 +77,26 @@ class MeasurementChange:
     def figure(self, name: str) -> FigureChange:
         return next(change for change in self.figures if change.figure == name)
 
-    @property
-    def largest_increase(self) -> FigureChange:
-        return max(self.figures, key=lambda change: change.percent)
 
 
 @dataclass(frozen=True)
 class Regression:
-    """A measurement that grew by more than its allowed percentage."""
+    """A measurement that grew by more than its allowed percentage in one or more figures."""
 
     change: MeasurementChange
-    figure: FigureChange
+    figures: tuple[FigureChange, ...]  # every figure over the allowance
     allowed: float
 
     def message(self) -> str:
         from .quantity import format_quantity
 
-        label = {"params": "params", "flops": "FLOPs", "macs": "MACs"}[self.figure.figure]
         grown = [layer.name for layer in self.change.layers if layer.status in ("grown", "added")][:3]
         where = f"; grew in {', '.join(grown)}" if grown else ""
-        return (
-            f"{self.change.test_id} [{self.change.name}]: {label} +{self.figure.percent:.1f}% "
-            f"({format_quantity(self.figure.before)} -> {format_quantity(self.figure.after)}), "
-            f"more than the {self.allowed:g}% allowed{where}"
+        figures = ", ".join(
+            f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}% ({format_quantity(f.before)} -> {format_quantity(f.after)})"
+            for f in self.figures
         )
+        return f"{self.change.test_id} [{self.change.name}]: {figures}, more than the {self.allowed:g}% allowed{where}"
 
 
 @dataclass(frozen=True)
@@ -128,9 +123,9 @@ class Comparison:
             allowed = allowed_increase(change.test_id, max_increase, patterns, override)
             if allowed is None:
                 continue
-            worst = change.largest_increase
-            if worst.percent > allowed:
-                found.append(Regression(change, worst, allowed))
+            over = tuple(figure for figure in change.figures if figure.percent > allowed)
+            if over:
+                found.append(Regression(change, over, allowed))
         return found
 
     def stale(self, threshold: float = 0.0) -> list[tuple[MeasurementChange, FigureChange]]:
@@ -148,11 +143,7 @@ def allowed_increase(
 ) -> float | None:
     if override is not None:
         return override
-    hits = sorted(
-        (p for p in patterns if p.max_increase is not None and fnmatchcase(test_id, p.pattern)),
-        key=lambda p: p.specificity,
-        reverse=True,
-    )
+    hits = [p for p in matching_patterns(test_id, patterns) if p.max_increase is not None]
     return hits[0].max_increase if hits else max_increase
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .quantity import parse_percent, parse_quantity
 
@@ -54,6 +55,17 @@ class PatternBudget:
         wildcards = sum(self.pattern.count(char) for char in "*?[")
         return (len(self.pattern) - wildcards, -wildcards)
 
+    def matches(self, test_id: str) -> bool:
+        """fnmatch over the test id; an exact id matches too, though ``[160]`` in a
+        parametrized id would read as a character class to fnmatch."""
+        return test_id == self.pattern or fnmatchcase(test_id, self.pattern)
+
+
+def matching_patterns(test_id: str, patterns: Sequence[PatternBudget]) -> list[PatternBudget]:
+    """Patterns that match ``test_id``, most specific first."""
+    hits = [pattern for pattern in patterns if pattern.matches(test_id)]
+    return sorted(hits, key=lambda pattern: pattern.specificity, reverse=True)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -78,6 +90,9 @@ def is_known_device(device: object) -> bool:
     if not isinstance(device, str):
         return False
     return device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())
+
+
+FIGURE_LABELS = {"params": "params", "flops": "FLOPs", "macs": "MACs"}
 
 
 def find_pyproject(inipath: Path | None, rootpath: Path) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .compare import Comparison, FigureChange, Regression
+from .config import FIGURE_LABELS
 from .quantity import format_quantity
 from .table import render_rows
 
@@ -54,7 +55,7 @@ def render_comparison(
     for entry in comparison.removed:
         lines.append(f"removed: {entry.measurement.test_id} [{entry.measurement.name}] (in the baseline, not in this run)")
     for change, figure in comparison.stale():
-        label = {"params": "params", "flops": "FLOPs", "macs": "MACs"}[figure.figure]
+        label = FIGURE_LABELS[figure.figure]
         lines.append(f"stale baseline: {change.test_id} [{change.name}]: {label} fell {-figure.percent:.1f}%: {STALE_NOTE}")
     if regressions:
         lines.append(f"REGRESSION: {len(regressions)} measurement(s) grew more than allowed:")

@@ -63,14 +63,21 @@ class RegressionGate:
         except RunFileError as error:
             raise GateError(str(error)) from None
 
-    def finish(self, entries: Sequence[RunEntry], device: str) -> GateResult:
+    def finish(self, entries: Sequence[RunEntry], device: str, incomplete: str | None = None) -> GateResult:
+        """Write the files, compare, judge. ``incomplete`` says why the run did not
+        cover the whole suite; such a run never replaces the baseline."""
         result = GateResult()
         run = build_run_file(entries, device)
         text = run.to_json()
-        for label, path in (("run file", self.options.json_path), ("baseline", self.options.save_baseline)):
-            if path is not None:
-                write_atomically(path, text)
-                result.lines.append(f"wrote {label} {path} ({len(entries)} measurements)")
+        if self.options.json_path is not None:
+            self._write(result, "run file", self.options.json_path, text, f" ({len(entries)} measurements)")
+        if self.options.save_baseline is not None:
+            if incomplete:
+                result.lines.append(
+                    f"baseline not saved to {self.options.save_baseline}: {incomplete}; the old file is left as it was"
+                )
+            else:
+                self._write(result, "baseline", self.options.save_baseline, text, f" ({len(entries)} measurements)")
         comparison: Comparison | None = None
         regressions: list[Regression] = []
         if self.baseline is not None:
@@ -86,10 +93,24 @@ class RegressionGate:
         if self.options.markdown_path is not None:
             over = sum(entry.measurement.over_budget for entry in entries)
             body = render_markdown(comparison, regressions, over, len(entries))
-            write_atomically(self.options.markdown_path, body)
-            result.lines.append(f"wrote markdown {self.options.markdown_path}")
+            self._write(result, "markdown", self.options.markdown_path, body)
             summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if summary:
-                with open(summary, "a", encoding="utf-8") as stream:
-                    stream.write(body + "\n")
+                try:
+                    with open(summary, "a", encoding="utf-8") as stream:
+                        stream.write(body + "\n")
+                except OSError as error:
+                    result.lines.append(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {error}")
+                    result.failed = True
         return result
+
+    @staticmethod
+    def _write(result: GateResult, label: str, path: Path, text: str, detail: str = "") -> None:
+        """Write one output file; a failure is one line and a failed session, not a traceback."""
+        try:
+            write_atomically(path, text)
+        except OSError as error:
+            result.lines.append(f"cannot write {label} {path}: {error.strerror or error}")
+            result.failed = True
+            return
+        result.lines.append(f"wrote {label} {path}{detail}")

@@ -16,14 +16,12 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from .watch import argument
+
 
 def _like(data: torch.Tensor) -> torch.Tensor:
     # empty_strided: a tenth of empty_like's cost on meta, same shape, strides and dtype.
     return torch.empty_strided(data.shape, data.stride(), dtype=data.dtype, device="meta")
-
-
-def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any) -> Any:
-    return args[index] if len(args) > index else kwargs.get(name, default)
 
 
 def _per_channel_fits(tensor: Any, channels: int) -> bool:
@@ -31,12 +29,12 @@ def _per_channel_fits(tensor: Any, channels: int) -> bool:
 
 
 def batch_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    data = _argument(args, kwargs, 0, "input", None)
-    training = _argument(args, kwargs, 5, "training", False)
+    data = argument(args, kwargs, 0, "input", None)
+    training = argument(args, kwargs, 5, "training", False)
     if training or not isinstance(data, torch.Tensor) or data.device.type != "meta" or data.dim() < 2:
         return NotImplemented  # batch statistics have their own checks: let the kernel run
     channels = data.shape[1]
-    per_channel = [_argument(args, kwargs, index, name, None) for index, name in
+    per_channel = [argument(args, kwargs, index, name, None) for index, name in
                    ((1, "running_mean"), (2, "running_var"), (3, "weight"), (4, "bias"))]
     if not all(_per_channel_fits(tensor, channels) for tensor in per_channel):
         return NotImplemented
@@ -44,12 +42,12 @@ def batch_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def hardtanh(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    data = _argument(args, kwargs, 0, "input", None)
-    low = _argument(args, kwargs, 1, "min_val", -1.0)
-    high = _argument(args, kwargs, 2, "max_val", 1.0)
+    data = argument(args, kwargs, 0, "input", None)
+    low = argument(args, kwargs, 1, "min_val", -1.0)
+    high = argument(args, kwargs, 2, "max_val", 1.0)
     if not isinstance(data, torch.Tensor) or data.device.type != "meta" or low > high:
         return NotImplemented
-    return data if _argument(args, kwargs, 3, "inplace", False) else _like(data)
+    return data if argument(args, kwargs, 3, "inplace", False) else _like(data)
 
 
 SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {

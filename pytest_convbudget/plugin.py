@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 SESSION_PLUGIN = "convbudget-session"
 ENFORCEMENT = ("fail", "warn", "off")
 REPORT_STYLES = ("summary", "layers")
+PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "include_linear")  # passed on to profile()
 _MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
 _MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
 USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
@@ -125,6 +126,13 @@ class Meter:
         from .profiler import profile
 
         settings = self._session.settings
+        unknown = sorted(set(options) - set(PROFILE_OPTIONS))
+        if unknown:
+            pytest.fail(
+                f"{self._item.nodeid}: conv_cost: unknown option(s) {', '.join(unknown)} "
+                f"(expected name, {', '.join(PROFILE_OPTIONS)})",
+                pytrace=False,
+            )
         requested = options.pop("device", None)
         device = self._session.device_override or requested or settings.device
         options.setdefault("include_linear", settings.include_linear)
@@ -132,14 +140,9 @@ class Meter:
         try:
             cost = profile(model, *inputs, device=device, **options)
         except ProfileError as error:
-            problem = str(error)
-        except TypeError as error:  # an unknown option such as conv_cost(m, x, devise="cpu")
-            if "profile()" not in str(error):
-                raise
-            problem = str(error)
+            problem = str(error).replace("profile()", "conv_cost()")
         if problem is not None:
-            problem = problem.replace("pytest_convbudget.profiler.profile()", "profile()")
-            pytest.fail(f"{self._item.nodeid}: conv_cost: {problem.replace('profile()', 'conv_cost()')}", pytrace=False)
+            pytest.fail(f"{self._item.nodeid}: conv_cost: {problem}", pytrace=False)
         measurements = self._item.stash.setdefault(_MEASUREMENTS, [])
         name = self._unique_name(name, cost.model, measurements)
         marks = self._item.stash.get(_MARKS, ())
@@ -185,7 +188,6 @@ class ConvBudgetSession:
         self.enforcement: str = config.getoption("conv_budget") or "fail"
         self.measurements: list[Measurement] = []
         self.order: dict[str, int] = {}
-        self.collected_ids: list[str] = []
         self.outcomes: dict[str, str] = {}
         self.gate = make_gate(config, settings)
         self.gate_lines: list[str] = []
@@ -244,7 +246,6 @@ class ConvBudgetSession:
     def note_collected(self, ids: list[str]) -> None:
         if not self.order:
             self.order = {test_id: index for index, test_id in enumerate(ids)}
-            self.collected_ids = list(ids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -265,12 +266,10 @@ class ConvBudgetSession:
         )
 
     def unmatched_patterns(self) -> list[str]:
-        from fnmatch import fnmatchcase
-
         return [
             budget.pattern
             for budget in self.settings.patterns
-            if not any(fnmatchcase(test_id, budget.pattern) for test_id in self.collected_ids)
+            if not any(budget.matches(test_id) for test_id in self.order)
         ]
 
     # -- files, baseline and the gate -------------------------------------
@@ -285,7 +284,7 @@ class ConvBudgetSession:
             RunEntry(measurement, self.outcomes.get(measurement.test_id, "passed"))
             for measurement in self.ordered_measurements()
         ]
-        result = self.gate.finish(entries, self.device_override or self.settings.device)
+        result = self.gate.finish(entries, self.device_override or self.settings.device, incomplete_reason(session))
         self.gate_lines = result.lines
         if result.failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -311,6 +310,19 @@ class ConvBudgetSession:
             terminalreporter.write_line(
                 f"warning: {self.settings.label} [tool.convbudget.budgets] {pattern!r} matches no collected test"
             )
+
+
+def incomplete_reason(session: pytest.Session) -> str | None:
+    """Why this run did not measure the whole selected suite, if it did not."""
+    if session.config.option.collectonly:
+        return "--collect-only ran no test"
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "the run was interrupted"
+    if session.shouldfail or session.shouldstop:
+        return f"the run stopped early ({session.shouldfail or session.shouldstop})"
+    if session.exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return "the run ended in an internal error"
+    return None
 
 
 CI_OPTIONS = (

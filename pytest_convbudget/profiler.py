@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .assemble import RawCall, RunInfo, assemble
+from .config import is_known_device
 from .errors import ProfileError
 from .guard import ModelGuard
 from .meta_shortcuts import SHORTCUTS
@@ -58,6 +59,10 @@ def profile(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
     ):
         raise ProfileUsageError(f"batch_size must be a positive int, got {batch_size!r}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise ProfileUsageError(f"kwargs must be a dict of the forward's keyword arguments, got {type(kwargs).__name__}")
+    if not isinstance(include_linear, bool):
+        raise ProfileUsageError(f"include_linear must be True or False, got {include_linear!r}")
     kwargs = dict(kwargs or {})
     requested = _parse_device(device)
     targets = find_targets(model, include_linear)
@@ -137,8 +142,8 @@ class _Recorder:
             guard.use_eval_mode()
             if device is not None:
                 guard.swap_in_copies(device)
-            for index, (module, _) in enumerate(self.targets):
-                handles.append(module.register_forward_pre_hook(partial(_enter, watch)))
+            for index, (module, spec) in enumerate(self.targets):
+                handles.append(module.register_forward_pre_hook(partial(_enter, watch, spec.name)))
                 handles.append(
                     module.register_forward_hook(
                         partial(self._leave, watch, index), with_kwargs=True, always_call=True
@@ -162,7 +167,7 @@ class _Recorder:
         self.uncounted = watch.calls
 
     def _leave(self, watch: ConvWatch, index: int, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-        watch.depth -= 1  # also when the module raised (always_call): a caught error must not hide later convs
+        watch.leave()  # also when the module raised (always_call): a caught error must not hide later convs
         if output is None:
             return
         data = args[0] if args else next(iter(kwargs.values()), None)
@@ -171,23 +176,15 @@ class _Recorder:
             self.calls.append(RawCall(index, tuple(data.shape), tuple(result.shape)))
 
 
-def _enter(watch: ConvWatch, module: nn.Module, args: tuple) -> None:
-    watch.depth += 1
+def _enter(watch: ConvWatch, name: str, module: nn.Module, args: tuple) -> None:
+    watch.enter(name)
 
 
 def _parse_device(device: str | torch.device) -> str:
     text = str(device)
-    if text in ("auto", "meta", "cpu"):
-        return text
-    try:
-        parsed = torch.device(text)
-    except (RuntimeError, ValueError):
-        parsed = None
-    if parsed is None or parsed.type not in ("cpu", "cuda", "meta"):
-        raise ProfileUsageError(
-            f"unknown device {text!r}: expected one of {', '.join(DEVICE_CHOICES)}"
-        )
-    return str(parsed)
+    if not is_known_device(text):
+        raise ProfileUsageError(f"unknown device {text!r}: expected one of {', '.join(DEVICE_CHOICES)}")
+    return text
 
 
 def _model_device(model: nn.Module) -> torch.device:

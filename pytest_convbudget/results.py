@@ -80,7 +80,9 @@ class IdleModule:
 
 @dataclass(frozen=True)
 class UncountedCall:
-    """A convolution op that ran outside every counted module (a bare ``F.conv2d``).
+    """A convolution op the module hooks could not count: a bare ``F.conv2d``
+    outside every counted module, or (``inside`` names the module) a second conv
+    op run by a counted module's own forward.
 
     Its cost is shown for information and is NOT in the profile's totals.
     """
@@ -91,6 +93,7 @@ class UncountedCall:
     output_shape: Shape
     total_flops: int
     total_macs: int
+    inside: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}

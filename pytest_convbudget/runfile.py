@@ -86,9 +86,34 @@ class RunFile:
             raise RunFileError(f"{source}: \"environment\" must be a table, got {type(environment).__name__}")
         try:
             entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
+            for entry in entries:
+                check_counts(entry.measurement)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise RunFileError(f"{source}: malformed measurement ({type(error).__name__}: {error})") from None
         return cls(entries=entries, environment=dict(environment))
+
+
+_COST_COUNTS = ("params", "flops", "macs", "total_flops", "total_macs", "batch_size", "model_params")
+_LAYER_COUNTS = ("params", "flops", "macs", "total_flops", "total_macs", "batch", "groups", "call")
+
+
+def _whole(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} is {value!r}, not a whole number")
+
+
+def check_counts(measurement: Measurement) -> None:
+    """Every count a comparison does arithmetic on is an int, so a hand-edited or
+    corrupted file fails here, with its name, not later inside a comparison."""
+    cost = measurement.cost
+    where = f"{measurement.test_id} [{measurement.name}]"
+    for key in _COST_COUNTS:
+        _whole(getattr(cost, key), f"{where} {key}")
+    for layer in cost.layers:
+        for key in _LAYER_COUNTS:
+            _whole(getattr(layer, key), f"{where} layer {layer.name!r} {key}")
+    for limit in measurement.limits:
+        _whole(limit.value, f"{where} limit {limit.figure}")
 
 
 def environment(device: str) -> dict[str, str]:
@@ -136,6 +161,7 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temporary, _mode_for(path))  # mkstemp makes 0600; a report should read like any file
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
@@ -144,6 +170,16 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The mode the file has now, or what the umask gives a new file."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def build_run_file(entries: Sequence[RunEntry], device: str) -> RunFile:

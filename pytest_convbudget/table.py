@@ -73,9 +73,14 @@ def render_notes(cost: ConvCost) -> list[str]:
     if cost.uncounted:
         flops = sum(call.total_flops for call in cost.uncounted)
         functions = sorted({call.function for call in cost.uncounted})
+        outside = sum(1 for call in cost.uncounted if not call.inside)
+        inside = sorted({call.inside for call in cost.uncounted if call.inside})
+        where = [f"{outside} outside any counted module"] if outside else []
+        if inside:
+            where.append(f"{len(cost.uncounted) - outside} extra inside {', '.join(inside)}")
         lines.append(
-            f"not in the totals: {len(cost.uncounted)} conv op(s) ran outside any counted module"
-            f" ({', '.join(functions)}; {exact_and_short(flops)} FLOPs for the batch)"
+            f"not in the totals: {len(cost.uncounted)} conv op(s) the module hooks could not count"
+            f" ({'; '.join(where)}; {', '.join(functions)}; {exact_and_short(flops)} FLOPs for the batch)"
         )
     if cost.fallback_reason:
         lines.append(f"device: {cost.device}, {cost.fallback_reason}")

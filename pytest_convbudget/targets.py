@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from math import prod
 
 from torch import nn
 
 from .errors import ProfileError
+from .formulas import conv_params, linear_params
 from .results import ROOT_NAME
 
 _QUANTIZED_CONV_MODULE = "torch.ao.nn.quantized.modules.conv"
@@ -89,8 +89,7 @@ def _tensor_entry(module: nn.Module, attribute: str, numel: int) -> tuple[object
 def _conv_spec(name: str, module: nn.Module, has_bias: bool) -> LayerSpec:
     kernel = tuple(int(k) for k in module.kernel_size)
     cin, cout, groups = int(module.in_channels), int(module.out_channels), int(module.groups)
-    weights = prod(kernel) * (cin // groups) * cout
-    tensors = [_tensor_entry(module, "weight", weights)]
+    tensors = [_tensor_entry(module, "weight", conv_params(kernel, cin, cout, groups, bias=False))]
     if has_bias:
         tensors.append(_tensor_entry(module, "bias", cout))
     padding = module.padding
@@ -122,7 +121,7 @@ def _quantized_conv_spec(name: str, module: nn.Module) -> LayerSpec:
 def _linear_spec(name: str, module: nn.Linear) -> LayerSpec:
     cin, cout = int(module.in_features), int(module.out_features)
     has_bias = module.bias is not None
-    tensors = [_tensor_entry(module, "weight", cin * cout)]
+    tensors = [_tensor_entry(module, "weight", linear_params(cin, cout, bias=False))]
     if has_bias:
         tensors.append(_tensor_entry(module, "bias", cout))
     return LayerSpec(

@@ -123,7 +123,8 @@ def test_json_holds_exact_figures_and_the_regressions(artifacts: Path) -> None:
     assert data["added"] == [{"test_id": "tests/test_models.py::test_new", "name": "fresh"}]
     assert data["removed"] == [{"test_id": "tests/test_models.py::test_gone", "name": "old"}]
     assert data["regressions"] == [
-        f"{GROWN} [Sequential]: params +72.3% (808 -> 1.39 k), more than the 50% allowed; grew in body"
+        f"{GROWN} [Sequential]: params +72.3% (808 -> 1.39 k), FLOPs +66.2% (251 k -> 416 k), "
+        "MACs +66.2% (125 k -> 208 k), more than the 50% allowed; grew in body"
     ]
 
 

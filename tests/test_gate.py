@@ -263,7 +263,10 @@ def test_added_and_removed_measurements_are_listed(pytester: pytest.Pytester, mo
 
 # -- the max-increase gate -----------------------------------------------------
 
-REGRESSION_AT_9 = f"  {BACKBONE_ID} [Sequential]: params +9.0% (808 -> 881), more than the {{allowed}}% allowed; grew in body"
+REGRESSION_AT_9 = (
+    f"  {BACKBONE_ID} [Sequential]: params +9.0% (808 -> 881), FLOPs +8.3% (251 k -> 271 k), "
+    "MACs +8.3% (125 k -> 136 k), more than the {allowed}% allowed; grew in body"
+)
 
 
 def test_growth_under_the_limit_passes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -406,7 +409,17 @@ BAD_BASELINES = [
                  f"cost model version {COST_MODEL_VERSION + 1}", id="cost-model-version"),
     pytest.param(lambda: _edited(measurements=[{"test_id": "x"}]), "malformed measurement", id="malformed-measurement"),
     pytest.param(lambda: _edited(environment=5), '"environment" must be a table, got int', id="environment-not-a-table"),
+    pytest.param(lambda: _with_cost(flops="abc"), "test_gate_models.py::test_stem [stem] flops is 'abc', not a whole number",
+                 id="count-not-an-int"),
+    pytest.param(lambda: _with_cost(params=True), "params is True, not a whole number", id="count-is-a-bool"),
 ]
+
+
+def _with_cost(**changes: object) -> bytes:
+    """A run file whose one measurement has hand-edited cost fields."""
+    data = json.loads(real_baseline_text())
+    data["measurements"][0]["cost"].update(changes)
+    return json.dumps(data).encode()
 
 
 @pytest.mark.parametrize(("content", "problem"), BAD_BASELINES)
@@ -506,3 +519,46 @@ def test_markdown_without_a_baseline_still_summarises_the_run(pytester: pytest.P
         COMMENT_MARKER,
         "ℹ️ **conv budget**: 2 measurements, 0 over budget; no baseline to compare with",
     ]
+
+
+# -- runs that must not replace the baseline, and files that cannot be written --
+
+
+@pytest.mark.parametrize(
+    ("args", "source", "reason"),
+    [
+        (("--collect-only",), None, "--collect-only ran no test"),
+        (("-x",), "def test_a(conv_cost):\n    assert False\n\ndef test_b(conv_cost):\n    pass\n",
+         "the run stopped early"),
+        ((), "def test_a():\n    raise KeyboardInterrupt\n", "the run was interrupted"),
+    ],
+    ids=["collect-only", "stopped-by-x", "interrupted"],
+)
+def test_an_incomplete_run_never_replaces_the_baseline(
+    pytester: pytest.Pytester, args: tuple[str, ...], source: str | None, reason: str
+) -> None:
+    """A partial run's baseline would make every missing test look removed: the old file stays."""
+    baseline = save_baseline(pytester)
+    before = baseline.read_bytes()
+    if source is not None:
+        pytester.makepyfile(test_gate_models=source)
+    result = pytester.runpytest("--conv-save-baseline=baseline.json", *args, no_reraise_ctrlc=True)
+    result.stdout.fnmatch_lines([f"baseline not saved to baseline.json: {reason}*the old file is left as it was"])
+    assert baseline.read_bytes() == before
+
+
+def test_an_unwritable_output_is_one_line_and_a_failed_session(pytester: pytest.Pytester) -> None:
+    """A typo in an output path must not end in a traceback after the whole suite ran."""
+    (pytester.path / "a_file").write_text("not a folder")
+    result = pytester.runpytest("--conv-json=a_file/run.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["cannot write run file *"])
+    assert_no_traceback(result.outlines + result.errlines)
+
+
+def test_a_new_baseline_is_readable_like_any_file(pytester: pytest.Pytester) -> None:
+    """mkstemp makes 0600 files; a baseline artifact must get the umask's usual mode."""
+    baseline = save_baseline(pytester)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert baseline.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -127,7 +127,8 @@ def test_comment_for_a_regression_says_what_grew_past_the_limit(comparison: Comp
     assert lines[1] == "❌ **conv budget**: 1 of 3 measurements changed; 1 grew past the allowed increase, 1 over budget"
     start = lines.index("**Grew past the allowed increase:**")
     assert lines[start + 1:start + 3] == [
-        "- tests/test_models.py::test_detector [Sequential]: FLOPs +49.6% (496 k -> 741 k), "
+        "- tests/test_models.py::test_detector [Sequential]: params +49.2% (992 -> 1.48 k), "
+        "FLOPs +49.6% (496 k -> 741 k), MACs +49.6% (248 k -> 371 k), "
         "more than the 5% allowed; grew in backbone.mid, backbone.new",
         "",
     ]

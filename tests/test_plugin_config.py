@@ -419,3 +419,26 @@ def test_the_table_is_read_beside_a_pytest_ini(pytester: pytest.Pytester) -> Non
             literal(f"  FLOPs 251 k (250,560) > limit 200 k (200,000) by 25.3% [limit from {DEFAULT_SOURCE} flops]"),
         ]
     )
+
+
+def test_an_exact_parametrized_id_is_a_pattern_too(pytester: pytest.Pytester) -> None:
+    """``[160]`` in a test id reads as a character class to fnmatch; the exact id still matches."""
+    write_pyproject(
+        pytester,
+        """
+        [tool.convbudget.budgets]
+        "test_models.py::test_sizes[small]" = { flops = "100k" }
+        """,
+    )
+    write_tests(
+        pytester,
+        """
+        @pytest.mark.parametrize("size", ["small", "large"])
+        def test_sizes(conv_cost, size):
+            conv_cost(tiny(), image())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([literal("conv budget exceeded: Sequential in test_models.py::test_sizes[small]")])
+    assert "matches no collected test" not in result.stdout.str()

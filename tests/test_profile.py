@@ -1062,3 +1062,78 @@ def test_inner_conv_on_part_of_the_batch_rounds_but_still_adds_up() -> None:
     assert cost.macs == (2 * cost.total_macs + 4) // 8 == 3469
     assert cost.flops == (2 * cost.total_flops + 4) // 8
     assert "rounded" in cost.table()
+
+
+# --------------------------------------------------------------------------
+# batch-size inference at the edges, and a second conv inside a counted module
+# --------------------------------------------------------------------------
+
+
+class AddsABatchDimension(nn.Module):
+    """Accepts one image and unsqueezes it, as inference wrappers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.unsqueeze(0) if x.dim() == 3 else x)
+
+
+class RawAudio(nn.Module):
+    """A (batch, samples) waveform, given a channel dimension for its Conv1d."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.unsqueeze(1))
+
+
+def test_one_image_unsqueezed_by_the_model_is_one_sample() -> None:
+    """(3, 32, 32) is one sample, not a batch of 3: same per-sample cost as a batch of 2."""
+    single = profile(AddsABatchDimension(), torch.randn(3, 32, 32))
+    batch = profile(AddsABatchDimension(), torch.randn(2, 3, 32, 32))
+    assert (single.batch_size, batch.batch_size) == (1, 2)
+    assert single.flops == batch.flops == 2 * 27 * 4 * 30 * 30  # bias: 2 FLOPs per MAC
+
+
+def test_a_batch_of_waveforms_keeps_its_batch() -> None:
+    """(5, 100) audio is five samples: the conv sees a batch of 5."""
+    cost = profile(RawAudio(), torch.randn(5, 100))
+    assert cost.batch_size == 5
+    assert cost.macs == 3 * 4 * 98
+
+
+class ConvsTwice(nn.Conv2d):
+    """A conv subclass whose forward runs a second convolution of its own."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return F.conv2d(y, self.weight, padding=1)
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_a_second_conv_inside_a_counted_module_is_not_silently_lost(device: str) -> None:
+    """The hook counts one conv per call; the module's extra conv is listed, not in the totals."""
+    model = nn.Sequential(ConvsTwice(4, 4, 3, padding=1))
+    cost = profile(model, torch.randn(1, 4, 8, 8), device=device)
+    assert cost.flops == 2 * 36 * 4 * 64
+    (extra,) = cost.uncounted
+    assert extra.inside == "0"
+    assert (extra.function, extra.total_macs) == ("conv2d", 36 * 4 * 64)
+    assert "1 extra inside 0" in cost.table()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kwargs": 5}, "kwargs must be a dict"),
+        ({"include_linear": "yes"}, "include_linear must be True or False"),
+        ({"device": "cpu:0"}, "unknown device 'cpu:0'"),
+    ],
+)
+def test_bad_profile_options_are_one_line_errors(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        profile(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8), **options)
