@@ -17,8 +17,6 @@ from .quantity import format_quantity
 if TYPE_CHECKING:
     from .results import ConvCost
 
-__all__ = ["FIGURE_LABELS", "resolve_limits", "measured_value", "overruns", "headroom", "Overrun"]
-
 
 def resolve_limits(test_id: str, name: str, marks: Sequence[BudgetMark], settings: Settings) -> dict[str, Limit]:
     """The winning limit for each figure that has one."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .budget import FIGURE_LABELS, Overrun, headroom, overruns
-from .config import Limit
+from .budget import Overrun, headroom, overruns
+from .config import FIGURE_LABELS, Limit
 from .quantity import format_quantity
 from .results import ConvCost
 

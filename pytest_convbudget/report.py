@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .budget import FIGURE_LABELS, measured_value
+from .budget import measured_value
+from .config import FIGURE_LABELS
 from .measurement import Measurement
 from .quantity import format_quantity
 from .table import render_layers, render_notes, render_rows
