@@ -74,14 +74,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Read a bare ``--conv-report`` as ``--conv-report=summary``.
+
+    The option takes an optional value, so argparse would otherwise swallow the
+    path in ``pytest --conv-report tests/``. A value must be written with ``=``.
+    """
+    args[:] = ["--conv-report=summary" if arg == "--conv-report" else arg for arg in args]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     style = config.getoption("conv_report")
     if style is not None and style not in REPORT_STYLES:
-        raise pytest.UsageError(
-            f"--conv-report takes 'layers' or no value, got {style!r}: "
-            "write paths before --conv-report, or use --conv-report=summary"
-        )
+        raise pytest.UsageError(f"--conv-report takes 'layers' or no value (--conv-report=layers), got {style!r}")
     try:
         settings = load_settings(find_pyproject(config.inipath, config.rootpath))
     except ConfigError as error:

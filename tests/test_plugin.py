@@ -544,12 +544,22 @@ def test_conv_report_layers_prints_every_measurements_layer_table(pytester: pyte
 
 
 def test_conv_report_rejects_an_unknown_style(pytester: pytest.Pytester) -> None:
-    """`--conv-report badvalue` (often a path typed after the flag) is a usage error, not a silent summary."""
+    """`--conv-report=badvalue` is a usage error, not a silent summary."""
     write_tests(pytester, REPORT_SUITE)
-    result = pytester.runpytest("--conv-report", "badvalue")
+    result = pytester.runpytest("--conv-report=badvalue")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert any("--conv-report" in line and "'badvalue'" in line for line in usage_error_lines(result))
     assert_no_traceback(result.errlines + result.outlines)
+
+
+def test_a_path_after_a_bare_conv_report_is_still_a_path(pytester: pytest.Pytester) -> None:
+    """`pytest --conv-report tests/` runs tests/ with the summary: the flag does not swallow the path."""
+    write_tests(pytester, REPORT_SUITE)
+    pytester.makepyfile(test_elsewhere="def test_not_selected():\n    assert False\n")
+    result = pytester.runpytest("--conv-report", "test_models.py")
+    result.assert_outcomes(passed=2, failed=1)  # test_models.py only: test_over is over budget
+    assert "test_not_selected" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*= conv budget =*"])
 
 
 @pytest.mark.parametrize(("table", "option"), [("cpu", "meta"), ("meta", "cpu")])
