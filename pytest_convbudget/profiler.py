@@ -73,6 +73,7 @@ def profile(
             used = run.on_meta(inputs, kwargs)
         except Exception as error:  # the model cannot run on meta: count on real tensors
             fallback_reason = f"could not run on meta ({_one_line(error)})"
+        if fallback_reason is not None:  # outside the except: a real error is not chained to the meta one
             used = run.on_device(_model_device(model), inputs, kwargs)
     elif requested == "meta":
         used = run.on_meta(inputs, kwargs)
