@@ -74,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+def pytest_load_initial_conftests(args: list[str]) -> None:
     """Read a bare ``--conv-report`` as ``--conv-report=summary``.
 
     The option takes an optional value, so argparse would otherwise swallow the
