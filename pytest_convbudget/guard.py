@@ -28,7 +28,8 @@ class ModelGuard:
         self._versions: list[tuple[str, nn.Parameter, int]] = []
 
     def use_eval_mode(self) -> None:
-        self._model.eval()
+        if any(training for _, training in self._training):  # eval() walks every module: skip it when it would change nothing
+            self._model.eval()
 
     def swap_in_copies(self, device: torch.device) -> None:
         """Give the model buffers (and, off its device, parameters) that it may freely use."""
@@ -54,7 +55,8 @@ class ModelGuard:
         for module, name, buffer in reversed(self._buffers):
             module._buffers[name] = buffer
         for module, training in self._training:
-            module.training = training
+            if module.training != training:
+                module.training = training
         self._param_data.clear()
         self._buffers.clear()
 
