@@ -128,7 +128,9 @@ class Meter:
 
     def __call__(self, model: Any, *inputs: Any, name: str | None = None, **options: Any) -> Any:
         __tracebackhide__ = True
+        from .budget import resolve_limits
         from .errors import ProfileError
+        from .measurement import Measurement
         from .profiler import profile
 
         settings = self._session.settings
@@ -147,16 +149,12 @@ class Meter:
             cost = profile(model, *inputs, device=device, **options)
         except ProfileError as error:
             problem = str(error).replace("profile()", "conv_cost()")
-        if problem is not None:
+        if problem is not None:  # failed outside the except, so pytest shows no exception chain
             pytest.fail(f"{self._item.nodeid}: conv_cost: {problem}", pytrace=False)
         measurements = self._item.stash.setdefault(_MEASUREMENTS, [])
         name = self._unique_name(name, cost.model, measurements)
         marks = self._item.stash.get(_MARKS, ())
-        from .budget import resolve_limits
-
         limits = resolve_limits(self._item.nodeid, name, marks, settings)
-        from .measurement import Measurement
-
         measurement = Measurement(
             test_id=self._item.nodeid, name=name, index=len(measurements), cost=cost,
             per=settings.per, limits=tuple(limits.values()),
