@@ -55,7 +55,7 @@ class OurCounts:
 
     @classmethod
     def from_cost(cls, cost: Any) -> OurCounts:
-        """Split a ``profile(..., include_linear=True)`` result into conv and linear parts.
+        """Split a ``profile(..., count=["conv", "linear"])`` result into conv and linear parts.
 
         A bias add happens once per output element of a call, so the whole
         batch's bias adds are the output's element count, batch included.
@@ -323,7 +323,7 @@ def why_unavailable(counter: Counter) -> str | None:
 def counter_row(counter: Counter, work: Workload, plan: Plan) -> tuple[Row, CountCheck]:
     """Our meta profile against one tool, alternated, then their conv count checked.
 
-    Ours runs with ``include_linear=True`` because every tool here counts
+    Ours runs with ``count=["conv", "linear"]`` because every tool here counts
     linear layers too, so both sides do comparable work. The meta copy that
     ``FlopCounterMode (meta)`` needs is built before timing, which favours it.
     """
@@ -335,7 +335,7 @@ def counter_row(counter: Counter, work: Workload, plan: Plan) -> tuple[Row, Coun
     else:
         their_data = data
     pair = alternate(
-        lambda: profile(ours_model, data, device="meta", include_linear=True),
+        lambda: profile(ours_model, data, device="meta", count=["conv", "linear"]),
         lambda: counter.run(their_model, their_data),
         plan,
     )

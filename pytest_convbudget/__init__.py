@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProfileError
+from .vocabulary import ProfileError
 from .formulas import COST_MODEL_VERSION
 from .quantity import format_quantity, parse_quantity
 

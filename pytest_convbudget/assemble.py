@@ -1,28 +1,20 @@
 """Turn the raw calls a profile recorded into a :class:`ConvCost`.
 
-Pure integer arithmetic on shapes: the hooks only write down shapes, and all
-counting happens here, once, after the forward.
+Pure integer arithmetic on shapes: the hooks and the function mode only write
+down shapes (and an op's cost, read by its kind's rule), and all counting
+happens here, once, after the forward.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from math import prod
+from dataclasses import dataclass, replace
 from typing import Sequence
 
-from .errors import ProfileError
-from .formulas import CallCost, conv_cost, linear_cost, transposed_conv_cost
+from .formulas import CallCost
 from .results import ConvCost, IdleModule, LayerCost, Shape, UncountedCall
-from .targets import LayerSpec
-
-
-@dataclass(frozen=True)
-class RawCall:
-    """One hooked call: which module, and the shapes it saw."""
-
-    target: int
-    input_shape: Shape
-    output_shape: Shape
+from .targets import Target
+from .vocabulary import ProfileError
+from .watch import RawCall, RawOp
 
 
 @dataclass(frozen=True)
@@ -36,45 +28,27 @@ class RunInfo:
     input_batch: int | None  # leading dim of the first tensor input, None if it has none
     input_ndim: int | None  # dimensions of the first tensor input
     batch_size: int | None  # given by the user
-    include_linear: bool
+    count: tuple[str, ...]
     fallback_reason: str | None
 
 
 class BatchSizeError(ProfileError):
-    """The profiled batch size is zero or negative."""
+    """The profiled batch size is zero or negative, or cannot be told from the inputs."""
 
 
-def is_batched(spec: LayerSpec, input_shape: Shape) -> bool:
-    """A conv input is batched when it has ``spatial dims + 2`` dimensions."""
-    return len(input_shape) >= (2 if spec.kind == "linear" else spec.spatial_dims + 2)
+@dataclass(frozen=True)
+class _Row:
+    """One counted call on its way to a :class:`LayerCost`."""
 
-
-def call_batch(spec: LayerSpec, input_shape: Shape) -> int:
-    """The batch of one call: the leading dim of a batched input, else 1."""
-    return input_shape[0] if is_batched(spec, input_shape) else 1
-
-
-def call_cost(spec: LayerSpec, input_shape: Shape, output_shape: Shape) -> CallCost:
-    """The per-sample cost of one call of ``spec``."""
-    if spec.kind == "linear":
-        positions = prod(input_shape[1:-1]) if len(input_shape) >= 2 else 1
-        return linear_cost(spec.in_channels, spec.out_channels, spec.bias, positions)
-    out_spatial = output_shape[len(output_shape) - spec.spatial_dims :]
-    if spec.kind == "transposed":
-        in_spatial = input_shape[len(input_shape) - spec.spatial_dims :]
-        return transposed_conv_cost(
-            spec.kernel_size, spec.in_channels, spec.out_channels, spec.groups, spec.bias,
-            in_spatial, out_spatial,
-        )
-    return conv_cost(
-        spec.kernel_size, spec.in_channels, spec.out_channels, spec.groups, spec.bias, out_spatial
-    )
+    layer: LayerCost  # with per-sample figures still zero
+    total_flops: int
+    total_macs: int
 
 
 def split_per_sample(totals: Sequence[int], batch: int) -> tuple[list[int], bool]:
     """Divide each total by ``batch`` so the shares still sum to the rounded total.
 
-    When every total divides evenly the shares are exact. Otherwise (a conv saw
+    When every total divides evenly the shares are exact. Otherwise (a layer saw
     part of the batch) the sum is rounded half up and the remainders are
     handed out largest first, so the layers always add up to the reported figure.
     """
@@ -91,53 +65,36 @@ def split_per_sample(totals: Sequence[int], batch: int) -> tuple[list[int], bool
 
 
 def assemble(
-    specs: Sequence[LayerSpec],
-    calls: Sequence[RawCall],
+    targets: Sequence[Target],
+    records: Sequence[RawCall | RawOp],
     uncounted: Sequence[UncountedCall],
     info: RunInfo,
 ) -> ConvCost:
-    batch_size = _profiled_batch(specs, calls, info)
+    batch_size = _profiled_batch(targets, records, info)
     seen_tensors: set[object] = set()
-    call_numbers: dict[int, int] = {}
+    call_numbers: dict[str, int] = {}
+    called: set[int] = set()
     rows = []
-    for raw in calls:
-        spec = specs[raw.target]
-        call_numbers[raw.target] = call_numbers.get(raw.target, 0) + 1
-        batch = call_batch(spec, raw.input_shape)
-        cost = call_cost(spec, raw.input_shape, raw.output_shape)
-        params = _new_params(spec, seen_tensors)
-        rows.append((spec, call_numbers[raw.target], raw, batch, cost, params))
-    total_flops = [cost.flops * batch for _, _, _, batch, cost, _ in rows]
-    total_macs = [cost.macs * batch for _, _, _, batch, cost, _ in rows]
+    for record in records:
+        if isinstance(record, RawCall):
+            called.add(record.target)
+            row = _module_row(targets[record.target], record, _new_params(targets[record.target].tensors, seen_tensors))
+        else:
+            row = _op_row(record, _new_params(record.tensors, seen_tensors))
+        call_numbers[row.layer.name] = call_numbers.get(row.layer.name, 0) + 1
+        rows.append((row, call_numbers[row.layer.name]))
+    total_flops = [row.total_flops for row, _ in rows]
+    total_macs = [row.total_macs for row, _ in rows]
     flops, flops_exact = split_per_sample(total_flops, batch_size)
     macs, macs_exact = split_per_sample(total_macs, batch_size)
     layers = tuple(
-        LayerCost(
-            name=spec.name,
-            call=number,
-            type=spec.type,
-            kind=spec.kind,
-            kernel_size=spec.kernel_size,
-            stride=spec.stride,
-            padding=spec.padding,
-            dilation=spec.dilation,
-            groups=spec.groups,
-            bias=spec.bias,
-            input_shape=raw.input_shape,
-            output_shape=raw.output_shape,
-            batch=batch,
-            params=params,
-            flops=flops[index],
-            macs=macs[index],
-            total_flops=total_flops[index],
-            total_macs=total_macs[index],
-        )
-        for index, (spec, number, raw, batch, cost, params) in enumerate(rows)
+        replace(row.layer, call=number, flops=flops[index], macs=macs[index])
+        for index, (row, number) in enumerate(rows)
     )
     idle = tuple(
-        IdleModule(name=spec.name, type=spec.type, params=_new_params(spec, seen_tensors))
-        for index, spec in enumerate(specs)
-        if index not in call_numbers
+        IdleModule(name=target.name, type=target.facts.type, params=_new_params(target.tensors, seen_tensors))
+        for index, target in enumerate(targets)
+        if index not in called and not _all_seen(target.tensors, seen_tensors)
     )
     return ConvCost(
         model=info.model,
@@ -154,24 +111,58 @@ def assemble(
         idle_modules=idle,
         uncounted=tuple(uncounted),
         fallback_reason=info.fallback_reason,
-        include_linear=info.include_linear,
+        count=info.count,
         per_sample_exact=flops_exact and macs_exact,
     )
 
 
-def _profiled_batch(specs: Sequence[LayerSpec], calls: Sequence[RawCall], info: RunInfo) -> int:
+def _module_row(target: Target, raw: RawCall, params: int) -> _Row:
+    facts = target.facts
+    batch, cost = target.rule.cost(facts, raw.input_shape, raw.output_shape)
+    layer = LayerCost(
+        name=target.name, call=0, type=facts.type, kind=target.kind,
+        kernel_size=facts.kernel_size, stride=facts.stride, padding=facts.padding, dilation=facts.dilation,
+        groups=facts.groups, bias=facts.bias, input_shape=raw.input_shape, output_shape=raw.output_shape,
+        batch=batch, params=params, flops=0, macs=0,
+        total_flops=cost.flops * batch, total_macs=cost.macs * batch,
+    )
+    return _Row(layer, layer.total_flops, layer.total_macs)
+
+
+def _op_row(op: RawOp, params: int) -> _Row:
+    facts = op.facts
+    cost: CallCost = facts.cost
+    layer = LayerCost(
+        name=op.name, call=0, type=op.type, kind=op.kind,
+        kernel_size=(), stride=(), padding=(), dilation=(), groups=1, bias=facts.bias,
+        input_shape=facts.input_shape, output_shape=facts.output_shape, batch=facts.batch,
+        params=params, flops=0, macs=0, total_flops=cost.flops, total_macs=cost.macs,
+    )
+    return _Row(layer, cost.flops, cost.macs)
+
+
+def _profiled_batch(targets: Sequence[Target], records: Sequence[RawCall | RawOp], info: RunInfo) -> int:
     if info.batch_size is not None:
         batch = info.batch_size
-    elif calls and _fed_one_unbatched_sample(specs[calls[0].target], calls[0].input_shape, info):
+    elif records and isinstance(records[0], RawCall) and _fed_one_unbatched_sample(
+        targets[records[0].target], records[0].input_shape, info
+    ):
         batch = 1
+    elif info.input_batch is not None:
+        batch = info.input_batch
+    elif records:
+        raise BatchSizeError(
+            "cannot tell the batch size: no input tensor with a leading (batch) dimension was found; "
+            "pass batch_size= to say how many samples the forward ran"
+        )
     else:
-        batch = info.input_batch if info.input_batch is not None else 1
+        batch = 1  # nothing was counted: every figure is 0 whatever the batch
     if batch <= 0:
         raise BatchSizeError(f"cannot count per sample: the profiled batch size is {batch}")
     return batch
 
 
-def _fed_one_unbatched_sample(spec: LayerSpec, first_input: Shape, info: RunInfo) -> bool:
+def _fed_one_unbatched_sample(target: Target, first_input: Shape, info: RunInfo) -> bool:
     """Whether the model's input is one unbatched sample, judged at the first counted call.
 
     - ``(3, 224, 224)`` straight into a Conv2d: the call is unbatched and of the
@@ -185,16 +176,21 @@ def _fed_one_unbatched_sample(spec: LayerSpec, first_input: Shape, info: RunInfo
     """
     if info.input_ndim is None:
         return False
-    if not is_batched(spec, first_input):
+    if len(first_input) < target.facts.batched_rank:
         return info.input_ndim == len(first_input)
     return info.input_ndim == len(first_input) - 1 and first_input[0] == 1
 
 
-def _new_params(spec: LayerSpec, seen: set[object]) -> int:
-    """Params of ``spec`` not already counted (tied weights are counted once)."""
+def _new_params(tensors: Sequence[tuple[object, int]], seen: set[object]) -> int:
+    """Params not already counted (tied weights are counted once)."""
     count = 0
-    for identity, numel in spec.tensors:
+    for identity, numel in tensors:
         if identity not in seen:
             seen.add(identity)
             count += numel
     return count
+
+
+def _all_seen(tensors: Sequence[tuple[object, int]], seen: set[object]) -> bool:
+    """A module whose every parameter a counted op consumed did run, through that op."""
+    return bool(tensors) and all(identity in seen for identity, _ in tensors)

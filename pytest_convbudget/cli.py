@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Sequence
 
+from .kinds import KINDS
 from .loading import SpecError, load_object
 
 PROG = "python -m pytest_convbudget"
@@ -33,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="input shape such as 1x3x224x224; repeat for several inputs")
     prof.add_argument("--device", default="auto", help="auto (default), meta, cpu, cuda or cuda:N")
     prof.add_argument("--batch-size", type=int, default=None, help="divide totals by this instead of the input's batch")
-    prof.add_argument("--include-linear", action="store_true", help="count nn.Linear as 1x1 convs")
+    prof.add_argument("--count", action="append", default=None, metavar="KIND",
+                      help=f"an op kind to count ({', '.join(KINDS)}) or 'all'; repeat for several; default: conv")
     prof.add_argument("--json", action="store_true", help="print the result as JSON (exact integers)")
     from .diff_cli import add_diff_command
 
@@ -47,7 +49,7 @@ def run_profile(args: argparse.Namespace) -> int:
     import torch
     from torch import nn
 
-    from .errors import ProfileError
+    from .vocabulary import ProfileError
     from .profiler import profile
 
     if isinstance(factory, nn.Module):
@@ -65,7 +67,7 @@ def run_profile(args: argparse.Namespace) -> int:
     inputs = [torch.randn(shape, device=tensor_device) for shape in shapes]
     try:
         cost = profile(model, *inputs, device=args.device, batch_size=args.batch_size,
-                       include_linear=args.include_linear)
+                       count=args.count)
     except ProfileError as error:
         raise CliError(str(error)) from error
     except Exception as error:

@@ -12,24 +12,21 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .kinds import DEFAULT_COUNT, parse_count
 from .quantity import parse_percent, parse_quantity
+from .vocabulary import DEVICES, FIGURE_LABELS, FIGURES, ConfigError, CountError, is_known_device
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
-FIGURES = ("params", "flops", "macs")
-DEVICES = ("auto", "meta", "cpu", "cuda")
 PER_CHOICES = ("sample", "batch")
 TABLE = "[tool.convbudget]"
 PATTERN_TABLE = "[tool.convbudget.budgets]"
-TOP_LEVEL_KEYS = ("device", "per", "include_linear", *FIGURES, "max_increase", "require_baseline", "budgets")
-PATTERN_KEYS = (*FIGURES, "max_increase")
-
-
-class ConfigError(ValueError):
-    """A bad ``[tool.convbudget]`` table; the message names file and key."""
+TOP_LEVEL_KEYS = ("device", "per", "count", *FIGURES, "max_increase", "require_baseline", "budgets")
+PATTERN_KEYS = (*FIGURES, "max_increase", "count")
+RENAMED_KEYS = {"include_linear": 'replaced by count: count = ["conv", "linear"] counts conv and linear layers'}
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,7 @@ class PatternBudget:
     pattern: str
     limits: tuple[Limit, ...] = ()
     max_increase: float | None = None
+    count: tuple[str, ...] | None = None
 
     @property
     def specificity(self) -> tuple[int, int]:
@@ -74,7 +72,7 @@ class Settings:
     path: Path | None = None
     device: str = "auto"
     per: str = "sample"
-    include_linear: bool = False
+    count: tuple[str, ...] = DEFAULT_COUNT
     defaults: tuple[Limit, ...] = ()
     max_increase: float | None = None
     require_baseline: bool = False
@@ -84,15 +82,13 @@ class Settings:
     def label(self) -> str:
         return self.path.name if self.path else "pyproject.toml"
 
-
-def is_known_device(device: object) -> bool:
-    """auto, meta, cpu, cuda or cuda:N; checked without importing torch."""
-    if not isinstance(device, str):
-        return False
-    return device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())
-
-
-FIGURE_LABELS = {"params": "params", "flops": "FLOPs", "macs": "MACs"}
+    def count_for(self, test_id: str) -> tuple[str, ...]:
+        """The kinds a test's measurements count: the most specific matching pattern
+        that says, else the table's ``count``."""
+        for pattern in matching_patterns(test_id, self.patterns):
+            if pattern.count is not None:
+                return pattern.count
+        return self.count
 
 
 def find_pyproject(inipath: Path | None, rootpath: Path) -> Path | None:
@@ -133,7 +129,7 @@ def parse_settings(table: Any, path: Path) -> Settings:
         path=path,
         device=device,
         per=per,
-        include_linear=_boolean(table, "include_linear", where),
+        count=_count(table, where, TABLE) or DEFAULT_COUNT,
         defaults=_limits(table, where, TABLE, source=f"{path.name} {TABLE}"),
         max_increase=_percent(table, "max_increase", where, TABLE),
         require_baseline=_boolean(table, "require_baseline", where),
@@ -151,6 +147,8 @@ class _Where:
 
 def _reject_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], where: _Where, name: str) -> None:
     for key in table:
+        if key in RENAMED_KEYS:
+            raise ConfigError(f"{where.key(name, key)}: {RENAMED_KEYS[key]}")
         if key not in allowed:
             raise ConfigError(f"{where.key(name, repr(key))}: unknown key (expected one of {', '.join(allowed)})")
 
@@ -160,6 +158,15 @@ def _boolean(table: Mapping[str, Any], key: str, where: _Where) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where.key(TABLE, key)} = {value!r}: expected true or false")
     return value
+
+
+def _count(table: Mapping[str, Any], where: _Where, name: str) -> tuple[str, ...] | None:
+    if "count" not in table:
+        return None
+    try:
+        return parse_count(table["count"], f"{where.path}: {name}")
+    except CountError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _limits(table: Mapping[str, Any], where: _Where, name: str, source: str) -> tuple[Limit, ...]:
@@ -199,6 +206,7 @@ def _patterns(budgets: Any, where: _Where) -> tuple[PatternBudget, ...]:
                 pattern=pattern,
                 limits=_limits(entry, where, name, source=f"{where.path.name} {name}"),
                 max_increase=_percent(entry, "max_increase", where, name),
+                count=_count(entry, where, name),
             )
         )
     return tuple(patterns)

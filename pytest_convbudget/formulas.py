@@ -1,10 +1,12 @@
-"""The cost model of ``shared/CONVENTIONS.md`` as pure functions of shapes.
+"""The cost model as pure functions of shapes.
 
 Every function takes plain integers and tuples and returns exact Python
-integers for ONE sample of one call; the profiler multiplies by the call's
-batch. Nothing here imports torch, so the formulas can be tested and read on
-their own. A dot product of ``n`` terms is ``n`` multiplies and ``n - 1`` adds;
-a bias is one more add.
+integers. The module formulas (convs, ``nn.Linear``) give ONE sample of one
+call and the profiler multiplies by the call's batch; the op formulas
+(matmuls, attention, einsum) give the whole call. Nothing here imports torch,
+so the formulas can be tested and read on their own. A dot product of ``n``
+terms is ``n`` multiplies and ``n - 1`` adds; a bias or an added term is one
+more add per output.
 """
 
 from __future__ import annotations
@@ -87,3 +89,132 @@ def linear_cost(in_features: int, out_features: int, bias: bool, positions: int)
     and the feature dimension (1 for a plain ``(batch, features)`` input).
     """
     return conv_cost((1,), in_features, out_features, 1, bias, (positions,))
+
+
+def broadcast_batch(*batch_shapes: Sequence[int]) -> int:
+    """Elements of the broadcast of several batch shapes (numpy rules), as an int."""
+    width = max((len(shape) for shape in batch_shapes), default=0)
+    sizes = []
+    for position in range(1, width + 1):
+        dims = {shape[-position] for shape in batch_shapes if len(shape) >= position}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ValueError(f"batch shapes {[tuple(s) for s in batch_shapes]} do not broadcast")
+        sizes.append(dims.pop() if dims else 1)
+    return prod(sizes)
+
+
+@dataclass(frozen=True)
+class MatmulDims:
+    """A (batched) matrix product: ``batch`` products of ``(M, K) @ (K, N)``."""
+
+    batch: int
+    m: int
+    n: int
+    k: int
+
+
+def matmul_dims(left: Sequence[int], right: Sequence[int]) -> MatmulDims:
+    """The dims of ``torch.matmul(left, right)``: 1-D operands and broadcast batches.
+
+    A 1-D left operand is a row (M = 1), a 1-D right operand a column (N = 1).
+    """
+    if not left or not right:
+        raise ValueError("matmul needs operands of at least one dimension")
+    m, k = (1, left[0]) if len(left) == 1 else (left[-2], left[-1])
+    n = 1 if len(right) == 1 else right[-1]
+    batch = broadcast_batch(tuple(left[:-2]), tuple(right[:-2]))
+    return MatmulDims(batch=batch, m=m, n=n, k=k)
+
+
+def matmul_cost(dims: MatmulDims, added: bool = False) -> CallCost:
+    """``batch*M*N*K`` MACs; each output is a dot product of K terms, plus one add
+    when a term is added to it (``addmm``, ``baddbmm``). Scaling by ``alpha``/``beta``
+    is not counted."""
+    outputs = dims.batch * dims.m * dims.n
+    return CallCost(macs=outputs * dims.k, flops=(2 * dims.k - 1 + (1 if added else 0)) * outputs)
+
+
+def addbmm_cost(batch: int, m: int, n: int, k: int) -> CallCost:
+    """``addbmm``: the ``batch`` products are summed into one ``(M, N)`` output, so each
+    output is one dot product of ``batch*K`` terms, plus the added term."""
+    terms = batch * k
+    return CallCost(macs=m * n * terms, flops=(2 * terms - 1 + 1) * m * n)
+
+
+def linear_op_cost(in_features: int, out_features: int, bias: bool, positions: int) -> CallCost:
+    """A functional linear over ``positions`` rows (every leading dim of its input)."""
+    return conv_cost((1,), in_features, out_features, 1, bias, (positions,))
+
+
+def attention_cost(batch: int, query_len: int, key_len: int, head_dim: int, value_dim: int) -> CallCost:
+    """Scaled dot-product attention as its two matmuls, ``Q K^T`` and ``A V``.
+
+    ``batch`` covers every leading dim (batch x heads). Softmax, the scaling and
+    the mask are elementwise and not counted.
+    """
+    scores = matmul_cost(MatmulDims(batch, query_len, key_len, head_dim))
+    mixed = matmul_cost(MatmulDims(batch, query_len, value_dim, key_len))
+    return CallCost(macs=scores.macs + mixed.macs, flops=scores.flops + mixed.flops)
+
+
+def einsum_cost(equation: str, shapes: Sequence[Sequence[int]]) -> CallCost:
+    """An ``einsum`` of two or more operands, as pairwise contractions from the left.
+
+    Each contraction multiplies every pair of elements that share their common
+    indices and sums over the indices that neither the output nor a later
+    operand needs: ``outputs * terms`` MACs and ``(2*terms - 1) * outputs`` FLOPs.
+    That is torch's own order when ``opt_einsum`` is not installed. An index
+    summed within one operand alone is counted as part of the contraction it
+    joins. One operand (a transpose, trace or sum) is no contraction: zero.
+    """
+    inputs, output = _parse_einsum(equation, shapes)
+    if len(inputs) < 2:
+        return CallCost(macs=0, flops=0)
+    sizes: dict[str, int] = {}
+    for letters, shape in zip(inputs, shapes):
+        for letter, size in zip(letters, shape):
+            sizes[letter] = max(sizes.get(letter, 1), size)  # a size-1 index broadcasts
+    macs = flops = 0
+    current = inputs[0]
+    for index in range(1, len(inputs)):
+        operand = inputs[index]
+        later = set(output).union(*inputs[index + 1 :])
+        kept = [letter for letter in dict.fromkeys(current + operand) if letter in later]
+        summed = [letter for letter in dict.fromkeys(current + operand) if letter not in later]
+        outputs = prod(sizes[letter] for letter in kept)
+        terms = prod(sizes[letter] for letter in summed)
+        macs += outputs * terms
+        flops += (2 * terms - 1) * outputs
+        current = "".join(kept)
+    return CallCost(macs=macs, flops=flops)
+
+
+def _parse_einsum(equation: str, shapes: Sequence[Sequence[int]]) -> tuple[list[str], str]:
+    """Operand and output subscripts, with ``...`` spelled out as upper-case letters."""
+    text = equation.replace(" ", "")
+    left, arrow, right = text.partition("->")
+    operands = left.split(",")
+    if len(operands) != len(shapes):
+        raise ValueError(f"einsum {equation!r} names {len(operands)} operands, got {len(shapes)}")
+    ellipsis_width = max(
+        (len(shape) - (len(term) - 3) for term, shape in zip(operands, shapes) if "..." in term), default=0
+    )
+    spare = "".join(chr(code) for code in range(ord("A"), ord("Z") + 1) if chr(code) not in text)[:ellipsis_width]
+
+    def spell(term: str, rank: int) -> str:
+        if "..." not in term:
+            return term
+        width = rank - (len(term) - 3)
+        return term.replace("...", spare[len(spare) - width :] if width else "")
+
+    inputs = [spell(term, len(shape)) for term, shape in zip(operands, shapes)]
+    if arrow:
+        output = spell(right, len(right) - 3 + ellipsis_width) if "..." in right else right
+    else:  # implicit output: the ellipsis, then every letter seen once, in order
+        counts: dict[str, int] = {}
+        for term in inputs:
+            for letter in term:
+                counts[letter] = counts.get(letter, 0) + 1
+        output = spare + "".join(sorted(l for l, c in counts.items() if c == 1 and l not in spare))
+    return inputs, output

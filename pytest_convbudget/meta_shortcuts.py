@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .watch import argument
+from .kinds import argument
 
 
 def _like(data: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 SESSION_PLUGIN = "convbudget-session"
 ENFORCEMENT = ("fail", "warn", "off")
 REPORT_STYLES = ("summary", "layers")
-PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "include_linear")  # passed on to profile()
+PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "count")  # passed on to profile()
 _MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
 _MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
 USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
@@ -129,7 +129,7 @@ class Meter:
     def __call__(self, model: Any, *inputs: Any, name: str | None = None, **options: Any) -> Any:
         __tracebackhide__ = True
         from .budget import resolve_limits
-        from .errors import ProfileError
+        from .vocabulary import ProfileError
         from .measurement import Measurement
         from .profiler import profile
 
@@ -143,7 +143,7 @@ class Meter:
             )
         requested = options.pop("device", None)
         device = self._session.device_override or requested or settings.device
-        options.setdefault("include_linear", settings.include_linear)
+        options.setdefault("count", settings.count_for(self._item.nodeid))
         problem = None
         try:
             cost = profile(model, *inputs, device=device, **options)

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import gc
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from .assemble import RawCall, RunInfo, assemble
-from .config import is_known_device
-from .errors import ProfileError
+from .assemble import RunInfo, assemble
 from .guard import ModelGuard
+from .inputs import first_tensor, map_tensors, tensor_leaves
+from .kinds import DEFAULT_COUNT, KINDS, parse_count
 from .meta_shortcuts import SHORTCUTS
-from .results import ConvCost, Shape
-from .targets import LayerSpec, find_targets
-from .watch import ConvWatch
-
-DEVICE_CHOICES = ("auto", "meta", "cpu", "cuda", "cuda:N")
+from .results import ConvCost
+from .targets import Target, find_targets
+from .vocabulary import DEVICE_CHOICES, ROOT_NAME, CountError, ProfileError, is_known_device
+from .watch import OpWatch, RawCall
 
 
 class ProfileUsageError(ProfileError):
@@ -41,7 +40,7 @@ def profile(
     kwargs: Mapping[str, Any] | None = None,
     device: str | torch.device = "auto",
     batch_size: int | None = None,
-    include_linear: bool = False,
+    count: str | Sequence[str] | None = None,
 ) -> ConvCost:
     """Count the conv params, FLOPs and MACs of one forward ``model(*inputs, **kwargs)``.
 
@@ -49,10 +48,11 @@ def profile(
     (a real forward under ``torch.no_grad()``), or ``"auto"``: meta first,
     then a real forward on the model's own device if the model cannot run on
     meta. ``batch_size`` overrides the leading dimension of the first tensor
-    input as the divisor for per-sample figures. ``include_linear`` also counts
-    ``nn.Linear`` layers, as 1x1 convs over their input's last dimension.
+    input as the divisor for per-sample figures. ``count``: the op kinds in the
+    totals, a kind name, a list of them or ``"all"``; conv modules by default.
     The model is left exactly as it was, whether this returns or raises.
     """
+    __tracebackhide__ = True
     if not isinstance(model, nn.Module):
         raise ProfileUsageError(f"profile() needs a torch.nn.Module, got {type(model).__name__}")
     if batch_size is not None and (
@@ -61,12 +61,14 @@ def profile(
         raise ProfileUsageError(f"batch_size must be a positive int, got {batch_size!r}")
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ProfileUsageError(f"kwargs must be a dict of the forward's keyword arguments, got {type(kwargs).__name__}")
-    if not isinstance(include_linear, bool):
-        raise ProfileUsageError(f"include_linear must be True or False, got {include_linear!r}")
+    try:
+        kinds = DEFAULT_COUNT if count is None else parse_count(count)
+    except CountError as error:
+        raise ProfileUsageError(str(error)) from None
     kwargs = dict(kwargs or {})
     requested = _parse_device(device)
-    targets = find_targets(model, include_linear)
-    run = _Recorder(model, targets)
+    targets = find_targets(model, kinds)
+    run = _Recorder(model, targets, kinds)
     fallback_reason = None
     if requested == "auto":
         try:
@@ -79,7 +81,7 @@ def profile(
         used = run.on_meta(inputs, kwargs)
     else:
         used = run.on_device(torch.device(requested), inputs, kwargs)
-    leaves = _tensor_leaves((inputs, kwargs))
+    leaves = tensor_leaves((inputs, kwargs))
     info = RunInfo(
         model=type(model).__name__,
         device=used,
@@ -88,54 +90,61 @@ def profile(
         input_batch=leaves[0].shape[0] if leaves and leaves[0].dim() > 0 else None,
         input_ndim=leaves[0].dim() if leaves else None,
         batch_size=batch_size,
-        include_linear=include_linear,
+        count=kinds,
         fallback_reason=fallback_reason,
     )
-    return assemble([spec for _, spec in targets], run.calls, run.uncounted, info)
+    return assemble([target for _, target in targets], run.records, run.uncounted, info)
 
 
 class _Recorder:
     """Runs the forward with hooks and keeps what they saw."""
 
-    def __init__(self, model: nn.Module, targets: list[tuple[nn.Module, LayerSpec]]) -> None:
+    def __init__(self, model: nn.Module, targets: list[tuple[nn.Module, Target]], count: Sequence[str]) -> None:
         self.model = model
         self.targets = targets
-        self.calls: list[RawCall] = []
+        self.count = count
+        # Op kinds are shown under the innermost module that ran them: every module is hooked then.
+        self.attribute = any(KINDS[kind].ops for kind in count)
+        self.records: list = []
         self.uncounted: list = []
 
     def on_meta(self, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        stand_ins = {
-            name: torch.empty_like(tensor, device="meta")
-            for named in (self.model.named_parameters(), self.model.named_buffers())
-            for name, tensor in named
-        }
+        __tracebackhide__ = True
+        named = list(self.model.named_parameters())
+        stand_ins = {name: torch.empty_like(tensor, device="meta") for name, tensor in named}
+        parameters = {id(stand_ins[name]): (id(tensor), tensor.numel()) for name, tensor in named}
+        stand_ins.update(
+            (name, torch.empty_like(tensor, device="meta")) for name, tensor in self.model.named_buffers()
+        )
         meta = torch.device("meta")
-        args = _map_tensors(partial(_to_device, device=meta), inputs)
-        meta_kwargs = _map_tensors(partial(_to_device, device=meta), kwargs)
+        args = map_tensors(partial(_to_device, device=meta), inputs)
+        meta_kwargs = map_tensors(partial(_to_device, device=meta), kwargs)
         forward = partial(
             torch.func.functional_call, self.model, stand_ins, args, meta_kwargs,
             tie_weights=True, strict=False,
         )
-        self._run(forward, guard=ModelGuard(self.model), device=None, shortcuts=SHORTCUTS)
+        self._run(forward, ModelGuard(self.model), None, parameters, SHORTCUTS)
         return "meta"
 
     def on_device(self, device: torch.device, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        __tracebackhide__ = True
         if device.type == "cuda":
             if not torch.cuda.is_available():
                 raise ProfileUsageError(f"device {str(device)!r} requested, but CUDA is not available")
             if device.index is None:
                 device = torch.device("cuda", torch.cuda.current_device())
-        args = _map_tensors(partial(_to_device, device=device), inputs)
-        moved_kwargs = _map_tensors(partial(_to_device, device=device), kwargs)
-        self._run(partial(self.model, *args, **moved_kwargs), guard=ModelGuard(self.model), device=device)
+        args = map_tensors(partial(_to_device, device=device), inputs)
+        moved_kwargs = map_tensors(partial(_to_device, device=device), kwargs)
+        parameters = {id(tensor): (id(tensor), tensor.numel()) for tensor in self.model.parameters()}
+        self._run(partial(self.model, *args, **moved_kwargs), ModelGuard(self.model), device, parameters)
         return str(device)
 
     def _run(
         self, forward: Callable[[], Any], guard: ModelGuard, device: torch.device | None,
-        shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
+        parameters: Mapping[int, tuple[object, int]], shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
     ) -> None:
-        self.calls = []
-        watch = ConvWatch(shortcuts)
+        __tracebackhide__ = True
+        watch = OpWatch(self.count, parameters, shortcuts)
         handles = []
         collecting = gc.isenabled()
         gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
@@ -143,13 +152,7 @@ class _Recorder:
             guard.use_eval_mode()
             if device is not None:
                 guard.swap_in_copies(device)
-            for index, (module, spec) in enumerate(self.targets):
-                handles.append(module.register_forward_pre_hook(partial(_enter, watch, spec.name)))
-                handles.append(
-                    module.register_forward_hook(
-                        partial(self._leave, watch, index), with_kwargs=True, always_call=True
-                    )
-                )
+            self._hook(watch, handles)
             with torch.no_grad(), watch:
                 forward()
         finally:
@@ -165,20 +168,45 @@ class _Recorder:
                 "real-device profile; parameters are not copied for real runs, so they keep the new values. "
                 "Profile on device='meta' (the default tries it first) to leave them untouched"
             )
-        self.uncounted = watch.calls
+        self.records = watch.records
+        self.uncounted = watch.uncounted
 
-    def _leave(self, watch: ConvWatch, index: int, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-        watch.leave()  # also when the module raised (always_call): a caught error must not hide later convs
-        if output is None:
-            return
-        data = args[0] if args else next(iter(kwargs.values()), None)
-        result = output if isinstance(output, torch.Tensor) else _first_tensor(output)
-        if isinstance(data, torch.Tensor) and result is not None:
-            self.calls.append(RawCall(index, tuple(data.shape), tuple(result.shape)))
+    def _hook(self, watch: OpWatch, handles: list[Any]) -> None:
+        """Hooks on every counted module, and on every other one when op kinds need its name."""
+        counted = {id(module) for module, _ in self.targets}
+        for index, (module, target) in enumerate(self.targets):
+            own_ops = KINDS[target.kind].own_ops
+            handles.append(module.register_forward_pre_hook(partial(_enter, watch, target.name, own_ops)))
+            handles.append(module.register_forward_hook(
+                partial(_leave, watch, index), with_kwargs=True, always_call=True
+            ))
+        if self.attribute:
+            for name, module in self.model.named_modules():
+                if id(module) not in counted:
+                    handles.append(module.register_forward_pre_hook(partial(_enter_module, watch, name or ROOT_NAME)))
+                    handles.append(module.register_forward_hook(partial(_leave_module, watch), always_call=True))
 
 
-def _enter(watch: ConvWatch, name: str, module: nn.Module, args: tuple) -> None:
-    watch.enter(name)
+def _enter(watch: OpWatch, name: str, own_ops: str | None, module: nn.Module, args: tuple) -> None:
+    watch.enter(name, own_ops)
+
+
+def _leave(watch: OpWatch, index: int, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+    watch.leave()  # also when the module raised (always_call): a caught error must not hide later calls
+    if output is None:
+        return
+    data = args[0] if args else next(iter(kwargs.values()), None)
+    result = output if isinstance(output, torch.Tensor) else first_tensor(output)
+    if isinstance(data, torch.Tensor) and result is not None:
+        watch.records.append(RawCall(index, tuple(data.shape), tuple(result.shape)))
+
+
+def _enter_module(watch: OpWatch, name: str, module: nn.Module, args: tuple) -> None:
+    watch.enter_module(name)
+
+
+def _leave_module(watch: OpWatch, module: nn.Module, args: tuple, output: Any) -> None:
+    watch.leave_module()
 
 
 def _parse_device(device: str | torch.device) -> str:
@@ -198,30 +226,6 @@ def _model_device(model: nn.Module) -> torch.device:
 
 def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
-
-
-def _map_tensors(function: Callable[[torch.Tensor], torch.Tensor], value: Any) -> Any:
-    """Apply ``function`` to every tensor inside tuples, lists and dicts."""
-    if isinstance(value, torch.Tensor):
-        return function(value)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
-        return type(value)(*(_map_tensors(function, item) for item in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_map_tensors(function, item) for item in value)
-    if isinstance(value, dict):
-        return {key: _map_tensors(function, item) for key, item in value.items()}
-    return value
-
-
-def _tensor_leaves(value: Any) -> list[torch.Tensor]:
-    leaves: list[torch.Tensor] = []
-    _map_tensors(lambda tensor: leaves.append(tensor) or tensor, value)
-    return leaves
-
-
-def _first_tensor(value: Any) -> torch.Tensor | None:
-    leaves = _tensor_leaves(value)
-    return leaves[0] if leaves else None
 
 
 def _one_line(error: BaseException) -> str:

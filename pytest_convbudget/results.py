@@ -10,14 +10,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 from .formulas import COST_MODEL_VERSION
+from .kinds import DEFAULT_COUNT
 
 Shape = tuple[int, ...]
-ROOT_NAME = "(root)"  # the name a conv gets when the profiled model is itself a conv
 
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One call of one counted module.
+    """One counted call: of a counted module, or of a counted op under the
+    innermost module that ran it (``type`` is then the op, such as ``matmul``).
 
     ``params``, ``flops`` and ``macs`` are this call's per-sample share, so
     the records of a profile sum exactly to its totals: a module's params sit
@@ -28,7 +29,7 @@ class LayerCost:
     name: str
     call: int
     type: str
-    kind: str  # "conv", "transposed", "linear"
+    kind: str  # the op kind that counted it: "conv", "linear", "matmul", ...
     kernel_size: Shape
     stride: Shape
     padding: Shape | str
@@ -59,6 +60,8 @@ class LayerCost:
             values[key] = tuple(values[key])
         if not isinstance(values["padding"], str):
             values["padding"] = tuple(values["padding"])
+        if values["kind"] == "transposed":  # written by 0.1, which told transposed convs apart by kind
+            values["kind"] = "conv"
         return cls(**values)
 
 
@@ -80,11 +83,10 @@ class IdleModule:
 
 @dataclass(frozen=True)
 class UncountedCall:
-    """A convolution op the module hooks could not count: a bare ``F.conv2d``
-    outside every counted module, or (``inside`` names the module) a second conv
-    op run by a counted module's own forward.
-
-    Its cost is shown for information and is NOT in the profile's totals.
+    """An op of a registered kind that ran but is NOT in the profile's totals:
+    its kind is not counted (a bare ``F.conv2d`` or a matmul under the default
+    ``count``), or (``inside`` names the module) a counted module's forward ran
+    it beside its own op. Its cost, for the whole batch, is shown for information.
     """
 
     function: str
@@ -94,6 +96,7 @@ class UncountedCall:
     total_flops: int
     total_macs: int
     inside: str = ""
+    kind: str = "functional_conv"
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
@@ -139,7 +142,7 @@ class ConvCost:
     idle_modules: tuple[IdleModule, ...] = ()
     uncounted: tuple[UncountedCall, ...] = ()
     fallback_reason: str | None = None
-    include_linear: bool = False
+    count: tuple[str, ...] = DEFAULT_COUNT  # the op kinds in the totals
     per_sample_exact: bool = True
     cost_model_version: int = field(default=COST_MODEL_VERSION)
 
@@ -169,6 +172,19 @@ class ConvCost:
             for name, calls in groups.items()
         }
 
+    def by_kind(self) -> dict[str, ModuleCost]:
+        """Per-sample figures summed per counted kind, in ``count`` order (zeros included)."""
+        return {
+            kind: ModuleCost(
+                name=kind,
+                calls=sum(1 for layer in self.layers if layer.kind == kind),
+                params=sum(layer.params for layer in self.layers if layer.kind == kind),
+                flops=sum(layer.flops for layer in self.layers if layer.kind == kind),
+                macs=sum(layer.macs for layer in self.layers if layer.kind == kind),
+            )
+            for kind in self.count
+        }
+
     def top_layers(self, count: int = 3, key: str = "flops") -> list[LayerCost]:
         """The ``count`` costliest layer calls by ``key`` (flops, macs or params)."""
         return sorted(self.layers, key=lambda layer: getattr(layer, key), reverse=True)[:count]
@@ -192,6 +208,9 @@ class ConvCost:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConvCost:
         values = dict(data)
+        if "include_linear" in values:  # written by 0.1: conv, and linear when opted in
+            values["count"] = ("conv", "linear") if values.pop("include_linear") else DEFAULT_COUNT
+        values["count"] = tuple(values.get("count", DEFAULT_COUNT))
         values["input_shapes"] = tuple(tuple(shape) for shape in values.get("input_shapes", ()))
         values["layers"] = _load(LayerCost, values.get("layers", ()))
         values["idle_modules"] = _load(IdleModule, values.get("idle_modules", ()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .kinds import count_label
 from .quantity import format_quantity
 from .results import ConvCost, LayerCost
 
@@ -49,7 +50,7 @@ def exact_and_short(value: int) -> str:
 
 
 def render_totals(cost: ConvCost) -> list[str]:
-    kinds = "conv and linear" if cost.include_linear else "conv"
+    kinds = count_label(cost.count)
     lines = [
         f"total {kinds} parameters: {exact_and_short(cost.params)}"
         f"   (model parameters: {exact_and_short(cost.model_params)})",

@@ -1,59 +1,132 @@
-"""Notice convolution ops that the module hooks cannot count.
+"""See the torch functions a forward runs, count those of counted op kinds, and
+write down every other op of a registered kind that stays outside the totals.
 
-A module hook cannot see a bare ``F.conv2d``, nor a second conv op run by a
-counted module's own ``forward`` (the hook counts each call once, from its
-output). This ``TorchFunctionMode`` is active only for the profiled forward
-(a context, not a patch of torch) and writes both kinds down.
+A ``TorchFunctionMode`` is active only for the profiled forward (a context,
+not a patch of torch). The module hooks tell it which counted module is
+running (its first op of its own kind is its own work, anything more inside
+it is listed, not counted again) and, when op kinds are counted, which module
+is innermost, so each counted op is shown under that module's name.
 """
 
 from __future__ import annotations
 
-from math import prod
-from typing import Any, Callable, Mapping
+import types
+from dataclasses import dataclass
+from functools import lru_cache
+from pkgutil import resolve_name
+from typing import Any, Callable, Mapping, Sequence
 
-import torch
 from torch.overrides import TorchFunctionMode
 
+from .kinds import KINDS, SEE_THROUGH, Kind, OpFacts, OpRule
 from .results import UncountedCall
+from .vocabulary import ROOT_NAME
 
-_REGULAR = {torch.conv1d, torch.conv2d, torch.conv3d}
-_TRANSPOSED = {torch.conv_transpose1d, torch.conv_transpose2d, torch.conv_transpose3d}
-_GENERIC = {torch.convolution, torch._convolution}  # ``transposed`` is their 7th argument
-CONV_FUNCTIONS = frozenset(_REGULAR | _TRANSPOSED | _GENERIC)
+Rules = Mapping[Any, tuple[tuple[Kind, OpRule], ...]]
 
 
-class ConvWatch(TorchFunctionMode):
-    """Writes down conv ops outside counted modules, and any beyond the first inside one.
+@dataclass(frozen=True)
+class RawCall:
+    """One hooked call of a counted module: which target, and the shapes it saw."""
 
-    The module hooks call :meth:`enter` and :meth:`leave` around every counted
-    call. With ``shortcuts`` (meta runs only), shape-preserving ops are answered
+    target: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RawOp:
+    """One counted torch function call, under the innermost module that ran it."""
+
+    kind: str
+    name: str
+    type: str
+    facts: OpFacts
+    tensors: tuple[tuple[object, int], ...]  # parameters it consumed: (identity, element count)
+
+
+@lru_cache(maxsize=None)
+def op_rules() -> Rules:
+    """Every registered op rule by the torch function it watches, in registry order."""
+    table: dict[Any, list[tuple[Kind, OpRule]]] = {}
+    for kind in KINDS.values():
+        for rule in kind.ops:
+            for path in rule.functions:
+                table.setdefault(resolve_name(path), []).append((kind, rule))
+    return {function: tuple(rules) for function, rules in table.items()}
+
+
+@lru_cache(maxsize=None)
+def see_through() -> Mapping[Any, Callable[..., Any]]:
+    """Copies of the :data:`~.kinds.SEE_THROUGH` functions that do not hand
+    themselves to the mode, so the ops inside them reach it one by one."""
+    copies = {}
+    for path in SEE_THROUGH:
+        function = resolve_name(path)
+        names = dict(function.__globals__, has_torch_function=lambda *args: False)
+        copy = types.FunctionType(function.__code__, names, function.__name__, function.__defaults__,
+                                  function.__closure__)
+        copy.__kwdefaults__ = function.__kwdefaults__
+        copies[function] = copy
+    return copies
+
+
+class OpWatch(TorchFunctionMode):
+    """Counts op-kind calls and lists what stays outside the totals.
+
+    ``parameters`` maps the id of every parameter tensor the forward can see
+    (meta stand-ins included) to (identity of the original, element count).
+    With ``shortcuts`` (meta runs only), shape-preserving ops are answered
     without their slow meta kernels; see :mod:`.meta_shortcuts`.
     """
 
-    def __init__(self, shortcuts: Mapping[Any, Callable[..., Any]] | None = None) -> None:
+    def __init__(
+        self,
+        counted: Sequence[str],
+        parameters: Mapping[int, tuple[object, int]],
+        shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
+    ) -> None:
         super().__init__()
-        self.running: list[list[Any]] = []  # [module name, conv ops so far] per counted call under way
-        self.calls: list[UncountedCall] = []
+        self.counted = frozenset(counted)
+        self.parameters = parameters
         self.shortcuts = shortcuts or {}
+        self.rules = op_rules()
+        self.see_through = see_through()
+        self.running: list[list[Any]] = []  # [name, own op kind, own op seen] per counted module call under way
+        self.names: list[str] = []  # every hooked module call under way, innermost last
+        self.records: list[RawCall | RawOp] = []
+        self.uncounted: list[UncountedCall] = []
 
-    def enter(self, name: str) -> None:
-        self.running.append([name, 0])
+    # -- called by the module hooks ---------------------------------------
+
+    def enter(self, name: str, own_ops: str | None) -> None:
+        self.running.append([name, own_ops, False])
+        self.names.append(name)
 
     def leave(self) -> None:
         self.running.pop()
+        self.names.pop()
+
+    def enter_module(self, name: str) -> None:
+        self.names.append(name)
+
+    def leave_module(self) -> None:
+        self.names.pop()
+
+    # -- the mode -----------------------------------------------------------
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        __tracebackhide__ = True
         kwargs = kwargs or {}
-        if func in CONV_FUNCTIONS:
+        rules = self.rules.get(func)
+        if rules is not None:
             result = func(*args, **kwargs)
-            if not self.running:
-                self.calls.append(describe_conv_call(func, args, kwargs, result))
-            else:
-                current = self.running[-1]
-                current[1] += 1
-                if current[1] > 1:  # the hook counts one conv per call: the rest would vanish
-                    self.calls.append(describe_conv_call(func, args, kwargs, result, inside=current[0]))
+            self._note(func, rules, args, kwargs, result)
             return result
+        inner = self.see_through.get(func)
+        if inner is not None:
+            with self:
+                return inner(*args, **kwargs)
         shortcut = self.shortcuts.get(func)
         if shortcut is not None:
             result = shortcut(args, kwargs)
@@ -61,36 +134,52 @@ class ConvWatch(TorchFunctionMode):
                 return result
         return func(*args, **kwargs)
 
+    def _note(self, func: Any, rules: Sequence[tuple[Kind, OpRule]], args: tuple[Any, ...],
+              kwargs: Mapping[str, Any], result: Any) -> None:
+        for kind, rule in rules:
+            facts = rule.read(args, kwargs, result, self.is_parameter)
+            if facts is not None:
+                break
+        else:
+            return
+        name = facts.type or getattr(func, "__name__", str(func))
+        if self.running:
+            current = self.running[-1]
+            if current[1] == kind.name and not current[2]:
+                current[2] = True  # the counted module's own op: its hook counts it
+                return
+            self.uncounted.append(_uncounted(kind.name, name, facts, inside=current[0]))
+        elif kind.name in self.counted:
+            owner = self.names[-1] if self.names else ROOT_NAME
+            self.records.append(RawOp(kind.name, owner, name, facts, self._consumed(facts.operands)))
+        else:
+            self.uncounted.append(_uncounted(kind.name, name, facts))
 
-def argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:
-    """A torch function's argument, given by position or by name."""
-    return args[index] if len(args) > index else kwargs.get(name, default)
+    def is_parameter(self, tensor: Any) -> bool:
+        return self._parameter(tensor) is not None
+
+    def _parameter(self, tensor: Any) -> tuple[object, int] | None:
+        if tensor is None:
+            return None
+        found = self.parameters.get(id(tensor))
+        base = getattr(tensor, "_base", None)
+        if found is None and base is not None:  # W.t(), a chunk of in_proj_weight
+            found = self.parameters.get(id(base))
+        return found
+
+    def _consumed(self, operands: Sequence[Any]) -> tuple[tuple[object, int], ...]:
+        found = (self._parameter(tensor) for tensor in operands)
+        return tuple(dict.fromkeys(entry for entry in found if entry is not None))
 
 
-def describe_conv_call(
-    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, inside: str = ""
-) -> UncountedCall:
-    """The cost of one functional conv call, from its weight and the shapes it produced."""
-    data = argument(args, kwargs, 0, "input")
-    weight = argument(args, kwargs, 1, "weight")
-    bias = argument(args, kwargs, 2, "bias")
-    transposed = func in _TRANSPOSED or (
-        func in _GENERIC and bool(argument(args, kwargs, 6, "transposed"))
-    )
-    taps = prod(weight.shape[1:])  # one output channel's kernel (regular) or one input's fan-out
-    outputs = result.numel()
-    if transposed:
-        macs = taps * data.numel()
-        flops = 2 * macs - outputs + (outputs if bias is not None else 0)
-    else:
-        macs = taps * outputs
-        flops = (2 * taps - (0 if bias is not None else 1)) * outputs
+def _uncounted(kind: str, function: str, facts: OpFacts, inside: str = "") -> UncountedCall:
     return UncountedCall(
-        function=getattr(func, "__name__", str(func)),
-        input_shape=tuple(data.shape),
-        weight_shape=tuple(weight.shape),
-        output_shape=tuple(result.shape),
-        total_flops=flops,
-        total_macs=macs,
+        function=function,
+        input_shape=facts.input_shape,
+        weight_shape=facts.weight_shape,
+        output_shape=facts.output_shape,
+        total_flops=facts.cost.flops,
+        total_macs=facts.cost.macs,
         inside=inside,
+        kind=kind,
     )

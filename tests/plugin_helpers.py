@@ -88,7 +88,7 @@ def preloaded() -> None:
 
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
     for device in ("meta", "cpu", "auto"):
-        profile(model, torch.randn(1, 3, 4, 4), device=device, include_linear=True)
+        profile(model, torch.randn(1, 3, 4, 4), device=device, count=["conv", "linear"])
     try:
         import hypothesis  # noqa: F401
     except ImportError:  # pragma: no cover - hypothesis is a test extra

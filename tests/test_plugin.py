@@ -148,7 +148,7 @@ def test_an_unknown_option_fails_with_one_line_naming_the_test(pytester: pytest.
         [
             literal(
                 "test_models.py::test_typo: conv_cost: unknown option(s) devise "
-                "(expected name, kwargs, device, batch_size, include_linear)"
+                "(expected name, kwargs, device, batch_size, count)"
             )
         ]
     )

@@ -228,9 +228,9 @@ def test_the_tables_device_is_used_for_every_measurement(pytester: pytest.Pytest
     pytester.runpytest().assert_outcomes(passed=1)
 
 
-def test_include_linear_counts_linear_layers(pytester: pytest.Pytester) -> None:
-    """include_linear = true counts nn.Linear as a 1x1 conv; conv_cost(include_linear=False) still opts out."""
-    write_pyproject(pytester, "[tool.convbudget]\ninclude_linear = true\n")
+def test_count_in_the_table_counts_linear_layers(pytester: pytest.Pytester) -> None:
+    """count = ["conv", "linear"] counts nn.Linear as a 1x1 conv; conv_cost(count="conv") still opts out."""
+    write_pyproject(pytester, '[tool.convbudget]\ncount = ["conv", "linear"]\n')
     write_tests(
         pytester,
         f"""
@@ -238,14 +238,63 @@ def test_include_linear_counts_linear_layers(pytester: pytest.Pytester) -> None:
             cost = conv_cost(Head(), image())
             assert (cost.params, cost.flops, cost.macs) == ({HEAD_LINEAR_PARAMS}, {HEAD_LINEAR_FLOPS}, {HEAD_LINEAR_MACS})
             assert [layer.type for layer in cost.layers] == ["Conv2d", "Linear"]
+            assert cost.count == ("conv", "linear")
 
 
         def test_opted_out(conv_cost):
-            cost = conv_cost(Head(), image(), include_linear=False)
+            cost = conv_cost(Head(), image(), count="conv")
             assert (cost.params, cost.flops, cost.macs) == ({STEM_PARAMS}, {STEM_FLOPS}, {STEM_MACS})
         """,
     )
     pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_a_patterns_count_applies_to_the_tests_it_matches(pytester: pytest.Pytester) -> None:
+    """count set per pattern beats the table's; the most specific pattern that sets one wins."""
+    write_pyproject(
+        pytester,
+        """
+        [tool.convbudget]
+        count = "conv"
+        [tool.convbudget.budgets]
+        "*::test_head*" = { count = "all" }
+        "*::test_head_conv" = { flops = "1G" }
+        """,
+    )
+    write_tests(
+        pytester,
+        f"""
+        def test_head_all(conv_cost):
+            assert conv_cost(Head(), image()).flops == {HEAD_LINEAR_FLOPS}
+
+
+        def test_head_conv(conv_cost):
+            # the more specific pattern sets no count: the next one that does applies
+            assert conv_cost(Head(), image()).flops == {HEAD_LINEAR_FLOPS}
+
+
+        def test_other(conv_cost):
+            assert conv_cost(Head(), image()).flops == {STEM_FLOPS}
+        """,
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_a_bad_count_given_to_conv_cost_fails_the_test_in_one_line(pytester: pytest.Pytester) -> None:
+    write_pyproject(pytester)
+    write_tests(
+        pytester,
+        """
+        def test_bad(conv_cost):
+            conv_cost(Head(), image(), count=["conv", "lineer"])
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*test_models.py::test_bad: conv_cost: count = ['conv', 'lineer']: unknown kind 'lineer'; "
+        "expected a kind (conv, linear, matmul, attention, functional_conv), a list of them, or 'all'",
+    ])
 
 
 def test_linear_layers_are_not_counted_by_default(pytester: pytest.Pytester) -> None:
@@ -280,9 +329,34 @@ PATTERNS = "[tool.convbudget.budgets]"
             id="per-not-a-string",
         ),
         pytest.param(
-            f'{TABLE}\ninclude_linear = "yes"\n',
-            "{path}: [tool.convbudget] include_linear = 'yes': expected true or false",
-            id="include-linear-not-a-bool",
+            f"{TABLE}\ninclude_linear = true\n",
+            '{path}: [tool.convbudget] include_linear: replaced by count: count = ["conv", "linear"] '
+            "counts conv and linear layers",
+            id="include-linear-renamed",
+        ),
+        pytest.param(
+            f'{TABLE}\ncount = "convs"\n',
+            "{path}: [tool.convbudget] count = 'convs': unknown kind 'convs'; expected a kind "
+            "(conv, linear, matmul, attention, functional_conv), a list of them, or 'all'",
+            id="count-unknown-kind",
+        ),
+        pytest.param(
+            f"{TABLE}\ncount = []\n",
+            "{path}: [tool.convbudget] count = []: expected a kind "
+            "(conv, linear, matmul, attention, functional_conv), a list of them, or 'all'",
+            id="count-empty-list",
+        ),
+        pytest.param(
+            f"{TABLE}\ncount = true\n",
+            "{path}: [tool.convbudget] count = True: expected a kind "
+            "(conv, linear, matmul, attention, functional_conv), a list of them, or 'all'",
+            id="count-wrong-type",
+        ),
+        pytest.param(
+            f'{PATTERNS}\n"*" = {{ count = ["conv", 2] }}\n',
+            "{path}: [tool.convbudget.budgets] '*' count = ['conv', 2]: expected a kind "
+            "(conv, linear, matmul, attention, functional_conv), a list of them, or 'all'",
+            id="count-in-a-pattern",
         ),
         pytest.param(
             f'{TABLE}\ndevice = "gpu"\n',

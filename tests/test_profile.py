@@ -120,7 +120,8 @@ def test_result_names_are_exact_ints_and_layers_sum_to_the_totals() -> None:
         "stem", "dilated", "grouped", "depthwise", "pointwise", "shortcut",
     ]
     assert cost.idle_modules == ()
-    assert cost.uncounted == ()
+    # the classifier's linear op ran outside the default count: listed, not in the totals
+    assert [(call.kind, call.function) for call in cost.uncounted] == [("linear", "linear")]
     assert_layers_add_up(cost)
     # every call saw the whole batch, so totals are exactly 3 samples' worth
     assert cost.total_flops == 3 * cost.flops
@@ -226,7 +227,7 @@ def test_example_networks_match_torch_flop_counter(factory: Any) -> None:
 def test_resnet18_conv_figures() -> None:
     """ResNet-18's conv MACs at 224x224 are the published 1.814 GMACs less the classifier's 512,000."""
     model = models.resnet18()
-    with_linear = profile(model, torch.randn(1, 3, 224, 224), device="meta", include_linear=True)
+    with_linear = profile(model, torch.randn(1, 3, 224, 224), device="meta", count=["conv", "linear"])
     assert with_linear.macs == 1_814_073_344
     cost = profile(model, torch.randn(1, 3, 224, 224), device="meta")
     assert cost.macs == 1_814_073_344 - 512 * 1000
@@ -238,7 +239,7 @@ def test_resnet18_conv_figures() -> None:
 def test_resnet50_with_linear_matches_torchvisions_published_gmacs() -> None:
     """torchvision's "GFLOPS" column for ResNet-50 (4.089) is conv+linear MACs at batch 1."""
     model = models.resnet50()
-    cost = profile(model, torch.randn(1, 3, 224, 224), device="meta", include_linear=True)
+    cost = profile(model, torch.randn(1, 3, 224, 224), device="meta", count=["conv", "linear"])
     assert cost.macs == 4_089_184_256
     assert cost.model_params == 25_557_032
     batchnorm_params = sum(
@@ -817,7 +818,7 @@ def test_transposed_conv_at_stride_two_is_counted_by_input_size() -> None:
     """Counting by output size would be 4x too high at stride 2."""
     cost = profile(nn.ConvTranspose2d(8, 4, 2, stride=2), torch.randn(1, 8, 5, 5))
     (layer,) = cost.layers
-    assert layer.kind == "transposed"
+    assert layer.kind == "conv"
     assert layer.output_shape == (1, 4, 10, 10)
     assert cost.macs == 4 * 8 * 4 * 25
     assert cost.macs * 4 == 4 * 8 * 4 * 100  # what the output-size count would wrongly give
@@ -1130,7 +1131,10 @@ def test_a_second_conv_inside_a_counted_module_is_not_silently_lost(device: str)
     ("options", "message"),
     [
         ({"kwargs": 5}, "kwargs must be a dict"),
-        ({"include_linear": "yes"}, "include_linear must be True or False"),
+        ({"count": "convs"}, r"count = 'convs': unknown kind 'convs'; expected a kind \(conv, linear,"),
+        ({"count": []}, r"count = \[\]: expected a kind"),
+        ({"count": 3}, r"count = 3: expected a kind"),
+        ({"count": ["conv", 1]}, r"count = \['conv', 1\]: expected a kind"),
         ({"device": "cpu:0"}, "unknown device 'cpu:0'"),
     ],
 )

@@ -1,0 +1,76 @@
+"""Find and move the tensors of a forward's inputs, in whatever container they sit.
+
+torch's pytree walks the containers it knows (tuples, lists, dicts,
+namedtuples, OrderedDicts and whatever a library registered). Two kinds that
+models are fed every day are leaves to it: other mappings (``UserDict``, and so
+Hugging Face's ``BatchEncoding``) and dataclasses. They are opened here, so
+the first tensor, and with it the batch, is found wherever it sits.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import torch
+from torch.utils import _pytree as pytree
+
+TensorMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+def map_tensors(function: TensorMap, value: Any) -> Any:
+    """``value`` with ``function`` applied to every tensor inside it; containers rebuilt."""
+    return pytree.tree_map(lambda leaf: _map_leaf(function, leaf), value)
+
+
+def tensor_leaves(value: Any) -> list[torch.Tensor]:
+    """Every tensor inside ``value``, in order (mappings in their own key order)."""
+    found: list[torch.Tensor] = []
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        found.append(tensor)
+        return tensor
+
+    map_tensors(keep, value)
+    return found
+
+
+def first_tensor(value: Any) -> torch.Tensor | None:
+    leaves = tensor_leaves(value)
+    return leaves[0] if leaves else None
+
+
+def _map_leaf(function: TensorMap, leaf: Any) -> Any:
+    if isinstance(leaf, torch.Tensor):
+        return function(leaf)
+    if isinstance(leaf, Mapping):
+        return _rebuild_mapping(leaf, {key: map_tensors(function, item) for key, item in leaf.items()})
+    if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
+        return _rebuild_dataclass(leaf, function)
+    return leaf
+
+
+def _rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Any:
+    """A mapping of the original's type with new values: a copy whose items are replaced."""
+    if all(items[key] is original[key] for key in items):
+        return original
+    rebuilt = copy.copy(original)
+    for key, item in items.items():
+        rebuilt[key] = item  # type: ignore[index]
+    return rebuilt
+
+
+def _rebuild_dataclass(original: Any, function: TensorMap) -> Any:
+    changed = {}
+    for field in dataclasses.fields(original):
+        item = getattr(original, field.name)
+        mapped = map_tensors(function, item)
+        if mapped is not item:
+            changed[field.name] = mapped
+    if not changed:
+        return original
+    rebuilt = copy.copy(original)
+    for name, item in changed.items():
+        object.__setattr__(rebuilt, name, item)  # frozen dataclasses too
+    return rebuilt

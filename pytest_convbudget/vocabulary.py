@@ -1,0 +1,33 @@
+"""The words every part of the package shares, in a module that imports nothing of ours.
+
+Budget figures and their labels, device names, and the error classes a user
+can cause. The engine, the pyproject reader, the CLI and the renderers all
+read them from here, so none of them has to import another just for a name.
+"""
+
+from __future__ import annotations
+
+FIGURES = ("params", "flops", "macs")
+FIGURE_LABELS = {"params": "params", "flops": "FLOPs", "macs": "MACs"}
+DEVICES = ("auto", "meta", "cpu", "cuda")
+DEVICE_CHOICES = ("auto", "meta", "cpu", "cuda", "cuda:N")
+ROOT_NAME = "(root)"  # the name of the profiled model itself, when a counted call belongs to it
+
+
+def is_known_device(device: object) -> bool:
+    """auto, meta, cpu, cuda or cuda:N; checked without importing torch."""
+    if not isinstance(device, str):
+        return False
+    return device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())
+
+
+class ProfileError(ValueError):
+    """Base of every usage error raised by :func:`pytest_convbudget.profile`."""
+
+
+class ConfigError(ValueError):
+    """A bad ``[tool.convbudget]`` table; the message names file and key."""
+
+
+class CountError(ValueError):
+    """A bad ``count=`` value; the message names where it came from."""
