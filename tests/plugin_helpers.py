@@ -87,8 +87,10 @@ def preloaded() -> None:
     from pytest_convbudget.profiler import profile
 
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+    attention = nn.TransformerEncoderLayer(8, 2, dim_feedforward=8, batch_first=True)
     for device in ("meta", "cpu", "auto"):
         profile(model, torch.randn(1, 3, 4, 4), device=device, count=["conv", "linear"])
+        profile(attention, torch.randn(1, 3, 8), device=device, count="all")
     try:
         import hypothesis  # noqa: F401
     except ImportError:  # pragma: no cover - hypothesis is a test extra
