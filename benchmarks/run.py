@@ -34,7 +34,7 @@ for folder in (REPO / "examples", REPO, HERE):  # the models, this checkout's pa
         sys.path.insert(0, str(folder))
 
 import torch  # noqa: E402
-from models import mobilenet_v2, resnet50, resnet_style  # noqa: E402
+from models import mobilenet_v2, resnet50, resnet_style, vit_b_16, vit_tiny  # noqa: E402
 
 import counters  # noqa: E402
 import speed  # noqa: E402
@@ -60,6 +60,7 @@ class Settings:
     startup_tests: int
     startup_runs: int
     scale_layers: tuple[int, ...]
+    hybrids: tuple[Workload, ...]  # the all-kinds rows: a transformer and a CNN
 
 
 def full_settings() -> Settings:
@@ -74,6 +75,7 @@ def full_settings() -> Settings:
         startup_tests=200,
         startup_runs=9,
         scale_layers=(10, 100, 1000, 10000),
+        hybrids=(Workload("vit_b_16", vit_b_16, (32, 3, 224, 224)), Workload("resnet50", resnet50, (32, 3, 224, 224))),
     )
 
 
@@ -88,6 +90,7 @@ def quick_settings() -> Settings:
         startup_tests=50,
         startup_runs=3,
         scale_layers=(10, 100),
+        hybrids=(Workload("vit_tiny", vit_tiny, (4, 3, 32, 32)), Workload("resnet_style", resnet_style, (4, 3, 224, 224))),
     )
 
 
@@ -234,6 +237,16 @@ def run_counters(settings: Settings, out: Collector) -> list[counters.CountCheck
     return checks
 
 
+def run_kinds(settings: Settings, out: Collector) -> None:
+    print('8. count="all" against the default and against FlopCounterMode, on meta', flush=True)
+    for work in settings.hybrids:
+        out.attempt(f"all_kinds/{work.label}", lambda work=work: out.add(speed.all_kinds_row(work, settings.cheap)))
+        out.attempt(
+            f"all_kinds_vs_flopcounter_meta/{work.label}",
+            lambda work=work: out.add(speed.all_kinds_vs_flop_counter_row(work, settings.cheap)),
+        )
+
+
 def run_rest(settings: Settings, out: Collector) -> None:
     print(f"5. memory (fresh process, unet3d on {settings.memory_size}^3)", flush=True)
     out.attempt("memory", lambda: out.add(memory_row(settings.memory_size)))
@@ -327,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     run_speed(settings, out)
     checks = run_counters(settings, out)
     run_rest(settings, out)
+    run_kinds(settings, out)
     elapsed = time.perf_counter() - started
     print_table(info, out, checks)
     report = {

@@ -159,3 +159,56 @@ def scale_row(layers: int, smaller: int, plan: Plan) -> Row:
         note=f"{per_layer_deep * 1e6:.1f} vs {per_layer_shallow * 1e6:.1f} us per layer",
         extra={"us_per_layer": round(per_layer_deep * 1e6, 3), "us_per_layer_smaller": round(per_layer_shallow * 1e6, 3)},
     )
+
+
+KINDS_LIMIT = 1.5
+
+
+def all_kinds_row(work: Workload, plan: Plan) -> Row:
+    """8. ``count="all"`` against the default ``count="conv"``, both on meta.
+
+    Counting every kind hooks every module (to name each op's innermost
+    module) and reads every matmul's shapes; that must stay a small price.
+    """
+    model, data = work.build(), work.real_input()
+    pair = alternate(
+        lambda: profile(model, data, device="meta", count="all"),
+        lambda: profile(model, data, device="meta"), plan,
+    )
+    row = at_most(
+        f"all_kinds/{work.label}", "all_kinds", pair, ('profile(meta, count="all")', "profile(meta)"), KINDS_LIMIT,
+    )
+    row.extra["total_macs_all"] = pair.a_result.total_macs
+    row.extra["total_macs_conv"] = pair.b_result.total_macs
+    return row
+
+
+def flop_counter_on(model: nn.Module, data: torch.Tensor) -> Callable[[], int]:
+    """``FlopCounterMode`` over a forward with grad enabled: under ``no_grad`` in eval,
+    ``nn.MultiheadAttention`` takes a fused path that it does not count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def run() -> int:
+        with FlopCounterMode(display=False) as counter:
+            model(data)
+        return counter.get_total_flops()
+
+    return run
+
+
+def all_kinds_vs_flop_counter_row(work: Workload, plan: Plan) -> Row:
+    """8. ``count="all"`` against ``FlopCounterMode`` on a meta copy: faster, and
+    ``2 * total_macs`` equals its total."""
+    model, data = work.build(), work.real_input()
+    on_meta = meta_copy(model)
+    pair = alternate(
+        lambda: profile(model, data, device="meta", count="all"), flop_counter_on(on_meta, work.meta_input()), plan,
+    )
+    equal = 2 * pair.a_result.total_macs == pair.b_result
+    row = speedup(
+        f"all_kinds_vs_flopcounter_meta/{work.label}", "all_kinds", pair,
+        ('profile(meta, count="all")', "FlopCounterMode(meta)"), 1.0, strict=True,
+        note=f"2 x total_macs {'equals' if equal else 'DIFFERS FROM'} FlopCounterMode's {pair.b_result:,}",
+    )
+    row.extra["counts_equal"] = equal
+    return row

@@ -118,21 +118,18 @@ class OpWatch(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         __tracebackhide__ = True
         kwargs = kwargs or {}
-        rules = self.rules.get(func)
-        if rules is not None:
-            result = func(*args, **kwargs)
-            self._note(func, rules, args, kwargs, result)
-            return result
         inner = self.see_through.get(func)
         if inner is not None:
             with self:
                 return inner(*args, **kwargs)
         shortcut = self.shortcuts.get(func)
-        if shortcut is not None:
-            result = shortcut(args, kwargs)
-            if result is not NotImplemented:
-                return result
-        return func(*args, **kwargs)
+        result = shortcut(args, kwargs) if shortcut is not None else NotImplemented
+        if result is NotImplemented:
+            result = func(*args, **kwargs)
+        rules = self.rules.get(func)
+        if rules is not None:
+            self._note(func, rules, args, kwargs, result)
+        return result
 
     def _note(self, func: Any, rules: Sequence[tuple[Kind, OpRule]], args: tuple[Any, ...],
               kwargs: Mapping[str, Any], result: Any) -> None:

@@ -67,3 +67,72 @@ def test_meta_counts_equal_real_counts_with_the_shortcuts(factory) -> None:
     on_meta = profile(model, data, device="meta")
     on_cpu = profile(model, data, device="cpu")
     assert on_meta.to_dict() | {"device": "cpu"} == on_cpu.to_dict()
+
+
+# -- the transformer shortcuts: LayerNorm, GELU, linear, scaled dot-product attention ----------
+
+from pytest_convbudget.meta_shortcuts import gelu, layer_norm, linear, scaled_dot_product_attention  # noqa: E402
+
+
+def transposed(*shape: int) -> torch.Tensor:
+    """A non-contiguous meta tensor: the last two of ``shape`` swapped in memory."""
+    return meta(*shape[:-2], shape[-1], shape[-2]).transpose(-1, -2)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "shortcut", "args", "kwargs"),
+    [
+        (F.layer_norm, layer_norm, (meta(2, 5, 8), (8,), meta(8), meta(8)), {}),
+        (F.layer_norm, layer_norm, (transposed(2, 5, 8), [8]), {}),
+        (F.layer_norm, layer_norm, (meta(2, 5, 8).half(), (5, 8)), {"weight": meta(5, 8).half()}),
+        (F.gelu, gelu, (meta(2, 5, 8),), {"approximate": "tanh"}),
+        (F.linear, linear, (meta(2, 5, 8), meta(3, 8), meta(3)), {}),
+        (F.linear, linear, (transposed(2, 5, 8), meta(3, 8)), {}),
+        (F.linear, linear, (meta(8), meta(3, 8)), {}),
+        (F.scaled_dot_product_attention, scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 6)), {}),
+        (F.scaled_dot_product_attention, scaled_dot_product_attention, (transposed(2, 4, 5, 8), meta(2, 4, 5, 8), meta(2, 4, 5, 8)), {"is_causal": True}),
+        (F.scaled_dot_product_attention, scaled_dot_product_attention, (meta(6, 5, 8), meta(6, 5, 8), meta(6, 5, 8)), {"scale": 0.5}),
+    ],
+)
+def test_transformer_shortcuts_match_the_meta_kernels(kernel, shortcut, args: tuple, kwargs: dict) -> None:  # type: ignore[no-untyped-def]
+    expected = kernel(*args, **kwargs)
+    got = shortcut(args, kwargs)
+    assert (got.shape, got.stride(), got.dtype, got.device) == (
+        expected.shape, expected.stride(), expected.dtype, expected.device
+    )
+
+
+@pytest.mark.parametrize(
+    ("shortcut", "args", "kwargs"),
+    [
+        (layer_norm, (meta(2, 5, 8), (7,)), {}),  # normalized_shape does not end the input's shape
+        (layer_norm, (meta(2, 5, 8), (8,), meta(7)), {}),  # weight of the wrong size
+        (layer_norm, (meta(2, 5, 8), (8,), meta(8).half()), {}),  # mixed dtypes: the kernel decides
+        (gelu, (meta(2, 5, 8),), {"approximate": "fast"}),  # unknown approximation: the kernel raises
+        (gelu, (transposed(2, 5, 8),), {}),  # strided input: the kernel decides the layout
+        (linear, (meta(2, 5, 8), meta(3, 7)), {}),  # in_features mismatch
+        (linear, (meta(2, 5, 8), meta(3, 8), meta(4)), {}),  # bias of the wrong size
+        (linear, (torch.zeros(2, 8), torch.zeros(3, 8)), {}),  # not meta
+        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 6, 8)), {}),  # S differs
+        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 6), meta(2, 4, 7, 8)), {}),  # E differs
+        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 2, 7, 8), meta(2, 2, 7, 8)), {"enable_gqa": True}),
+        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(1, 4, 7, 8), meta(1, 4, 7, 8)), {}),  # broadcast batch
+        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 8), meta(5, 7)), {}),  # a mask
+    ],
+)
+def test_transformer_shortcuts_leave_doubtful_calls_to_the_kernel(shortcut, args: tuple, kwargs: dict) -> None:  # type: ignore[no-untyped-def]
+    assert shortcut(args, kwargs) is NotImplemented
+
+
+def test_a_shape_error_in_a_linear_is_still_the_models_error() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(10, 4))
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x12 and 10x4\)"):
+        profile(model, torch.randn(2, 3, 4), count="all")
+
+
+def test_vit_meta_counts_equal_real_counts_with_the_shortcuts() -> None:
+    model = models.vit_tiny()
+    data = torch.randn(2, 3, 32, 32)
+    on_meta = profile(model, data, device="meta", count="all")
+    on_cpu = profile(model, data, device="cpu", count="all")
+    assert on_meta.to_dict() | {"device": "cpu"} == on_cpu.to_dict()
