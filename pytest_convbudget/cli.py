@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Sequence
 
-from .kinds import KINDS
+from .kinds import KINDS, parse_count
+from .vocabulary import CountError
 from .loading import SpecError, load_object
 
 PROG = "python -m pytest_convbudget"
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_profile(args: argparse.Namespace) -> int:
     shapes = [parse_shape(text) for text in args.input]
+    count = None
+    if args.count is not None:
+        try:
+            count = parse_count(args.count)
+        except CountError as error:
+            raise CliError(f"--count: {error}") from None
     factory = load_object(args.spec)
     import torch
     from torch import nn
@@ -67,7 +74,7 @@ def run_profile(args: argparse.Namespace) -> int:
     inputs = [torch.randn(shape, device=tensor_device) for shape in shapes]
     try:
         cost = profile(model, *inputs, device=args.device, batch_size=args.batch_size,
-                       count=args.count)
+                       count=count)
     except ProfileError as error:
         raise CliError(str(error)) from error
     except Exception as error:

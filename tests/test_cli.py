@@ -70,12 +70,15 @@ BAD_INVOCATIONS = {
     "letter in shape": (["{examples}:resnet18", "--input", "1x3xA"], "1x3xA"),
     "zero in shape": (["{examples}:resnet18", "--input", "0x3"], "0x3"),
     "unknown device": (["{examples}:resnet18", "--input", "1x3x32x32", "--device", "tpu"], "tpu"),
+    "unknown kind": (["{examples}:resnet18", "--input", "1x3x32x32", "--count", "conv", "--count", "convs"],
+                     "--count: count = ['conv', 'convs']: unknown kind 'convs'"),
 }
 
 GOOD_INVOCATIONS = {
     "table": ["examples/models.py:resnet18", "--input", "1x3x224x224"],
     "json": ["examples/models.py:resnet18", "--input", "1x3x224x224", "--json"],
     "module path": ["user_nets:tiny", "--input", "2x3x8x8", "--json"],
+    "all kinds": ["examples/models.py:vit_tiny", "--input", "2x3x32x32", "--count", "all"],
 }
 
 
@@ -163,3 +166,20 @@ def test_a_mistake_gives_one_line_and_exit_status_2(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(ERROR_PREFIX)
     assert fragment in lines[0]
+
+
+def test_count_all_shows_each_call_with_its_kind_and_a_breakdown(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    """``--count all`` on a small ViT: a kind column, ops under their modules, per-kind totals."""
+    result = runs["all kinds"]
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:3] == ["layer", "kind", "type"]
+    expected = profile(models.vit_tiny(), torch.randn(2, 3, 32, 32), count="all")
+    attention = next(layer for layer in expected.layers if layer.kind == "attention")
+    assert any(line.split()[:3] == [attention.label, "attention", "scaled_dot_product_attention"] for line in lines)
+    kinds = lines[lines.index(next(line for line in lines if line.startswith("by kind "))):][:6]
+    assert [line.split()[0] for line in kinds] == ["by", "conv", "linear", "matmul", "attention", "functional_conv"]
+    share = {line.split()[0]: line.split() for line in kinds[1:]}
+    for kind, cost in expected.by_kind().items():
+        assert share[kind][1:] == [str(cost.calls), f"{cost.params:,}", f"{cost.flops:,}", f"{cost.macs:,}"]
+    assert f"total counted MACs: {expected.macs:,} " in result.stdout
