@@ -46,6 +46,8 @@ def build_view(
         for position, measurement in enumerate(measurements)
     ]
     rows.sort(key=lambda row: row["priority"])
+    for place, row in enumerate(rows):
+        row["anchor"] = f"m{place}"  # sections are numbered as shown
     flagged = [row for row in rows if row["over"] or row["regressed"]] or rows[:1]
     for row in flagged[:OPEN_SECTIONS]:
         row["open"] = True
@@ -87,7 +89,6 @@ def measurement_view(
     layer_changes = {layer.name: layer for layer in change.layers} if change else {}
     kinds = sorted({layer.kind for layer in cost.layers})
     return {
-        "anchor": f"m{position}",
         "position": position,
         "open": False,
         "priority": (0 if over else 1 if regression else 2, position),
