@@ -127,6 +127,16 @@
       }
     });
     host.appendChild(svg);
+    if (manyKinds) {
+      var legend = el("p", {"class": "cb-legend"}, "Layer kinds: ");
+      data.kinds.forEach(function (kind) {
+        var entry = el("span", {});
+        entry.appendChild(el("i", {"data-kind": kind, style: "background: " + kindColour(kind)}));
+        entry.appendChild(document.createTextNode(kind));
+        legend.appendChild(entry);
+      });
+      host.appendChild(legend);
+    }
     var note = el("p", {"class": "muted cb-chart-note"});
     note.appendChild(document.createTextNode(label + " per sample: "));
     note.appendChild(el("strong", {"data-chart-total": figure}, exact(whole)));
@@ -246,9 +256,6 @@
 
   var summary = document.getElementById("cb-summary");
   if (summary) makeSortable(summary);
-  document.querySelectorAll("#cb-legend i").forEach(function (swatch) {
-    swatch.style.background = kindColour(swatch.getAttribute("data-kind"));
-  });
   document.querySelectorAll("details.cb-m").forEach(function (details) {
     details.addEventListener("toggle", function () { if (details.open) draw(details); });
     if (details.open) draw(details);

@@ -124,7 +124,7 @@ def test_a_folded_section_is_drawn_when_opened_with_colours_per_kind(page: Any) 
     parts = _check_chart(page, "m1", "flops")
     fills = {part["path"]: part["fill"] for part in parts if part["leaf"]}
     assert fills["conv"] != fills["fc"]
-    legend = page.find_elements("css selector", "#cb-legend i")
+    legend = page.find_elements("css selector", "#m1 .cb-legend i")
     assert [swatch.value_of_css_property("background-color") for swatch in legend] == [
         "rgba(30, 136, 229, 1)", "rgba(251, 140, 0, 1)"]  # conv, linear: the chart's fills
     assert (fills["conv"], fills["fc"]) == ("#1e88e5", "#fb8c00")
