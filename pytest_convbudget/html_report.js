@@ -5,7 +5,6 @@
 (function () {
   var SVG = "http://www.w3.org/2000/svg";
   var FIGURES = [["flops", "FLOPs"], ["params", "params"], ["macs", "MACs"]];  // the chart's switch
-  var COLUMNS = [["params", "params"], ["flops", "FLOPs"], ["macs", "MACs"]];  // table order, as the text table
   var KIND_COLOURS = {conv: "#1e88e5", transposed: "#8e24aa", linear: "#fb8c00", matmul: "#00897b",
                       attention: "#e53935", functional_conv: "#6d4c41"};
   var SPARE = ["#5e35b1", "#c0ca33", "#00acc1", "#f4511e", "#3949ab", "#7cb342"];
@@ -219,23 +218,23 @@
     body.appendChild(el("h3", {}, "Layers (" + data.layers.length + " rows, per sample)"));
     var table = el("table", {"class": "cb-layers"});
     var head = el("thead"), line = el("tr");
-    var columns = ["layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change"];
+    var columns = data.layer_columns;
+    var numeric = {groups: true, params: true, FLOPs: true, MACs: true};
+    var figure = {params: "params", FLOPs: "flops", MACs: "macs"};
     columns.forEach(function (name) {
-      var numeric = ["groups", "params", "FLOPs", "MACs"].indexOf(name) >= 0;
-      line.appendChild(el("th", {"data-type": numeric ? "num" : "text", "class": numeric ? "num" : ""}, name));
+      line.appendChild(el("th", {"data-type": numeric[name] ? "num" : "text", "class": numeric[name] ? "num" : ""}, name));
     });
     head.appendChild(line);
     table.appendChild(head);
     var rows = el("tbody");
-    data.layers.forEach(function (layer) {
-      var row = el("tr", {"class": layer.change ? "change-" + layer.change : ""});
-      [layer.label, layer.type, layer.kind, layer.kernel, layer.stride, layer.groups, layer.bias, layer.output]
-        .forEach(function (cell) { row.appendChild(el("td", {}, cell)); });
-      COLUMNS.forEach(function (pair) {
-        row.appendChild(el("td", {"class": "num", "data-sort": layer.values[pair[0]], "data-figure": pair[0]},
-                           exact(layer.values[pair[0]])));
+    data.layers.forEach(function (cells) {
+      var change = cells[cells.length - 1];
+      var row = el("tr", {"class": change ? "change-" + change : ""});
+      cells.forEach(function (cell, index) {
+        var name = columns[index];
+        row.appendChild(figure[name] ? el("td", {"class": "num", "data-sort": cell, "data-figure": figure[name]}, exact(cell))
+                                     : el("td", numeric[name] ? {"class": "num"} : {}, cell));
       });
-      row.appendChild(el("td", {}, layer.change));
       rows.appendChild(row);
     });
     table.appendChild(rows);

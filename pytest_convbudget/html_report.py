@@ -32,6 +32,7 @@ def render_view(view: dict[str, Any]) -> str:
     import jinja2
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}  # compact data
     template = environment.from_string(_asset(TEMPLATE))
     return template.render(view=view, css=_inline(STYLE), js=_inline(SCRIPT))
 

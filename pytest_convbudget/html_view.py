@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from .results import ConvCost, LayerCost, ModuleCost
 
 OPEN_SECTIONS = 3  # sections unfolded on load: the first over-budget or regressed ones, else the first
-OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
+OWN = "(own)"
+# The layer table's columns; params, FLOPs and MACs are exact decimal strings.
+LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")  # the child that holds a module's own cost when it also has counted children
 
 
 def build_view(
@@ -112,6 +114,7 @@ def measurement_view(
             "kinds": kinds,
             "totals": {figure: str(getattr(cost, figure)) for figure in FIGURES},
             "tree": module_tree(cost, layer_changes),
+            "layer_columns": LAYER_COLUMNS,
             "layers": [_layer(layer, layer_changes) for layer in cost.layers]
             + [_gone_layer(layer) for layer in layer_changes.values() if layer.after is None],
             "blocks": _blocks(change) if change else [],
@@ -205,23 +208,17 @@ def _finish(node: dict[str, Any]) -> dict[str, Any]:
             "change": node["change"] if not children else "", "values": values, "children": children}
 
 
-def _layer(layer: LayerCost, layer_changes: dict[str, LayerChange]) -> dict[str, Any]:
-    cells = layer_row(layer)
+def _layer(layer: LayerCost, layer_changes: dict[str, LayerChange]) -> list[str]:
+    """One row of the layer table, cells in :data:`LAYER_COLUMNS` order (a list keeps big pages small)."""
+    label, type_, kernel, stride, groups, bias, output = layer_row(layer)[:7]
     change = layer_changes.get(layer.name)
-    return {
-        "label": cells[0], "type": cells[1], "kind": layer.kind, "kernel": cells[2], "stride": cells[3],
-        "groups": cells[4], "bias": cells[5], "output": cells[6],
-        "values": {figure: str(getattr(layer, figure)) for figure in FIGURES},
-        "change": change.status if change else "",
-    }
+    return [label, type_, layer.kind, kernel, stride, groups, bias, output,
+            *(str(getattr(layer, figure)) for figure in FIGURES), change.status if change else ""]
 
 
-def _gone_layer(change: LayerChange) -> dict[str, Any]:
+def _gone_layer(change: LayerChange) -> list[str]:
     """A module the baseline had and this run does not: listed with its old figures."""
-    return {
-        "label": change.name, "type": "", "kind": "", "kernel": "", "stride": "", "groups": "", "bias": "",
-        "output": "", "values": _counts(change.before), "change": "removed",
-    }
+    return [change.name, *[""] * 7, *_counts(change.before).values(), "removed"]
 
 
 def _blocks(change: MeasurementChange) -> list[dict[str, Any]]:

@@ -116,7 +116,7 @@ def test_with_a_baseline_blocks_and_moved_layers_are_listed(view: dict[str, Any]
     ]
     assert [(m["name"], m["status"]) for m in detail["moved"]] == [
         ("body.a", "grown"), ("body.b", "grown"), ("neck", "added"), ("head", "removed")]
-    assert [(layer["label"], layer["change"]) for layer in detail["layers"]] == [
+    assert [(row[0], row[-1]) for row in detail["layers"]] == [
         ("stem", ""), ("body.a", "grown"), ("body.b", "grown"), ("neck", "added"), ("head", "removed")]
 
 
