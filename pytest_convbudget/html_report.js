@@ -161,14 +161,6 @@
     drawIcicle(host, data, "flops", "FLOPs");
   }
 
-  function change(before, after) {
-    var b = BigInt(before), a = BigInt(after);
-    if (a === b) return "0%";
-    if (b === 0n) return "new";
-    var percent = (Number(a - b) * 100 / Number(b)).toFixed(1);
-    return (a > b ? "+" : "") + percent + "%";
-  }
-
   function blocksSection(body, data) {
     if (!data.blocks.length) return;
     body.appendChild(el("h3", {}, "Before and after, per top-level block (FLOPs per sample)"));
@@ -188,8 +180,7 @@
       row.appendChild(track);
       row.appendChild(el("td", {"class": "num"}, exact(b.before.flops)));
       row.appendChild(el("td", {"class": "num"}, exact(b.after.flops)));
-      var moved = change(b.before.flops, b.after.flops);
-      row.appendChild(el("td", {"class": "num " + (moved[0] === "+" ? "up" : moved[0] === "-" ? "down" : "")}, moved));
+      row.appendChild(el("td", {"class": "num " + (b.change[0] === "+" ? "up" : b.change[0] === "-" ? "down" : "")}, b.change));
       table.appendChild(row);
     });
     body.appendChild(table);
@@ -206,7 +197,7 @@
       row.appendChild(el("td", {}, m.status));
       row.appendChild(el("td", {"class": "num"}, exact(m.before.flops)));
       row.appendChild(el("td", {"class": "num"}, exact(m.after.flops)));
-      row.appendChild(el("td", {"class": "num"}, change(m.before.flops, m.after.flops)));
+      row.appendChild(el("td", {"class": "num"}, m.change));
       row.appendChild(el("td", {"class": "num"}, exact(m.before.params)));
       row.appendChild(el("td", {"class": "num"}, exact(m.after.params)));
       table.appendChild(row);

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .budget import measured_value
+from .compare import FigureChange
 from .config import FIGURE_LABELS, FIGURES
+from .diff_text import percent_text
 from .quantity import format_quantity
 from .report import budget_text, status_text
 from .table import exact_and_short, layer_row, render_notes
@@ -148,17 +150,9 @@ def _figure(measurement: Measurement, figure: str, change: MeasurementChange | N
         },
         "before": None if moved is None else {
             "value": str(moved.before), "short": format_quantity(moved.before), "exact": f"{moved.before:,}",
-            "delta": str(moved.delta), "percent": _percent(moved.before, moved.after),
+            "delta": str(moved.delta), "percent": percent_text(moved),
         },
     }
-
-
-def _percent(before: int, after: int) -> str:
-    if before == after:
-        return "0%"
-    if before == 0:
-        return "new"
-    return f"{100.0 * (after - before) / before:+.1f}%"
 
 
 def _counts(module: ModuleCost | None) -> dict[str, str]:
@@ -228,15 +222,21 @@ def _blocks(change: MeasurementChange) -> list[dict[str, Any]]:
     names = list(new) + [name for name in old if name not in new]
     return [
         {"name": name, "before": _counts(old.get(name)), "after": _counts(new.get(name)),
-         "state": "new" if name not in old else "gone" if name not in new else ""}
+         "state": "new" if name not in old else "gone" if name not in new else "",
+         "change": _flops_change(old.get(name), new.get(name))}
         for name in names
     ]
+
+
+def _flops_change(before: ModuleCost | None, after: ModuleCost | None) -> str:
+    return percent_text(FigureChange("flops", before.flops if before else 0, after.flops if after else 0))
 
 
 def _moved(change: MeasurementChange) -> list[dict[str, Any]]:
     """The layers that grew, shrank, appeared or went, with their FLOPs and params before and after."""
     return [
-        {"name": layer.name, "status": layer.status, "before": _counts(layer.before), "after": _counts(layer.after)}
+        {"name": layer.name, "status": layer.status, "before": _counts(layer.before), "after": _counts(layer.after),
+         "change": percent_text(layer.flops())}
         for layer in change.layers
     ]
 
