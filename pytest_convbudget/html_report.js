@@ -166,20 +166,20 @@
     body.appendChild(el("h3", {}, "Before and after, per top-level block (FLOPs per sample)"));
     var table = el("table", {"class": "cb-pairs"});
     var scale = 0;
-    data.blocks.forEach(function (b) { scale = Math.max(scale, Number(b.before.flops), Number(b.after.flops)); });
+    data.blocks.forEach(function (b) { scale = Math.max(scale, Number(b.before), Number(b.after)); });
     headRow(table, ["block", "before / after", "before", "after", "change"], 2);
     data.blocks.forEach(function (b) {
       var row = el("tr", {"class": b.state ? "change-" + (b.state === "new" ? "added" : "removed") : ""});
       row.appendChild(el("td", {}, b.name + (b.state ? " (" + b.state + ")" : "")));
       var track = el("td", {"class": "cb-track"});
       ["before", "after"].forEach(function (side) {
-        var w = scale ? 100 * Number(b[side].flops) / scale : 0;
+        var w = scale ? 100 * Number(b[side]) / scale : 0;
         track.appendChild(el("span", {"class": "cb-bar " + side, style: "width: " + w.toFixed(2) + "%",
-                                      title: side + ": " + exact(b[side].flops) + " FLOPs"}));
+                                      title: side + ": " + exact(b[side]) + " FLOPs"}));
       });
       row.appendChild(track);
-      row.appendChild(el("td", {"class": "num"}, exact(b.before.flops)));
-      row.appendChild(el("td", {"class": "num"}, exact(b.after.flops)));
+      row.appendChild(el("td", {"class": "num"}, exact(b.before)));
+      row.appendChild(el("td", {"class": "num"}, exact(b.after)));
       row.appendChild(el("td", {"class": "num " + (b.change[0] === "+" ? "up" : b.change[0] === "-" ? "down" : "")}, b.change));
       table.appendChild(row);
     });

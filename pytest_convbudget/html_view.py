@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+from .block_bars import block_rows
 from .budget import measured_value
-from .compare import FigureChange
 from .config import FIGURE_LABELS, FIGURES
 from .diff_text import percent_text
 from .quantity import format_quantity
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from .results import ConvCost, LayerCost, ModuleCost
 
 OPEN_SECTIONS = 3  # sections unfolded on load: the first over-budget or regressed ones, else the first
-OWN = "(own)"
+OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
 # The layer table's columns; params, FLOPs and MACs are exact decimal strings.
-LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")  # the child that holds a module's own cost when it also has counted children
+LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")
 
 
 def build_view(
@@ -85,7 +85,7 @@ def measurement_view(
     compared: bool,
 ) -> dict[str, Any]:
     """One row of the summary table and the data behind its folded section."""
-    cost, per = measurement.cost, measurement.per
+    cost = measurement.cost
     status = status_text(measurement, enforcement)
     over = measurement.over_budget
     changed = change is not None and change.changed
@@ -93,7 +93,6 @@ def measurement_view(
     layer_changes = {layer.name: layer for layer in change.layers} if change else {}
     kinds = sorted({layer.kind for layer in cost.layers})
     return {
-        "position": position,
         "open": False,
         "priority": (0 if over else 1 if regression else 2, position),
         "test_id": measurement.test_id,
@@ -109,12 +108,10 @@ def measurement_view(
         "headroom": None if room is None else round(room, 1),
         "used": None if room is None else max(0.0, min(100.0 - room, 100.0)),
         "figures": [_figure(measurement, figure, change) for figure in FIGURES],
-        "per": per,
         "kinds": kinds,
         "notes": render_notes(cost),
         "detail": {
             "kinds": kinds,
-            "totals": {figure: str(getattr(cost, figure)) for figure in FIGURES},
             "tree": module_tree(cost, layer_changes),
             "layer_columns": LAYER_COLUMNS,
             "layers": [_layer(layer, layer_changes) for layer in cost.layers]
@@ -168,13 +165,13 @@ def module_tree(cost: ConvCost, layer_changes: dict[str, LayerChange]) -> dict[s
     kinds = {}
     for layer in cost.layers:
         kinds.setdefault(layer.name, layer.kind)
-    root: dict[str, Any] = _node(cost.model, "", None)
+    root: dict[str, Any] = _node(cost.model, "")
     for name, module in cost.by_module().items():
         node = root
         parts = name.split(".")
         for depth in range(1, len(parts) + 1):
             path = ".".join(parts[:depth])
-            node = node["children"].setdefault(path, _node(parts[depth - 1], path, None))
+            node = node["children"].setdefault(path, _node(parts[depth - 1], path))
         node["own"] = module
         node["kind"] = kinds[name]
         change = layer_changes.get(name)
@@ -182,8 +179,8 @@ def module_tree(cost: ConvCost, layer_changes: dict[str, LayerChange]) -> dict[s
     return _finish(root)
 
 
-def _node(label: str, path: str, module: ModuleCost | None) -> dict[str, Any]:
-    return {"label": label, "path": path, "own": module, "kind": "", "change": "", "children": {}}
+def _node(label: str, path: str) -> dict[str, Any]:
+    return {"label": label, "path": path, "own": None, "kind": "", "change": "", "children": {}}
 
 
 def _finish(node: dict[str, Any]) -> dict[str, Any]:
@@ -216,20 +213,14 @@ def _gone_layer(change: LayerChange) -> list[str]:
 
 
 def _blocks(change: MeasurementChange) -> list[dict[str, Any]]:
-    """Before and after per top-level block, in the new model's order, then the blocks that went."""
-    old = change.before.measurement.cost.by_module(depth=1)
-    new = change.after.measurement.cost.by_module(depth=1)
-    names = list(new) + [name for name in old if name not in new]
+    """FLOPs before and after per top-level block: the rows of the PR comment's bars, uncapped."""
+    rows = block_rows(change.before.measurement.cost, change.after.measurement.cost, "flops")
     return [
-        {"name": name, "before": _counts(old.get(name)), "after": _counts(new.get(name)),
-         "state": "new" if name not in old else "gone" if name not in new else "",
-         "change": _flops_change(old.get(name), new.get(name))}
-        for name in names
+        {"name": row.name, "before": str(row.before), "after": str(row.after),
+         "state": "new" if not row.present_before else "gone" if not row.present_after else "",
+         "change": percent_text(row.change)}
+        for row in rows
     ]
-
-
-def _flops_change(before: ModuleCost | None, after: ModuleCost | None) -> str:
-    return percent_text(FigureChange("flops", before.flops if before else 0, after.flops if after else 0))
 
 
 def _moved(change: MeasurementChange) -> list[dict[str, Any]]:

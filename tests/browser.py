@@ -73,6 +73,13 @@ def open_page(driver: Any, path: Path) -> None:
     driver.get(path.resolve().as_uri())
 
 
+def wait_for(driver: Any, css: str, seconds: float = 10.0) -> Any:
+    """The element ``css`` selects, once the page has drawn it (``toggle`` and ``hashchange`` run later)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds).until(lambda page: page.find_element("css selector", css))
+
+
 def console_messages(driver: Any) -> list[dict[str, Any]]:
     """Everything the page logged: console calls, script errors, failed loads."""
     return driver.get_log("browser")

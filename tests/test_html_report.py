@@ -110,9 +110,9 @@ def test_a_module_with_its_own_cost_and_counted_children_gets_an_own_part() -> N
 
 def test_with_a_baseline_blocks_and_moved_layers_are_listed(view: dict[str, Any]) -> None:
     detail = view["measurements"][0]["detail"]
-    assert [(b["name"], b["before"]["flops"], b["after"]["flops"], b["state"]) for b in detail["blocks"]] == [
-        ("stem", "110592", "110592", ""), ("body", "311296", "622592", ""), ("neck", "0", "4096", "new"),
-        ("head", "4096", "0", "gone"),
+    assert [(b["name"], b["before"], b["after"], b["state"], b["change"]) for b in detail["blocks"]] == [
+        ("stem", "110592", "110592", "", "0%"), ("body", "311296", "622592", "", "+100.0%"),
+        ("neck", "0", "4096", "new", "new"), ("head", "4096", "0", "gone", "-100.0%"),
     ]
     assert [(m["name"], m["status"]) for m in detail["moved"]] == [
         ("body.a", "grown"), ("body.b", "grown"), ("neck", "added"), ("head", "removed")]
