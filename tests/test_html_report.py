@@ -200,3 +200,20 @@ def test_loading_the_report_module_imports_neither_torch_nor_jinja2() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_page_for_the_examples_stays_well_under_two_megabytes() -> None:
+    import torch
+
+    from html_cases import measurement
+    from models import mobilenet_v2, resnet18, resnet50, resnet_style, unet3d
+    from pytest_convbudget import profile
+
+    cases = [(resnet18(), (1, 3, 224, 224)), (resnet50(), (1, 3, 224, 224)), (mobilenet_v2(), (1, 3, 160, 160)),
+             (mobilenet_v2(), (1, 3, 224, 224)), (unet3d(), (1, 1, 64, 64, 64)), (resnet50(), (1, 3, 224, 224)),
+             (resnet_style(), (32, 3, 224, 224))]
+    page = render_html([
+        measurement(f"test_examples.py::test_{index}", type(model).__name__, profile(model, torch.randn(*shape), device="meta"))
+        for index, (model, shape) in enumerate(cases)
+    ])
+    assert len(page.encode()) < 500_000  # 168 KB when measured; "well under 2 MB"
