@@ -161,3 +161,32 @@ def test_five_hundred_measurements_load_folded(browser: Any, tmp_path: Path) -> 
     assert len(browser.find_elements("css selector", "svg.cb-icicle")) == 1  # only the unfolded first section
     browser.execute_script('location.hash = "#m499";')
     _check_chart(browser, "m499", "flops")  # opened by its link, drawn on demand
+
+
+def test_odd_runs_draw_without_errors_and_huge_counts_stay_exact(browser: Any, tmp_path: Path) -> None:
+    """No conv at all, a bare conv as the model, and counts past 2**53 (where a float would round)."""
+    from torch import nn
+
+    from html_cases import image, measurement, net_cost
+    from pytest_convbudget import ConvCost, profile
+
+    huge = 2**70 + 1
+    data = net_cost(True).to_dict()
+    data["layers"] = [{**data["layers"][0], "flops": huge}]
+    data["flops"] = huge
+    odd = [
+        measurement("t.py::test_none", "none", profile(nn.ReLU(), image(), device="meta")),
+        measurement("t.py::test_bare", "bare", profile(nn.Conv2d(3, 4, 1), image(), device="meta")),
+        measurement("t.py::test_huge", "huge", ConvCost.from_dict(data)),
+    ]
+    path = tmp_path / "odd.html"
+    path.write_text(render_html(odd), encoding="utf-8")
+    open_page(browser, path)
+    browser.execute_script('document.querySelectorAll("details.cb-m").forEach(d => { d.open = true; });')
+    for anchor in ("m0", "m1", "m2"):
+        _check_chart(browser, anchor, "flops")
+    assert console_messages(browser) == []
+    assert browser.find_element("css selector", '#m2 [data-chart-total="flops"]').text == f"{huge:,}"
+    cells = browser.find_elements("css selector", '#m2 table.cb-layers td[data-figure="flops"]')
+    assert [cell.text for cell in cells] == [f"{huge:,}"]  # 1,180,591,620,717,411,303,425: not ...424
+    assert [part["path"] for part in browser.execute_script(CHART_PARTS, "m1")] == ["", "(root)"]

@@ -217,3 +217,21 @@ def test_a_page_for_the_examples_stays_well_under_two_megabytes() -> None:
         for index, (model, shape) in enumerate(cases)
     ])
     assert len(page.encode()) < 500_000  # 168 KB when measured; "well under 2 MB"
+
+
+def test_a_model_that_shrank_has_its_layers_marked_shrunk() -> None:
+    from html_cases import measurement, net_cost
+    from pytest_convbudget.compare import compare_runs
+    from pytest_convbudget.runfile import RunEntry, build_run_file
+
+    base = [measurement(NET_TEST, "Sequential", net_cost(True))]
+    head = [measurement(NET_TEST, "Sequential", net_cost(False))]
+    comparison = compare_runs(*(build_run_file([RunEntry(m, "passed") for m in run], "meta") for run in (base, head)))
+    row = build_view(head, "fail", comparison)["measurements"][0]
+    tree = row["detail"]["tree"]
+    assert [(_node(tree, path)["change"]) for path in ("body.a", "body.b", "head", "stem")] == [
+        "shrunk", "shrunk", "added", ""]
+    assert [(m["name"], m["status"], m["change"]) for m in row["detail"]["moved"]] == [
+        ("body.a", "shrunk", "-50.0%"), ("body.b", "shrunk", "-50.0%"), ("head", "added", "new"),
+        ("neck", "removed", "-100.0%")]
+    assert (row["regressed"], row["baseline"]) == (False, "changed")
