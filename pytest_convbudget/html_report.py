@@ -27,9 +27,16 @@ def _asset(name: str) -> str:
     return resources.files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
 
 
+class HtmlReportError(RuntimeError):
+    """The report cannot be drawn here; the message says what to install."""
+
+
 def render_view(view: dict[str, Any]) -> str:
     """Draw a view model from :func:`html_view.build_view` as one HTML page."""
-    import jinja2
+    try:
+        import jinja2
+    except ImportError:
+        raise HtmlReportError("the HTML report needs Jinja2: pip install 'pytest-convbudget[html]'") from None
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}  # compact data

@@ -235,3 +235,11 @@ def test_a_model_that_shrank_has_its_layers_marked_shrunk() -> None:
         ("body.a", "shrunk", "-50.0%"), ("body.b", "shrunk", "-50.0%"), ("head", "added", "new"),
         ("neck", "removed", "-100.0%")]
     assert (row["regressed"], row["baseline"]) == (False, "changed")
+
+
+def test_without_jinja2_the_report_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_convbudget.html_report import HtmlReportError
+
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # makes `import jinja2` fail
+    with pytest.raises(HtmlReportError, match=r"^the HTML report needs Jinja2: pip install 'pytest-convbudget\[html\]'$"):
+        render_html([])
