@@ -1,0 +1,70 @@
+"""The self-contained HTML report: one file, opened offline from disk or as a CI artifact.
+
+Styles and script are inlined from the files beside this module, and the
+charts are drawn in the page as inline SVG, so nothing is fetched. Jinja2
+(already a dependency of torch, and pytest-html's choice) fills the
+template with HTML escaping on. Imported only when a report is asked for.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .html_view import build_view
+
+if TYPE_CHECKING:
+    from .compare import Comparison, Regression
+    from .measurement import Measurement
+
+_PACKAGE = "pytest_convbudget"
+TEMPLATE = "html_report.html.j2"
+STYLE = "html_report.css"
+SCRIPT = "html_report.js"
+
+
+def _asset(name: str) -> str:
+    return resources.files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+
+
+class HtmlReportError(RuntimeError):
+    """The report cannot be drawn here; the message says what to install."""
+
+
+def render_view(view: dict[str, Any]) -> str:
+    """Draw a view model from :func:`html_view.build_view` as one HTML page."""
+    try:
+        import jinja2
+    except ImportError:
+        raise HtmlReportError("the HTML report needs Jinja2: pip install 'pytest-convbudget[html]'") from None
+
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}  # compact data
+    template = environment.from_string(_asset(TEMPLATE))
+    return template.render(view=view, css=_inline(STYLE), js=_inline(SCRIPT))
+
+
+def _inline(name: str) -> Any:
+    """Our own style or script, inlined verbatim (not escaped); it must not close its element."""
+    from markupsafe import Markup
+
+    text = _asset(name)
+    if "</" in text:
+        raise ValueError(f"{name} must not contain '</': it is inlined into a <style> or <script> element")
+    return Markup(text)
+
+
+def render_html(
+    measurements: Sequence[Measurement],
+    enforcement: str = "fail",
+    comparison: Comparison | None = None,
+    regressions: Sequence[Regression] = (),
+    title: str = "conv budget",
+) -> str:
+    """The page for a run: every measurement, and its changes when ``comparison`` is given.
+
+    ``enforcement`` is ``--conv-budget`` (``fail``, ``warn`` or ``off``) and
+    only words the status; ``regressions`` are the measurements past the
+    growth gate, from :meth:`Comparison.regressions`.
+    """
+    return render_view(build_view(measurements, enforcement, comparison, regressions, title))

@@ -1,0 +1,97 @@
+"""Runs for the HTML report tests: real profiles of tiny models, with costs counted by hand.
+
+``net(grown=False)`` on 1x3x16x16; every conv keeps 16x16 (256 positions) and has a bias,
+so FLOPs are 2 * MACs:
+  stem    Conv2d(3, 8, 3):  params 224;  MACs 27*8*256 = 55,296;   FLOPs 110,592
+  body.a  Conv2d(8, 8, 3):  params 584;  MACs 72*8*256 = 147,456;  FLOPs 294,912
+  body.b  Conv2d(8, 4, 1):  params 36;   MACs 8*4*256 = 8,192;     FLOPs 16,384
+  head    Conv2d(4, 2, 1):  params 10;   MACs 4*2*256 = 2,048;     FLOPs 4,096
+  total:  params 854, FLOPs 425,984, MACs 212,992
+``net(grown=True)``: body.a widens to 16 channels, body.b reads 16, ``head`` becomes ``neck``:
+  stem    unchanged
+  body.a  Conv2d(8, 16, 3): params 1,168; MACs 72*16*256 = 294,912; FLOPs 589,824  (grown)
+  body.b  Conv2d(16, 4, 1): params 68;    MACs 16*4*256 = 16,384;   FLOPs 32,768   (grown)
+  neck    Conv2d(4, 2, 1):  params 10;    MACs 2,048;               FLOPs 4,096    (added; head went)
+  total:  params 1,470, FLOPs 737,280, MACs 368,640
+``mixed()``: Conv2d(3, 4, 1) then Linear(4, 2) on the pooled (1, 4), counted with include_linear:
+  conv    params 16; MACs 3*4*256 = 3,072; FLOPs 6,144
+  fc      params 10; MACs 8;               FLOPs 16
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from pytest_convbudget import ConvCost, profile
+from pytest_convbudget.compare import Comparison, Regression, compare_runs
+from pytest_convbudget.config import Limit
+from pytest_convbudget.measurement import Measurement
+from pytest_convbudget.runfile import RunEntry, build_run_file
+
+NET_TEST = "tests/test_models.py::test_net"
+MIXED_TEST = "tests/test_models.py::test_mixed"
+GROWN_FLOPS = 737_280
+GROWN_PARAMS = 1_470
+GROWN_MACS = 368_640
+FLOPS_LIMIT = 400_000  # the grown net is over it
+
+
+def net(grown: bool) -> nn.Module:
+    width = 16 if grown else 8
+    body = nn.Sequential(OrderedDict(a=nn.Conv2d(8, width, 3, padding=1), b=nn.Conv2d(width, 4, 1)))
+    last = "neck" if grown else "head"
+    return nn.Sequential(OrderedDict([("stem", nn.Conv2d(3, 8, 3, padding=1)), ("body", body), (last, nn.Conv2d(4, 2, 1))]))
+
+
+class Mixed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+
+def image() -> torch.Tensor:
+    return torch.randn(1, 3, 16, 16)
+
+
+def net_cost(grown: bool) -> ConvCost:
+    return profile(net(grown), image(), device="meta")
+
+
+def mixed_cost() -> ConvCost:
+    return profile(Mixed(), image(), device="meta", include_linear=True)
+
+
+def measurement(test_id: str, name: str, cost: ConvCost, limits: Sequence[Limit] = ()) -> Measurement:
+    return Measurement(test_id=test_id, name=name, index=0, cost=cost, per="sample", limits=tuple(limits))
+
+
+def runs() -> tuple[list[Measurement], Comparison, list[Regression]]:
+    """main's run and a PR's: the net grew past its FLOPs budget and the 5% gate; ``mixed`` is new."""
+    limit = Limit("flops", FLOPS_LIMIT, "@pytest.mark.budget")
+    base = [measurement(NET_TEST, "Sequential", net_cost(False), [limit])]
+    head = [
+        measurement(MIXED_TEST, "Mixed", mixed_cost(), [Limit("params", 1_000, "@pytest.mark.budget")]),
+        measurement(NET_TEST, "Sequential", net_cost(True), [limit]),
+    ]
+    comparison = compare_runs(
+        build_run_file([RunEntry(m, "passed") for m in base], "meta"),
+        build_run_file([RunEntry(m, "failed" if m.over_budget else "passed") for m in head], "meta"),
+    )
+    return head, comparison, comparison.regressions(5.0)
+
+
+def many(count: int) -> list[Measurement]:
+    """``count`` measurements of the grown net, built from its JSON form as a run file would."""
+    data = net_cost(True).to_dict()
+    return [
+        measurement(f"tests/test_many.py::test_net[{index}]", "Sequential", ConvCost.from_dict(data))
+        for index in range(count)
+    ]

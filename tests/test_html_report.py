@@ -1,0 +1,245 @@
+"""The HTML report as data and as text: what the page holds, before any browser draws it.
+
+The runs are real profiles of the tiny models in ``html_cases`` (costs counted
+by hand there). What a person sees once the page is drawn is checked in
+``test_html_browser.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from html_cases import FLOPS_LIMIT, GROWN_FLOPS, GROWN_MACS, GROWN_PARAMS, MIXED_TEST, NET_TEST, many, runs
+from pytest_convbudget.html_report import render_html
+from pytest_convbudget.html_view import OWN, build_view
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[Any, ...]:
+    return runs()
+
+
+@pytest.fixture(scope="module")
+def view(run: tuple[Any, ...]) -> dict[str, Any]:
+    measurements, comparison, regressions = run
+    return build_view(measurements, "fail", comparison, regressions)
+
+
+@pytest.fixture(scope="module")
+def page(run: tuple[Any, ...]) -> str:
+    measurements, comparison, regressions = run
+    return render_html(measurements, "fail", comparison, regressions)
+
+
+def _node(tree: dict[str, Any], path: str) -> dict[str, Any]:
+    if tree["path"] == path:
+        return tree
+    return next(_node(child, path) for child in tree["children"] if path == child["path"] or path.startswith(child["path"] + "."))
+
+
+def _check_sums(node: dict[str, Any]) -> None:
+    if node["children"]:
+        for figure in ("params", "flops", "macs"):
+            assert int(node["values"][figure]) == sum(int(child["values"][figure]) for child in node["children"])
+        for child in node["children"]:
+            _check_sums(child)
+
+
+def test_over_budget_and_regressed_rows_come_first(view: dict[str, Any]) -> None:
+    rows = view["measurements"]
+    assert [(row["test_id"], row["status"], row["regressed"], row["baseline"]) for row in rows] == [
+        (NET_TEST, "OVER", True, "changed"),  # run order had it second
+        (MIXED_TEST, "ok", False, "new"),
+    ]
+    assert (view["count"], view["over"], view["regressed"], view["added"], view["removed"]) == (2, 1, 1, 1, [])
+    assert [row["open"] for row in rows] == [True, False]  # the first flagged section starts unfolded
+
+
+def test_figures_are_exact_with_their_limit_and_change(view: dict[str, Any]) -> None:
+    figures = {figure["figure"]: figure for figure in view["measurements"][0]["figures"]}
+    assert figures["flops"]["value"] == str(GROWN_FLOPS) and figures["flops"]["exact"] == "737,280"
+    assert figures["flops"]["limit"] == {
+        "value": str(FLOPS_LIMIT), "exact": "400,000", "short": "400 k", "source": "@pytest.mark.budget",
+        "used": 184.3, "over": True,
+    }
+    assert figures["params"]["before"] == {
+        "value": "854", "short": "854", "exact": "854", "delta": str(GROWN_PARAMS - 854), "percent": "+72.1%",
+    }
+    assert figures["macs"]["value"] == str(GROWN_MACS) and figures["macs"]["limit"] is None
+    assert view["measurements"][0]["headroom"] == -84.3  # (400,000 - 737,280) / 400,000
+
+
+def test_the_tree_follows_the_modules_and_adds_up_at_every_level(view: dict[str, Any]) -> None:
+    tree = view["measurements"][0]["detail"]["tree"]
+    assert tree["values"] == {"params": str(GROWN_PARAMS), "flops": str(GROWN_FLOPS), "macs": str(GROWN_MACS)}
+    assert [child["path"] for child in tree["children"]] == ["stem", "body", "neck"]
+    assert [child["path"] for child in _node(tree, "body")["children"]] == ["body.a", "body.b"]
+    _check_sums(tree)
+    assert _node(tree, "body.a")["values"]["flops"] == "589824"
+    assert (_node(tree, "body.a")["change"], _node(tree, "neck")["change"], _node(tree, "stem")["change"]) == (
+        "grown", "added", "")
+
+
+def test_a_module_with_its_own_cost_and_counted_children_gets_an_own_part() -> None:
+    from torch import nn
+
+    from html_cases import image, measurement
+    from pytest_convbudget import profile
+
+    class Outer(nn.Conv2d):  # a conv that also runs a counted child
+        def __init__(self) -> None:
+            super().__init__(3, 4, 1)
+            self.inner = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return self.inner(super().forward(x))
+
+    cost = profile(nn.Sequential(Outer()), image(), device="meta")
+    tree = build_view([measurement("t.py::t", "m", cost)])["measurements"][0]["detail"]["tree"]
+    outer = _node(tree, "0")
+    assert [(child["label"], child["path"]) for child in outer["children"]] == [(OWN, "0"), ("inner", "0.inner")]
+    _check_sums(tree)
+    assert tree["values"]["flops"] == str(cost.flops)
+
+
+def test_with_a_baseline_blocks_and_moved_layers_are_listed(view: dict[str, Any]) -> None:
+    detail = view["measurements"][0]["detail"]
+    assert [(b["name"], b["before"], b["after"], b["state"], b["change"]) for b in detail["blocks"]] == [
+        ("stem", "110592", "110592", "", "0%"), ("body", "311296", "622592", "", "+100.0%"),
+        ("neck", "0", "4096", "new", "new"), ("head", "4096", "0", "gone", "-100.0%"),
+    ]
+    assert [(m["name"], m["status"]) for m in detail["moved"]] == [
+        ("body.a", "grown"), ("body.b", "grown"), ("neck", "added"), ("head", "removed")]
+    assert [(row[0], row[-1]) for row in detail["layers"]] == [
+        ("stem", ""), ("body.a", "grown"), ("body.b", "grown"), ("neck", "added"), ("head", "removed")]
+
+
+def test_more_than_one_kind_is_named_for_the_legend(view: dict[str, Any]) -> None:
+    assert view["kinds"] == ["conv", "linear"]
+    mixed = view["measurements"][1]["detail"]
+    assert mixed["kinds"] == ["conv", "linear"]
+    assert [(child["path"], child["kind"]) for child in mixed["tree"]["children"]] == [("conv", "conv"), ("fc", "linear")]
+
+
+def test_idle_modules_and_uncounted_ops_are_listed_as_the_text_report_lists_them() -> None:
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    from html_cases import image, measurement
+    from pytest_convbudget import profile
+
+    class Leaky(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used = nn.Conv2d(3, 4, 1)
+            self.aux = nn.Conv2d(4, 4, 3)  # never called: idle
+            self.register_buffer("kernel", torch.ones(2, 4, 1, 1))
+
+        def forward(self, x):
+            return functional.conv2d(self.used(x), self.kernel)  # outside every counted module
+
+    cost = profile(Leaky(), image(), device="meta")
+    page = render_html([measurement("t.py::t", "leaky", cost)])
+    assert "never ran, not in the totals: aux (Conv2d, 148 params)" in page
+    assert "not in the totals: 1 conv op(s) the module hooks could not count" in page
+
+
+def test_the_page_is_self_contained(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*(?!["']#)""", page), "no src, no href but in-page anchors"
+    assert not re.search(r"@import|url\(|https?://(?!www\.w3\.org/2000/svg)", page)
+    assert page.count("<script") == 3  # two measurements' data, one script; none with src
+    assert "<link" not in page
+
+
+def test_names_are_escaped_and_data_cannot_close_its_script() -> None:
+    from html_cases import measurement, net_cost
+
+    hostile = '</script><script>alert("x")</script>'
+    page = render_html([measurement(f"t.py::t[{hostile}]", hostile, net_cost(False))])
+    assert hostile not in page
+    assert page.count("<script") == 2  # the measurement's data and the page's script, nothing injected
+    data = re.search(r'<script type="application/json" class="cb-data">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(data)["tree"]["values"]["flops"] == "425984"
+
+
+def test_the_page_is_the_same_for_the_same_run(page: str) -> None:
+    measurements, comparison, regressions = runs()
+    assert render_html(measurements, "fail", comparison, regressions) == page  # no timestamps
+
+
+def test_enforcement_words_the_status() -> None:
+    measurements, comparison, regressions = runs()
+    page = render_html(measurements, "warn", comparison, regressions)
+    assert '<span class="badge over">over (warn)</span>' in page
+
+
+def test_an_empty_run_says_so() -> None:
+    assert "No conv_cost measurements in this run." in render_html([])
+
+
+def test_five_hundred_measurements_are_folded_and_drawn_on_demand() -> None:
+    page = render_html(many(500))
+    assert page.count('<details class="cb-m') == 500
+    assert page.count(" open>") == 1  # none is flagged: only the first section starts unfolded
+    assert page.count("<svg") == 0  # every chart is drawn by the page's script, when opened
+    assert len(page.encode()) < 5_000_000  # a generous bound; the measured size is in the README
+
+
+def test_loading_the_report_module_imports_neither_torch_nor_jinja2() -> None:
+    code = (
+        "import sys, pytest_convbudget.html_report, pytest_convbudget.block_bars; "
+        "print(sorted(name for name in ('torch', 'jinja2') if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_page_for_the_examples_stays_well_under_two_megabytes() -> None:
+    import torch
+
+    from html_cases import measurement
+    from models import mobilenet_v2, resnet18, resnet50, resnet_style, unet3d
+    from pytest_convbudget import profile
+
+    cases = [(resnet18(), (1, 3, 224, 224)), (resnet50(), (1, 3, 224, 224)), (mobilenet_v2(), (1, 3, 160, 160)),
+             (mobilenet_v2(), (1, 3, 224, 224)), (unet3d(), (1, 1, 64, 64, 64)), (resnet50(), (1, 3, 224, 224)),
+             (resnet_style(), (32, 3, 224, 224))]
+    page = render_html([
+        measurement(f"test_examples.py::test_{index}", type(model).__name__, profile(model, torch.randn(*shape), device="meta"))
+        for index, (model, shape) in enumerate(cases)
+    ])
+    assert len(page.encode()) < 500_000  # 168 KB when measured; "well under 2 MB"
+
+
+def test_a_model_that_shrank_has_its_layers_marked_shrunk() -> None:
+    from html_cases import measurement, net_cost
+    from pytest_convbudget.compare import compare_runs
+    from pytest_convbudget.runfile import RunEntry, build_run_file
+
+    base = [measurement(NET_TEST, "Sequential", net_cost(True))]
+    head = [measurement(NET_TEST, "Sequential", net_cost(False))]
+    comparison = compare_runs(*(build_run_file([RunEntry(m, "passed") for m in run], "meta") for run in (base, head)))
+    row = build_view(head, "fail", comparison)["measurements"][0]
+    tree = row["detail"]["tree"]
+    assert [(_node(tree, path)["change"]) for path in ("body.a", "body.b", "head", "stem")] == [
+        "shrunk", "shrunk", "added", ""]
+    assert [(m["name"], m["status"], m["change"]) for m in row["detail"]["moved"]] == [
+        ("body.a", "shrunk", "-50.0%"), ("body.b", "shrunk", "-50.0%"), ("head", "added", "new"),
+        ("neck", "removed", "-100.0%")]
+    assert (row["regressed"], row["baseline"]) == (False, "changed")
+
+
+def test_without_jinja2_the_report_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_convbudget.html_report import HtmlReportError
+
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # makes `import jinja2` fail
+    with pytest.raises(HtmlReportError, match=r"^the HTML report needs Jinja2: pip install 'pytest-convbudget\[html\]'$"):
+        render_html([])
