@@ -34,9 +34,9 @@ GROWN = "tests/test_models.py::test_model"
 ROW_CELLS = ("808 -> 1.39 k (+72.3%)", "251 k -> 416 k (+66.2%)", "125 k -> 208 k (+66.2%)")
 TEXT_TAIL = [
     f"  {GROWN} [Sequential] layers: body grown (+100.0% FLOPs)",
-    "1 changed, 1 unchanged, 1 new, 1 removed",
     "new: tests/test_models.py::test_new [fresh] (3.07 k FLOPs)",
     "removed: tests/test_models.py::test_gone [old] (in the baseline, not in this run)",
+    "conv budget: 1 of 3 measurements changed, 1 new, 1 removed; all within limits",
 ]
 
 
@@ -137,9 +137,10 @@ def test_max_increase_gates_the_exit_status(
     assert "REGRESSION" not in capsys.readouterr().out
     assert console_main(["base.json", "head.json", "--max-increase", "72"]) == EXIT_REGRESSION
     out = capsys.readouterr().out.splitlines()
-    assert out[-2:] == [
+    assert out[-3:] == [
         "REGRESSION: 1 measurement(s) grew more than allowed:",
         f"  {GROWN} [Sequential]: params +72.3% (808 -> 1.39 k), more than the 72% allowed; grew in body",
+        "conv budget: 1 of 3 measurements changed, 1 new, 1 removed; 1 grew past the allowed increase",
     ]
 
 
