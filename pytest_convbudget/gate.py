@@ -50,8 +50,11 @@ def merge_refusal(path: Path) -> str:
             "(save a whole one first with --conv-save-baseline)")
 
 
-def not_saved(path: Path, why: str) -> str:
-    return f"baseline not saved to {path}: {why}; the old file is left as it was"
+MERGE_HINT = "--conv-merge-baseline updates only the measured entries"
+
+
+def not_saved(path: Path, why: str, hint: str = "") -> str:
+    return f"baseline not saved to {path}: {why}; the old file is left as it was" + (f" ({hint})" if hint else "")
 
 
 class RegressionGate:
@@ -104,8 +107,10 @@ class RegressionGate:
             self._write(result, "run file", self.options.json_path, text, count)
         save = self.options.save_baseline
         if save is not None:
-            if incomplete or narrowed:
-                result.lines.append(not_saved(save, incomplete or narrowed or ""))
+            if incomplete:
+                result.lines.append(not_saved(save, incomplete))
+            elif narrowed:
+                result.lines.append(not_saved(save, narrowed, MERGE_HINT))
             else:
                 self._write(result, "baseline", save, text, count)
         if self.options.merge_baseline is not None and self.merge_into is not None:
