@@ -43,6 +43,7 @@ def _cell(change: FigureChange) -> str:
 STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
 STANDING_NOTE = {NEW: " (new)", CHANGED: " (changed)", UNCHANGED: " (unchanged)", NOT_COMPARED: ""}
 SHOWN_FAILURES = 20  # failures listed openly; the rest of a long list folds into <details>
+FOLDED_ROOM = 12_000  # at most this much folded per list, so the lists after it still get their share
 
 
 def verdict(report: RunReport) -> str:
@@ -107,10 +108,11 @@ class _Body:
         self.size += len(line) + 1
         return True
 
-    def add_all(self, lines: Sequence[str], what: str) -> None:
-        """Add lines in order; past the limit, one note says how many were left out."""
+    def add_all(self, lines: Sequence[str], what: str, room: int | None = None) -> None:
+        """Add lines in order; past the limit (or past ``room`` more characters), one note says how many were left out."""
+        stop = self.size + room if room is not None else self.limit
         for index, line in enumerate(lines):
-            if not self.add(line):
+            if self.size + len(line) + 1 > stop or not self.add(line):
                 self.lines.append(f"_… {len(lines) - index} more {what} left out to stay within GitHub's comment size; see the JSON artifact._")
                 return
 
@@ -129,7 +131,7 @@ def _failure_section(body: _Body, title: str, lines: Sequence[str], what: str) -
         body.add("")
         body.add(f"<details><summary>{len(rest)} more {what}</summary>")
         body.add("")
-        body.add_all(rest, what)
+        body.add_all(rest, what, room=FOLDED_ROOM)
         body.lines.append("")
         body.lines.append("</details>")
     body.add("")

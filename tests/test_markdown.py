@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,11 @@ from torch import nn
 
 from pytest_convbudget import ConvCost, profile
 from pytest_convbudget.compare import compare_runs
-from pytest_convbudget.markdown import COMMENT_MARKER, GITHUB_COMMENT_LIMIT, render_markdown
+from pytest_convbudget.config import Limit
+from pytest_convbudget.markdown import COMMENT_MARKER, GITHUB_COMMENT_LIMIT, SHOWN_FAILURES, render_markdown
 from pytest_convbudget.measurement import Measurement
 from pytest_convbudget.runfile import RunEntry, RunFile, build_run_file, load_run_file
-from pytest_convbudget.verdict import GatePolicy, RunReport, build_report
+from pytest_convbudget.verdict import GatePolicy, build_report
 
 # ``detector(head=False)`` on 1x3x16x16, every conv padded to keep 16x16 (256 positions), all with bias:
 #   backbone.stem  Conv2d(3, 8, 3):  params 224;   MACs 27*8*256 = 55,296;   FLOPs 110,592
@@ -200,3 +202,44 @@ def test_four_hundred_changes_stay_within_the_limit_whatever_the_ids(ids: str, m
     body = comment(zoo(4, ids, 400), zoo(5, ids, 400), max_increase)
     assert len(body) <= GITHUB_COMMENT_LIMIT
     assert body.splitlines()[0] == COMMENT_MARKER
+
+
+def test_five_hundred_failures_read_in_order_and_fit() -> None:
+    """500 measurements, each grown past the gate and over its budget: the comment still posts, opens with
+    the verdict, names failures before the table (the first ones openly, more folded), and counts the rest."""
+    ids = "tests/models/test_zoo.py::test_model_cost[variant-{:03d}]"
+    limit = Limit("flops", 1_000, "pyproject.toml [tool.convbudget] flops")
+    head = zoo(5, ids, 500)
+    head = RunFile(tuple(RunEntry(replace(e.measurement, limits=(limit,)), "failed") for e in head.entries))
+    body = comment(zoo(4, ids, 500), head, max_increase=5)
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    lines = body.splitlines()
+    assert lines[:4] == [
+        COMMENT_MARKER,
+        "❌ **conv budget**: 500 of 500 measurements changed, 0 new, 0 removed; "
+        "500 over budget, 500 grew past the allowed increase",
+        "",
+        "**Over budget (500):**",
+    ]
+    over = [line for line in lines if line.startswith("- `DetectorBackbone` in ")]
+    assert lines[4:4 + SHOWN_FAILURES] == over[:SHOWN_FAILURES]
+    # zoo(5) on 8x8 (64 positions), bias: stage0 Conv2d(3, 5, 3): 2*27*5*64 = 17,280 FLOPs;
+    # stage1..29 Conv2d(5, 5, 3): 2*45*5*64 = 28,800 each; total 17,280 + 29*28,800 = 852,480 (+85,148.0% over 1,000)
+    assert over[0] == (
+        "- `DetectorBackbone` in `tests/models/test_zoo.py::test_model_cost[variant-000]` (changed): "
+        "FLOPs 852 k > 1.00 k (+85148.0%), limit from `pyproject.toml [tool.convbudget] flops`; "
+        "costliest by FLOPs: `stage1` 28.8 k, `stage2` 28.8 k, `stage3` 28.8 k"
+    )
+    assert f"<details><summary>{500 - SHOWN_FAILURES} more over-budget measurement(s)</summary>" in lines
+    regressions = lines.index("**Grew past the allowed increase (500):**")
+    table = lines.index("| test | model | params | FLOPs | MACs |")
+    assert lines.index("**Over budget (500):**") < regressions < table
+    for what, shown in [
+        ("over-budget measurement(s)", len(over)),
+        ("regression(s)", sum(line.startswith("- tests/models/test_zoo.py") for line in lines)),
+        ("changed measurement(s)", sum(line.startswith("| `tests/models/test_zoo.py") for line in lines)),
+    ]:
+        (note,) = [line for line in lines if line.startswith("_… ") and f" more {what} left out" in line]
+        assert shown + int(note.split()[1]) == 500, (what, shown, note)
+        assert shown >= SHOWN_FAILURES
+    assert max(len(line) for line in lines) < 400  # one failure a line, none of them a wall of text
