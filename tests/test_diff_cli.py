@@ -208,3 +208,27 @@ def test_console_script_is_installed_and_prints_the_same(artifacts: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[3:] == TEXT_TAIL
+
+
+def test_a_new_format_is_one_registry_entry(
+    artifacts: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """diff --format offers whatever RENDERERS holds: an HTML renderer (or any other) plugs in with one entry."""
+    from pytest_convbudget.headline import headline
+    from pytest_convbudget.renderers import RENDERERS
+
+    monkeypatch.setitem(RENDERERS, "shout", lambda report: headline(report).upper() + "\n")
+    monkeypatch.chdir(artifacts)
+    assert console_main(["base.json", "head.json", "--format", "shout"]) == 0
+    assert capsys.readouterr().out == "1 OF 3 MEASUREMENTS CHANGED, 1 NEW, 1 REMOVED; ALL WITHIN LIMITS\n"
+
+
+def test_json_carries_the_verdict_every_format_shares(artifacts: Path) -> None:
+    done = diff(artifacts, "base.json", "head.json", "--format", "json", "--max-increase", "50")
+    data = json.loads(done.stdout)
+    assert (data["status"], data["failed"]) == ("failed", True)
+    assert data["headline"] == "1 of 3 measurements changed, 1 new, 1 removed; 1 grew past the allowed increase"
+    assert data["counts"] == {
+        "measurements": 3, "changed": 1, "unchanged": 1, "added": 1, "removed": 1, "over_budget": 0, "regressions": 1,
+    }
+    assert data["over_budget"] == []

@@ -8,6 +8,7 @@ status, and the baseline file left behind. Costs are counted by hand below.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -364,3 +365,25 @@ def test_patterns_count_deselected_tests_as_matched(pytester: pytest.Pytester) -
     result.assert_outcomes(passed=1, deselected=3)
     warnings = [line for line in result.outlines if "matches no collected test" in line]
     assert warnings == ["warning: pyproject.toml [tool.convbudget.budgets] '*::test_stme' matches no collected test"]
+
+
+def test_diff_json_names_the_overruns(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    main_baseline(pytester)
+    branch(pytester, monkeypatch)
+    pytester.runpytest("--conv-json=head.json").assert_outcomes(passed=2, failed=2)
+    done = diff(pytester.path, "baseline.json", "head.json", "--format", "json")
+    assert done.returncode == 1
+    data = json.loads(done.stdout)
+    assert data["headline"] == HEADLINE
+    assert data["over_budget"] == [
+        {"test_id": f"{FILE}::test_stem", "name": "stem", "standing": "unchanged", "overruns": [
+            {"figure": "flops", "value": 5_120, "limit": 5_000,
+             "source": "pyproject.toml [tool.convbudget.budgets] '*::test_stem' flops"}]},
+        {"test_id": f"{FILE}::test_head", "name": "head", "standing": "new", "overruns": [
+            {"figure": "flops", "value": 169_344, "limit": 100_000, "source": "pyproject.toml [tool.convbudget] flops"}]},
+    ]
+    warned = diff(pytester.path, "baseline.json", "head.json", "--budget", "warn", "--max-increase", "10")
+    assert warned.returncode == 0
+    assert warned.stdout.splitlines()[-1] == (
+        "conv budget: 1 of 4 measurements changed, 1 new, 0 removed; 2 over budget (warn)"
+    )
