@@ -27,7 +27,7 @@ def _percent(text: str) -> float:
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from .renderers import RENDERERS
-    from .verdict import ENFORCEMENT
+    from .budget import ENFORCEMENT
 
     parser.add_argument("base", type=Path, help="the baseline run file (JSON)")
     parser.add_argument("head", type=Path, help="the run file to compare with it (JSON)")

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
+from .budget import ENFORCEMENT
 from .config import DEVICES, ConfigError, Settings, find_pyproject, is_known_device, load_settings
 from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
 
 if TYPE_CHECKING:
+    from .gate import GateResult
     from .measurement import Measurement
 
 SESSION_PLUGIN = "convbudget-session"
-ENFORCEMENT = ("fail", "warn", "off")  # also verdict.ENFORCEMENT, which the plugin must not import at load
 REPORT_STYLES = ("summary", "layers")
 PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "include_linear")  # passed on to profile()
 _MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
@@ -265,7 +266,10 @@ class ConvBudgetSession:
 
     def note_deselected(self, ids: list[str]) -> None:
         known = set(self.deselected)
-        self.deselected += [test_id for test_id in ids if test_id not in known and not known.add(test_id)]  # type: ignore[func-returns-value]
+        for test_id in ids:
+            if test_id not in known:
+                known.add(test_id)
+                self.deselected.append(test_id)
 
     def note_collected(self, ids: list[str]) -> None:
         if not self.order:
@@ -312,7 +316,7 @@ class ConvBudgetSession:
         if hasattr(self.config, "workerinput"):
             self.config.workeroutput[WORKER_DESELECTED] = self.deselected  # type: ignore[attr-defined]
             return
-        parts: dict[str, int] = {}
+        parts: dict[tuple[str, str], int] = {}
         if self.enforcement == "warn":
             parts[final_line_word("overrun", " (warn)")] = sum(m.over_budget for m in self.measurements)
         if self.gate is not None:
@@ -323,7 +327,7 @@ class ConvBudgetSession:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         add_to_final_line(self.config, parts)
 
-    def _finish_gate(self, session: pytest.Session) -> Any:
+    def _finish_gate(self, session: pytest.Session) -> GateResult:
         from .runfile import RunEntry
         from .selection import narrowed_reason
 

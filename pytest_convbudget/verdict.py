@@ -19,7 +19,6 @@ from .runfile import RunEntry, RunFile
 if TYPE_CHECKING:
     from .measurement import Measurement
 
-ENFORCEMENT = ("fail", "warn", "off")  # --conv-budget and diff --budget
 
 # Where a measurement over budget stands against the baseline.
 NEW, CHANGED, UNCHANGED, NOT_COMPARED = "new", "changed", "unchanged", "not compared"

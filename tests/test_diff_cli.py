@@ -232,3 +232,33 @@ def test_json_carries_the_verdict_every_format_shares(artifacts: Path) -> None:
         "measurements": 3, "changed": 1, "unchanged": 1, "added": 1, "removed": 1, "over_budget": 0, "regressions": 1,
     }
     assert data["over_budget"] == []
+
+
+@pytest.mark.parametrize(
+    ("files", "start", "expected"),
+    [
+        pytest.param({"pyproject.toml": "[tool.pytest.ini_options]\n"}, "a/b", "pyproject.toml", id="pytest-table-above"),
+        pytest.param({"pyproject.toml": "[tool.convbudget]\n", "a/pyproject.toml": "[project]\nname = 'x'\n"},
+                     "a/b", "a/pyproject.toml", id="nearest-pyproject-without-pytest-config"),
+        pytest.param({"pyproject.toml": "[tool.convbudget]\n", "a/pytest.ini": "[pytest]\n"}, "a", None,
+                     id="pytest-ini-is-the-config-and-its-folder-has-no-pyproject"),
+        pytest.param({"pyproject.toml": "[tool.convbudget]\n", "a/tox.ini": "[tox]\n", "a/pyproject.toml": "[tool.x]\n"},
+                     "a", "a/pyproject.toml", id="tox-ini-without-pytest-section-is-skipped"),
+        pytest.param({"pytest.ini": "[pytest]\n", "pyproject.toml": "[tool.convbudget]\n",
+                      "a/pyproject.toml": "[project]\nname = 'x'\n"}, "a", "pyproject.toml",
+                     id="pytest-ini-above-wins-over-a-nearer-plain-pyproject"),
+    ],
+)
+def test_diff_finds_the_table_the_plugin_would_read(
+    tmp_path: Path, files: dict[str, str], start: str, expected: str | None
+) -> None:
+    """pytest's rule: the first folder up with a pytest config file is the rootdir, else the nearest
+    pyproject.toml; the plugin then reads the config file if it is a pyproject.toml, else the rootdir's."""
+    from pytest_convbudget.config import find_pyproject_from
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / start).mkdir(parents=True, exist_ok=True)
+    found = find_pyproject_from(tmp_path / start)
+    assert found == (None if expected is None else tmp_path / expected)

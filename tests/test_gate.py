@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from plugin_helpers import assert_no_traceback, conv_budget_section, row, usage_error_lines, write_pyproject
+from plugin_helpers import (
+    assert_no_traceback, backbone_module, conv_budget_section, row, usage_error_lines, write_pyproject,
+)
 from pytest_convbudget.diff_text import STALE_NOTE
 from pytest_convbudget.formulas import COST_MODEL_VERSION
 from pytest_convbudget.markdown import COMMENT_MARKER
@@ -39,19 +41,7 @@ STEM_NAME = "CONVBUDGET_TEST_STEM_NAME"
 BACKBONE_ID = "test_gate_models.py::test_backbone"
 STEM_ID = "test_gate_models.py::test_stem"
 
-GATE_MODELS = f'''
-import os
-from collections import OrderedDict
-
-import pytest
-import torch
-from torch import nn
-
-
-def backbone():
-    width = int(os.environ.get("{WIDTH}", "8"))
-    return nn.Sequential(OrderedDict(stem=nn.Conv2d(3, 8, 3), body=nn.Conv2d(8, width, 3)))
-
+GATE_MODELS = backbone_module(WIDTH) + f'''
 
 @pytest.mark.budget(flops="1M")
 def test_backbone(conv_cost):

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from plugin_helpers import assert_no_traceback, conv_budget_section, preloaded, usage_error_lines  # noqa: F401
+from plugin_helpers import (  # noqa: F401  (preloaded: a fixture, requested by name)
+    assert_no_traceback, backbone_module, conv_budget_section, preloaded, usage_error_lines,
+)
 from pytest_convbudget.gate import MERGE_HINT
 from pytest_convbudget.markdown import COMMENT_MARKER
 from pytest_convbudget.runfile import load_run_file
@@ -30,19 +32,7 @@ from pytest_convbudget.selection import DESELECT_SOURCES
 # test_audio: Conv1d(1, C, 3) with bias on 1x1x100: 98 outputs; C = 4: MACs 3*4*98 = 1,176, FLOPs 2,352
 # test_head (branch only): Conv2d(3, 16, 3) with bias on 1x3x16x16: 196 outputs; MACs 27*16*196 = 84,672,
 #   FLOPs 169,344: over the table's 100k FLOPs default by 69.3%
-MODELS = """
-import os
-from collections import OrderedDict
-
-import pytest
-import torch
-from torch import nn
-
-
-def backbone():
-    width = int(os.environ.get("PR_WIDTH", "8"))
-    return nn.Sequential(OrderedDict(stem=nn.Conv2d(3, 8, 3), body=nn.Conv2d(8, width, 3)))
-
+MODELS = backbone_module("PR_WIDTH") + """
 
 @pytest.mark.budget(flops="300k")
 def test_backbone(conv_cost):
