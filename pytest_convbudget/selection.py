@@ -1,7 +1,7 @@
 """Did this run collect the whole suite? A baseline may only be replaced by a run that did.
 
 A run narrows the suite in two ways: by naming less than the configured
-test paths on the command line (files, folders or node ids below them), or
+test paths on the command line (node ids, files, or folders below them), or
 by deselecting collected tests (``-k``, ``-m``, ``--deselect``, ``--lf``,
 ``--sw``, or any plugin calling ``pytest_deselected``). Either makes a
 baseline that silently lacks the tests left out.
@@ -19,27 +19,34 @@ DESELECT_SOURCES = "-k, -m, --deselect, --lf, --sw or a plugin"
 
 
 def configured_roots(config: pytest.Config) -> list[Path]:
-    """What a bare ``pytest`` in the rootdir runs: ``testpaths`` (globs allowed), else the rootdir."""
+    """The ``testpaths`` entries (globs expanded), relative to the rootdir as pytest reads them."""
     roots: list[Path] = []
     for pattern in config.getini("testpaths") or []:
         found = glob.glob(str(config.rootpath / pattern), recursive=True) if glob.has_magic(pattern) else [
             str(config.rootpath / pattern)
         ]
         roots += [Path(path).resolve() for path in found]
-    return roots or [config.rootpath.resolve()]
+    return roots
 
 
 def narrowing_args(config: pytest.Config) -> list[str]:
-    """The command-line arguments that select less than the configured suite ([] when it is all there)."""
+    """The command-line arguments that select less than the configured suite ([] when it is all there).
+
+    Node ids always do. With ``testpaths`` set, the paths given must cover
+    every entry. Without it pytest has no notion of "the suite", so a folder
+    counts as one (``pytest tests``) and only a file narrows the run.
+    """
     if config.args_source == pytest.Config.ArgsSource.TESTPATHS or config.getoption("pyargs", False):
         return []
+    base = config.invocation_params.dir
     ids = [arg for arg in config.args if "::" in arg]
-    paths = [(config.invocation_params.dir / arg).resolve() for arg in config.args if "::" not in arg]
+    paths = {arg: (base / arg).resolve() for arg in config.args if "::" not in arg}
     roots = configured_roots(config)
-    uncovered = [root for root in roots if not any(path == root or path in root.parents for path in paths)]
-    if not ids and not uncovered:
-        return []
-    return ids + [arg for arg in config.args if "::" not in arg]
+    if roots:
+        narrowed = any(not any(p == root or p in root.parents for p in paths.values()) for root in roots)
+    else:
+        narrowed = any(not path.is_dir() for path in paths.values())
+    return ids + (list(paths) if narrowed else [])
 
 
 def last_failed_only(config: pytest.Config) -> bool:

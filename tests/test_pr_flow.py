@@ -253,6 +253,7 @@ SELECTIONS = [
     pytest.param(("-m", "audio"), DESELECTED, id="-m"),
     pytest.param((f"{FILE}::test_audio",), f"the command line ran only part of the suite ({FILE}::test_audio)",
                  id="node-id"),
+    pytest.param((FILE,), f"the command line ran only part of the suite ({FILE})", id="a-file"),
     pytest.param((f"--deselect={FILE}::test_audio",),
                  f"1 collected test(s) were deselected ({DESELECT_SOURCES})", id="--deselect"),
     pytest.param((), f"1 collected test(s) were deselected ({DESELECT_SOURCES})", id="a-conftest-plugin"),
@@ -377,3 +378,33 @@ def test_diff_json_names_the_overruns(pytester: pytest.Pytester, monkeypatch: py
     assert warned.stdout.splitlines()[-1] == (
         "conv budget: 1 of 4 measurements changed, 1 new, 0 removed; 2 over budget (warn)"
     )
+
+
+@pytest.mark.parametrize(
+    ("testpaths", "args", "saved"),
+    [
+        pytest.param(None, ("models",), True, id="a-folder-without-testpaths-is-the-suite"),
+        pytest.param(None, (), True, id="no-arguments"),
+        pytest.param('["models"]', ("models",), True, id="the-testpaths-folder"),
+        pytest.param('["models"]', (), True, id="testpaths-by-default"),
+        pytest.param('["models"]', ("models/audio",), False, id="a-folder-below-testpaths"),
+    ],
+)
+def test_folders_on_the_command_line(
+    pytester: pytest.Pytester, testpaths: str | None, args: tuple[str, ...], saved: bool
+) -> None:
+    """`pytest tests` is how many projects run their whole suite; with testpaths set, less than it is partial."""
+    extra = "" if testpaths is None else f"testpaths = {testpaths}\n"
+    pytester.makepyprojecttoml(pyproject().replace("[tool.pytest.ini_options]\n", "[tool.pytest.ini_options]\n" + extra))
+    (pytester.path / FILE).unlink()
+    pytester.mkdir("models")
+    pytester.mkdir("models/audio")
+    (pytester.path / "models" / FILE).write_text(MODELS, encoding="utf-8")
+    (pytester.path / "models" / "audio" / "test_audio_models.py").write_text(
+        "def test_nothing_measured():\n    pass\n", encoding="utf-8"
+    )
+    result = pytester.runpytest(*args, "--conv-save-baseline=baseline.json")
+    assert result.ret == 0
+    assert (pytester.path / "baseline.json").exists() == saved
+    if not saved:
+        result.stdout.fnmatch_lines(["baseline not saved to baseline.json: the command line ran only part of the suite (models/audio)*"])
