@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .compare import Comparison, FigureChange
+from .compare import Comparison, FigureChange, Regression
 from .config import FIGURE_LABELS
 from .headline import headline
 from .quantity import format_quantity
@@ -29,6 +29,18 @@ def change_cell(change: FigureChange) -> str:
 STANDING_TEXT = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged since the baseline", NOT_COMPARED: ""}
 
 
+def regression_text(regression: Regression) -> str:
+    """One regression in a line: every figure past the allowance, before -> after, and where it grew."""
+    grown = regression.grown_layers()
+    where = f"; grew in {', '.join(grown)}" if grown else ""
+    figures = ", ".join(
+        f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}% ({format_quantity(f.before)} -> {format_quantity(f.after)})"
+        for f in regression.figures
+    )
+    change = regression.change
+    return f"{change.test_id} [{change.name}]: {figures}, more than the {regression.allowed:g}% allowed{where}"
+
+
 def render_text(report: RunReport) -> str:
     """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
     lines = comparison_lines(report.comparison, report.baseline_label or "") if report.comparison else []
@@ -44,7 +56,7 @@ def render_text(report: RunReport) -> str:
                 lines.append(f"    {costliest}")
     if report.regressions:
         lines.append(f"REGRESSION: {len(report.regressions)} measurement(s) grew more than allowed:")
-        lines += [f"  {regression.message()}" for regression in report.regressions]
+        lines += [f"  {regression_text(regression)}" for regression in report.regressions]
     lines.append(f"conv budget: {headline(report)}")
     return "\n".join(lines) + "\n"
 

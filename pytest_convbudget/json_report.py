@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from .compare import MeasurementChange
+from .diff_text import regression_text
 from .headline import headline
 from .verdict import RunReport
 
@@ -34,7 +35,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
             }
             for failure in report.over_budget
         ],
-        "regressions": [r.message() for r in report.regressions],
+        "regressions": [regression_text(r) for r in report.regressions],
     }
     if comparison is not None:
         data.update({

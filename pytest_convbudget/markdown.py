@@ -10,7 +10,7 @@ from typing import Sequence
 
 from .compare import FigureChange, LayerChange, MeasurementChange
 from .config import FIGURE_LABELS
-from .diff_text import percent_text
+from .diff_text import percent_text, regression_text
 from .headline import headline
 from .quantity import format_quantity
 from .verdict import (
@@ -151,7 +151,7 @@ def render_markdown(report: RunReport) -> str:
         body.add("")
     over_title = "Over budget" + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
     _failure_section(body, over_title, [overrun_line(f) for f in report.over_budget], "over-budget measurement(s)")
-    _failure_section(body, "Grew past the allowed increase", [f"- {r.message()}" for r in report.regressions],
+    _failure_section(body, "Grew past the allowed increase", [f"- {regression_text(r)}" for r in report.regressions],
                      "regression(s)")
     if comparison is None:
         return body.text().rstrip("\n") + "\n"

@@ -3,7 +3,8 @@
 A renderer takes the :class:`~pytest_convbudget.verdict.RunReport` that
 :func:`~pytest_convbudget.verdict.build_report` built and returns the whole
 text. The plugin's gate and ``diff --format`` both look formats up here, so a
-new format is one entry in :data:`RENDERERS` and both get it.
+new format is one entry in :data:`RENDERERS` and both get it: an HTML
+renderer is ``"html": render_html``, a function ``RunReport -> str``.
 """
 
 from __future__ import annotations

@@ -40,12 +40,6 @@ class GatePolicy:
     def from_settings(cls, settings: Settings, override: float | None = None, enforcement: str = "fail") -> GatePolicy:
         return cls(settings.max_increase, tuple(settings.patterns), override, enforcement)
 
-    @property
-    def gates_growth(self) -> bool:
-        return self.override is not None or self.max_increase is not None or any(
-            p.max_increase is not None for p in self.patterns
-        )
-
 
 @dataclass(frozen=True)
 class BudgetFailure:

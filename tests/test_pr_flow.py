@@ -349,11 +349,16 @@ def test_merge_needs_an_existing_baseline_and_no_save(
     assert_no_traceback(result.outlines + result.errlines)
 
 
-def test_patterns_count_deselected_tests_as_matched(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_patterns_count_deselected_tests_as_matched(pytester: pytest.Pytester, workers: tuple[str, ...]) -> None:
     """`-k audio` deselects test_stem: its pattern still matches the suite, so no warning; a real typo still warns."""
     pytester.makepyprojecttoml(pyproject(extra='"*::test_stme" = { flops = "1M" }\n'))
-    result = pytester.runpytest("-k", "audio")
-    result.assert_outcomes(passed=1, deselected=3)
+    if workers:
+        result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", *workers, "-k", "audio")
+        result.assert_outcomes(passed=1)
+    else:
+        result = pytester.runpytest("-k", "audio")
+        result.assert_outcomes(passed=1, deselected=3)
     warnings = [line for line in result.outlines if "matches no collected test" in line]
     assert warnings == ["warning: pyproject.toml [tool.convbudget.budgets] '*::test_stme' matches no collected test"]
 
