@@ -17,6 +17,8 @@ from .quantity import format_quantity
 if TYPE_CHECKING:
     from .results import ConvCost
 
+ENFORCEMENT = ("fail", "warn", "off")  # --conv-budget and diff --budget: what an overrun does
+
 
 def resolve_limits(test_id: str, name: str, marks: Sequence[BudgetMark], settings: Settings) -> dict[str, Limit]:
     """The winning limit for each figure that has one."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .budget import measured_value
-from .config import FIGURE_LABELS, FIGURES, PatternBudget, matching_patterns
+from .config import FIGURES, PatternBudget, matching_patterns
 from .runfile import RunEntry, RunFile
 from .results import ModuleCost
 
@@ -87,16 +87,9 @@ class Regression:
     figures: tuple[FigureChange, ...]  # every figure over the allowance
     allowed: float
 
-    def message(self) -> str:
-        from .quantity import format_quantity
-
-        grown = [layer.name for layer in self.change.layers if layer.status in ("grown", "added")][:3]
-        where = f"; grew in {', '.join(grown)}" if grown else ""
-        figures = ", ".join(
-            f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}% ({format_quantity(f.before)} -> {format_quantity(f.after)})"
-            for f in self.figures
-        )
-        return f"{self.change.test_id} [{self.change.name}]: {figures}, more than the {self.allowed:g}% allowed{where}"
+    def grown_layers(self, count: int = 3) -> list[str]:
+        """The first layers that grew or were added: where to look."""
+        return [layer.name for layer in self.change.layers if layer.status in ("grown", "added")][:count]
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,46 @@ def _patterns(budgets: Any, where: _Where) -> tuple[PatternBudget, ...]:
             )
         )
     return tuple(patterns)
+
+
+# pytest's own configuration files, in the order pytest looks for them in each folder.
+_PYTEST_CONFIG_NAMES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+
+
+def _holds_pytest_config(path: Path) -> bool:
+    """Whether pytest would take ``path`` as its configuration file (its rules, read without pytest)."""
+    if path.name in ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini"):
+        return True
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if path.name == "pyproject.toml":
+        try:
+            tool = tomllib.loads(text).get("tool", {})
+        except tomllib.TOMLDecodeError:
+            return False
+        return isinstance(tool, Mapping) and "pytest" in tool
+    section = "[pytest]" if path.name == "tox.ini" else "[tool:pytest]"
+    return any(line.strip() == section for line in text.splitlines())
+
+
+def find_pyproject_from(start: Path) -> Path | None:
+    """The pyproject.toml the plugin would read in a pytest run started in ``start`` with no arguments.
+
+    pytest takes the first of its config files found walking up from there
+    (rootdir: its folder), or else the nearest pyproject.toml; the plugin then
+    reads :func:`find_pyproject` of that. ``diff`` uses this so that it judges
+    with the same ``[tool.convbudget]`` as the plugin.
+    """
+    nearest: Path | None = None
+    for folder in (start, *start.parents):
+        for name in _PYTEST_CONFIG_NAMES:
+            candidate = folder / name
+            if not candidate.is_file():
+                continue
+            if name == "pyproject.toml" and nearest is None:
+                nearest = candidate
+            if _holds_pytest_config(candidate):
+                return find_pyproject(candidate, folder)
+    return nearest

@@ -1,14 +1,13 @@
 """``python -m pytest_convbudget diff BASE.json HEAD.json`` (also ``convbudget-diff``).
 
-For workflows that compare the JSON artifacts of two jobs: the same
-comparison as the plugin's, as text, markdown or JSON, and a non-zero exit
-past ``--max-increase``.
+For workflows that compare the JSON artifacts of two jobs: the same report
+as the plugin's (one ``build_report``, one ``[tool.convbudget]``), in any
+format of ``renderers.RENDERERS``, and exit 1 where the plugin would fail.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,11 +26,21 @@ def _percent(text: str) -> float:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from .renderers import RENDERERS
+    from .budget import ENFORCEMENT
+
     parser.add_argument("base", type=Path, help="the baseline run file (JSON)")
     parser.add_argument("head", type=Path, help="the run file to compare with it (JSON)")
-    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument("--format", choices=tuple(RENDERERS), default="text")
+    parser.add_argument("--config", type=Path, default=None, metavar="PATH",
+                        help="the pyproject.toml whose [tool.convbudget] sets max_increase and its patterns "
+                        "(default: found from the current folder the way the pytest plugin finds it)")
     parser.add_argument("--max-increase", type=_percent, default=None, metavar="PCT",
-                        help="exit 1 when a measurement grew by more than PCT percent in any figure")
+                        help="exit 1 when a measurement grew by more than PCT percent in any figure "
+                        "(overrides max_increase in [tool.convbudget])")
+    parser.add_argument("--budget", choices=ENFORCEMENT, default="fail",
+                        help="as pytest's --conv-budget: fail (default): a head measurement over its budget "
+                        "fails (exit 1); warn: it is reported; off: budgets are not checked")
     parser.set_defaults(run=run_diff)
     return parser
 
@@ -40,46 +49,22 @@ def add_diff_command(commands: Any) -> None:
     configure_parser(commands.add_parser("diff", help="compare two run files (baseline and head)"))
 
 
-def comparison_json(comparison: Any, regressions: Sequence[Any]) -> dict[str, Any]:
-    def figures(change: Any) -> dict[str, Any]:
-        return {f.figure: {"before": f.before, "after": f.after, "delta": f.delta} for f in change.figures}
-
-    return {
-        "changed": [
-            {"test_id": c.test_id, "name": c.name, "figures": figures(c),
-             "layers": [{"name": layer.name, "status": layer.status} for layer in c.layers]}
-            for c in comparison.changed
-        ],
-        "unchanged": len(comparison.unchanged),
-        "added": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.added],
-        "removed": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.removed],
-        "regressions": [r.message() for r in regressions],
-    }
-
-
 def run_diff(args: argparse.Namespace) -> int:
-    from .compare import compare_runs
-    from .diff_text import render_comparison
-    from .markdown import render_markdown
+    from .config import ConfigError, find_pyproject_from, load_settings
+    from .renderers import render
     from .runfile import RunFileError, load_run_file
+    from .verdict import GatePolicy, build_report
 
     try:
+        settings = load_settings(args.config if args.config is not None else find_pyproject_from(Path.cwd()))
         base = load_run_file(args.base, "baseline file")
         head = load_run_file(args.head, "run file")
-    except RunFileError as error:
+    except (RunFileError, ConfigError) as error:
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    comparison = compare_runs(base, head)
-    regressions = comparison.regressions(None, override=args.max_increase) if args.max_increase is not None else []
-    if args.format == "json":
-        text = json.dumps(comparison_json(comparison, regressions), indent=2, sort_keys=True) + "\n"
-    elif args.format == "markdown":
-        over = sum(entry.measurement.over_budget for entry in head.entries)
-        text = render_markdown(comparison, regressions, over, len(head.entries))
-    else:
-        text = "\n".join(render_comparison(comparison, regressions, str(args.base))) + "\n"
-    _write_utf8(text)
-    return EXIT_REGRESSION if regressions else 0
+    report = build_report(head, base, GatePolicy.from_settings(settings, args.max_increase, args.budget), str(args.base))
+    _write_utf8(render(report, args.format))
+    return EXIT_REGRESSION if report.failed else 0
 
 
 def _write_utf8(text: str) -> None:

@@ -1,13 +1,13 @@
-"""A comparison with a baseline as terminal text (pytest's report and ``diff``)."""
+"""A run report as terminal text: the plugin's "conv budget" section and ``diff``'s default format."""
 
 from __future__ import annotations
 
-from typing import Sequence
-
 from .compare import Comparison, FigureChange, Regression
 from .config import FIGURE_LABELS
+from .headline import headline
 from .quantity import format_quantity
 from .table import render_rows
+from .verdict import CHANGED, NEW, NOT_COMPARED, UNCHANGED, RunReport
 
 STALE_NOTE = "refresh the baseline"
 
@@ -26,9 +26,43 @@ def change_cell(change: FigureChange) -> str:
     return f"{format_quantity(change.before)} -> {format_quantity(change.after)} ({percent_text(change)})"
 
 
-def render_comparison(
-    comparison: Comparison, regressions: Sequence[Regression], baseline_label: str
-) -> list[str]:
+STANDING_TEXT = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged since the baseline", NOT_COMPARED: ""}
+
+
+def regression_text(regression: Regression) -> str:
+    """One regression in a line: every figure past the allowance, before -> after, and where it grew."""
+    grown = regression.grown_layers()
+    where = f"; grew in {', '.join(grown)}" if grown else ""
+    figures = ", ".join(
+        f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}% ({format_quantity(f.before)} -> {format_quantity(f.after)})"
+        for f in regression.figures
+    )
+    change = regression.change
+    return f"{change.test_id} [{change.name}]: {figures}, more than the {regression.allowed:g}% allowed{where}"
+
+
+def render_text(report: RunReport) -> str:
+    """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
+    lines = comparison_lines(report.comparison, report.baseline_label or "") if report.comparison else []
+    if report.over_budget:
+        lines.append(f"OVER BUDGET: {len(report.over_budget)} measurement(s) over their limits:")
+        for failure in report.over_budget:
+            measurement = failure.measurement
+            standing = STANDING_TEXT[failure.standing]
+            lines.append(f"  {measurement.test_id} [{measurement.name}]" + (f" ({standing})" if standing else ""))
+            lines += [f"    {overrun.message()}" for overrun in measurement.overruns]
+            costliest = measurement.costliest_line()
+            if costliest:
+                lines.append(f"    {costliest}")
+    if report.regressions:
+        lines.append(f"REGRESSION: {len(report.regressions)} measurement(s) grew more than allowed:")
+        lines += [f"  {regression_text(regression)}" for regression in report.regressions]
+    lines.append(f"conv budget: {headline(report)}")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:
+    """Before -> after per changed measurement, its layers, what is new, gone or stale."""
     lines = [f"compared with baseline {baseline_label}:"]
     changed = comparison.changed
     if changed:
@@ -47,8 +81,6 @@ def render_comparison(
                 )
                 more = len(change.layers) - len(moved)
                 lines.append(f"  {change.test_id} [{change.name}] layers: {described}" + (f", and {more} more" if more > 0 else ""))
-    lines.append(f"{len(changed)} changed, {len(comparison.unchanged)} unchanged, "
-                 f"{len(comparison.added)} new, {len(comparison.removed)} removed")
     for entry in comparison.added:
         lines.append(f"new: {entry.measurement.test_id} [{entry.measurement.name}] "
                      f"({format_quantity(entry.measurement.cost.flops)} FLOPs)")
@@ -57,7 +89,4 @@ def render_comparison(
     for change, figure in comparison.stale():
         label = FIGURE_LABELS[figure.figure]
         lines.append(f"stale baseline: {change.test_id} [{change.name}]: {label} fell {-figure.percent:.1f}%: {STALE_NOTE}")
-    if regressions:
-        lines.append(f"REGRESSION: {len(regressions)} measurement(s) grew more than allowed:")
-        lines += [f"  {regression.message()}" for regression in regressions]
     return lines

@@ -1,4 +1,4 @@
-"""The pull-request comment: a verdict, a table of changes, collapsed layer details.
+"""The pull-request comment: a verdict, every failure, a table of changes, collapsed layer details.
 
 Stays under GitHub's 65,536-character comment limit: layer details are
 dropped (and the drop is said) once the body nears it.
@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .compare import Comparison, FigureChange, LayerChange, MeasurementChange, Regression
-from .diff_text import percent_text
+from .compare import FigureChange, LayerChange, MeasurementChange
+from .config import FIGURE_LABELS
+from .diff_text import percent_text, regression_text
+from .headline import headline
 from .quantity import format_quantity
+from .verdict import (
+    CHANGED, CHANGED_WITHIN, FAILED, NEW, NO_BASELINE, NO_CHANGE, NOT_COMPARED, UNCHANGED, WARNED, BudgetFailure,
+    RunReport,
+)
 
 COMMENT_MARKER = "<!-- pytest-convbudget -->"  # lets a workflow find and update its own comment
 GITHUB_COMMENT_LIMIT = 65_536
@@ -34,20 +40,30 @@ def _cell(change: FigureChange) -> str:
     return f"{format_quantity(change.before)} → {format_quantity(change.after)} ({percent_text(change)}) {arrow(change)}"
 
 
-def verdict(comparison: Comparison, regressions: Sequence[Regression], over_budget: int) -> str:
-    total = len(comparison.changes) + len(comparison.added)
-    changed = len(comparison.changed)
-    if regressions or over_budget:
-        problems = []
-        if regressions:
-            problems.append(f"{len(regressions)} grew past the allowed increase")
-        if over_budget:
-            problems.append(f"{over_budget} over budget")
-        return f"❌ **conv budget**: {changed} of {total} measurements changed; {', '.join(problems)}"
-    if changed or comparison.added or comparison.removed:
-        return (f"⚠️ **conv budget**: {changed} of {total} measurements changed, "
-                f"{len(comparison.added)} new, {len(comparison.removed)} removed; all within limits")
-    return f"✅ **conv budget**: no change in {total} measurements"
+STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
+STANDING_NOTE = {NEW: " (new)", CHANGED: " (changed)", UNCHANGED: " (unchanged)", NOT_COMPARED: ""}
+SHOWN_FAILURES = 20  # failures listed openly; the rest of a long list folds into <details>
+FOLDED_ROOM = 12_000  # at most this much folded per list, so the lists after it still get their share
+
+
+def verdict(report: RunReport) -> str:
+    """The comment's first visible line: a mark, then the headline every format shares."""
+    return f"{STATUS_MARK[report.status]} **conv budget**: {headline(report)}"
+
+
+def overrun_line(failure: BudgetFailure) -> str:
+    """One measurement over budget: each figure, value, limit, overshoot and source; then its costliest layers."""
+    measurement = failure.measurement
+    figures = "; ".join(
+        f"{FIGURE_LABELS[o.figure]} {format_quantity(o.value)} > {format_quantity(o.limit.value)}"
+        + ("" if o.limit.value == 0 else f" (+{o.percent_over:.1f}%)")
+        + f", limit from {_code(o.limit.source)}"
+        for o in measurement.overruns
+    )
+    top = ", ".join(f"{_code(label)} {format_quantity(value)}" for label, value in measurement.costliest_layers())
+    costliest = f"; costliest by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
+    return (f"- {_code(measurement.name)} in {_code(measurement.test_id)}{STANDING_NOTE[failure.standing]}: "
+            f"{figures}{costliest}")
 
 
 def _code(text: str) -> str:
@@ -92,10 +108,11 @@ class _Body:
         self.size += len(line) + 1
         return True
 
-    def add_all(self, lines: Sequence[str], what: str) -> None:
-        """Add lines in order; past the limit, one note says how many were left out."""
+    def add_all(self, lines: Sequence[str], what: str, room: int | None = None) -> None:
+        """Add lines in order; past the limit (or past ``room`` more characters), one note says how many were left out."""
+        stop = self.size + room if room is not None else self.limit
         for index, line in enumerate(lines):
-            if not self.add(line):
+            if self.size + len(line) + 1 > stop or not self.add(line):
                 self.lines.append(f"_… {len(lines) - index} more {what} left out to stay within GitHub's comment size; see the JSON artifact._")
                 return
 
@@ -103,24 +120,41 @@ class _Body:
         return "\n".join(self.lines) + "\n"
 
 
-def render_markdown(
-    comparison: Comparison | None,
-    regressions: Sequence[Regression] = (),
-    over_budget: int = 0,
-    measurement_count: int = 0,
-) -> str:
-    """The comment body. Without a baseline, a short summary of the run instead.
+def _failure_section(body: _Body, title: str, lines: Sequence[str], what: str) -> None:
+    """A titled list: the first few openly, a long rest folded, all of it trimmed before GitHub's limit."""
+    if not lines:
+        return
+    body.add(f"**{title} ({len(lines)}):**")
+    body.add_all(lines[:SHOWN_FAILURES], what)
+    rest = lines[SHOWN_FAILURES:]
+    if rest and len(body.lines) and not body.lines[-1].startswith("_…"):
+        body.add("")
+        body.add(f"<details><summary>{len(rest)} more {what}</summary>")
+        body.add("")
+        body.add_all(rest, what, room=FOLDED_ROOM)
+        body.lines.append("")
+        body.lines.append("</details>")
+    body.add("")
+
+
+def render_markdown(report: RunReport) -> str:
+    """The comment body: verdict, every failure, then what changed, then layer details.
 
     Sections come in order of importance; each one stops (and says so) when the
     body nears :data:`SIZE_BUDGET`, with room kept for the notes that follow.
     """
-    if comparison is None:
-        head = f"ℹ️ **conv budget**: {measurement_count} measurements, {over_budget} over budget; no baseline to compare with"
-        return f"{COMMENT_MARKER}\n{head}\n"
     body = _Body(SIZE_BUDGET - NOTE_ROOM)
     body.add(COMMENT_MARKER)
-    body.add(verdict(comparison, regressions, over_budget))
-    body.add("")
+    body.add(verdict(report))
+    comparison = report.comparison
+    if report.over_budget or report.regressions or comparison is not None:
+        body.add("")
+    over_title = "Over budget" + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
+    _failure_section(body, over_title, [overrun_line(f) for f in report.over_budget], "over-budget measurement(s)")
+    _failure_section(body, "Grew past the allowed increase", [f"- {regression_text(r)}" for r in report.regressions],
+                     "regression(s)")
+    if comparison is None:
+        return body.text().rstrip("\n") + "\n"
     changed = comparison.changed
     if changed:
         body.add("| test | model | params | FLOPs | MACs |")
@@ -130,10 +164,6 @@ def render_markdown(
             f"{_cell(c.figure('flops'))} | {_cell(c.figure('macs'))} |"
             for c in changed
         ], "changed measurement(s)")
-        body.add("")
-    if regressions:
-        body.add("**Grew past the allowed increase:**")
-        body.add_all([f"- {r.message()}" for r in regressions], "regression(s)")
         body.add("")
     listed = [
         f"- new: {_code(e.measurement.name)} in {_code(e.measurement.test_id)} "

@@ -39,16 +39,29 @@ class Measurement:
     def over_budget(self) -> bool:
         return bool(self.overruns)
 
+    @property
+    def costliest_figure(self) -> str:
+        """The figure to rank layers by: the one over its limit, or FLOPs when several are."""
+        figures = {overrun.figure for overrun in self.overruns}
+        return figures.pop() if len(figures) == 1 else "flops"
+
+    def costliest_layers(self, count: int = TOP_LAYERS_IN_MESSAGE) -> list[tuple[str, int]]:
+        """(label, value) of the layers that cost most by :attr:`costliest_figure`."""
+        key = self.costliest_figure
+        return [(layer.label, getattr(layer, key)) for layer in self.cost.top_layers(count, key)]
+
+    def costliest_line(self) -> str:
+        """``costliest layers by FLOPs: conv1 235 M, ...``, or empty for a model without layers."""
+        top = ", ".join(f"{label} {format_quantity(value)}" for label, value in self.costliest_layers())
+        return f"costliest layers by {FIGURE_LABELS[self.costliest_figure]}: {top}" if top else ""
+
     def failure_message(self) -> str:
         """What grew, by how much, against which limit, and the layers that cost most."""
         lines = [f"conv budget exceeded: {self.name} in {self.test_id}"]
         lines += [f"  {overrun.message()}" for overrun in self.overruns]
-        key = "params" if all(o.figure == "params" for o in self.overruns) else "flops"
-        top = ", ".join(
-            f"{layer.label} {format_quantity(getattr(layer, key))}" for layer in self.cost.top_layers(TOP_LAYERS_IN_MESSAGE, key)
-        )
-        if top:
-            lines.append(f"  costliest layers by {FIGURE_LABELS[key]}: {top}")
+        costliest = self.costliest_line()
+        if costliest:
+            lines.append(f"  {costliest}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

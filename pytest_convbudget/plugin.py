@@ -14,19 +14,21 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
+from .budget import ENFORCEMENT
 from .config import DEVICES, ConfigError, Settings, find_pyproject, is_known_device, load_settings
 from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
 
 if TYPE_CHECKING:
+    from .gate import GateResult
     from .measurement import Measurement
 
 SESSION_PLUGIN = "convbudget-session"
-ENFORCEMENT = ("fail", "warn", "off")
 REPORT_STYLES = ("summary", "layers")
 PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "count")  # passed on to profile()
 _MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
 _MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
 USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
+WORKER_DESELECTED = "convbudget_deselected"  # workeroutput key: the ids a worker deselected
 
 
 class ConvBudgetWarning(UserWarning):
@@ -54,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conv-save-baseline", default=None, metavar="PATH",
         help="write the run as a baseline to PATH (atomically; same format as --conv-json)",
+    )
+    group.addoption(
+        "--conv-merge-baseline", default=None, metavar="PATH",
+        help="update only the measured entries of the existing baseline at PATH (for runs of part of the suite: "
+        "-k, -m, node ids); the tests that ran replace their own entries, the rest are kept",
     )
     group.addoption(
         "--conv-baseline", default=None, metavar="PATH",
@@ -193,8 +200,10 @@ class ConvBudgetSession:
         self.measurements: list[Measurement] = []
         self.order: dict[str, int] = {}
         self.outcomes: dict[str, str] = {}
-        self.gate = make_gate(config, settings)
+        self.gate = make_gate(config, settings, self.enforcement)
         self.gate_lines: list[str] = []
+        self.deselected: list[str] = []
+        self.last_failed_only = False
 
     # -- per test -------------------------------------------------------
 
@@ -244,8 +253,23 @@ class ConvBudgetSession:
 
     # -- collecting results (serial and xdist alike) -------------------
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from .selection import last_failed_only
+
+        self.last_failed_only = last_failed_only(self.config)  # read before this run's results change it
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.note_collected([item.nodeid for item in session.items])
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.note_deselected([item.nodeid for item in items])
+
+    def note_deselected(self, ids: list[str]) -> None:
+        known = set(self.deselected)
+        for test_id in ids:
+            if test_id not in known:
+                known.add(test_id)
+                self.deselected.append(test_id)
 
     def note_collected(self, ids: list[str]) -> None:
         if not self.order:
@@ -270,28 +294,53 @@ class ConvBudgetSession:
         )
 
     def unmatched_patterns(self) -> list[str]:
+        """Patterns that match no test of the suite: collected ones, deselected ones included.
+
+        A run that named only part of the suite on its command line cannot tell, so it says nothing.
+        """
+        from .selection import narrowing_args
+
+        if narrowing_args(self.config):
+            return []
+        suite = [*self.order, *self.deselected]
         return [
             budget.pattern
             for budget in self.settings.patterns
-            if not any(budget.matches(test_id) for test_id in self.order)
+            if not any(budget.matches(test_id) for test_id in suite)
         ]
 
     # -- files, baseline and the gate -------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or self.gate is None:
+        if hasattr(self.config, "workerinput"):
+            self.config.workeroutput[WORKER_DESELECTED] = self.deselected  # type: ignore[attr-defined]
             return
+        parts: dict[tuple[str, str], int] = {}
+        if self.enforcement == "warn":
+            parts[final_line_word("overrun", " (warn)")] = sum(m.over_budget for m in self.measurements)
+        if self.gate is not None:
+            result = self._finish_gate(session)
+            parts[final_line_word("regression")] = len(result.report.regressions) if result.report else 0
+            parts[final_line_word("file not written", plural="files not written")] = result.file_errors
+            if result.failed and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        add_to_final_line(self.config, parts)
+
+    def _finish_gate(self, session: pytest.Session) -> GateResult:
         from .runfile import RunEntry
+        from .selection import narrowed_reason
 
         entries = [
             RunEntry(measurement, self.outcomes.get(measurement.test_id, "passed"))
             for measurement in self.ordered_measurements()
         ]
-        result = self.gate.finish(entries, self.device_override or self.settings.device, incomplete_reason(session))
+        narrowed = narrowed_reason(self.config, self.deselected, self.last_failed_only)
+        result = self.gate.finish(
+            entries, self.device_override or self.settings.device, incomplete_reason(session), narrowed
+        )
         self.gate_lines = result.lines
-        if result.failed and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return result
 
     # -- reporting ---------------------------------------------------------
 
@@ -316,6 +365,34 @@ class ConvBudgetSession:
             )
 
 
+class FinalLineEntry:
+    """A stand-in report in ``terminalreporter.stats``: pytest counts them into the final line."""
+
+    count_towards_summary = True
+    when = ""
+
+
+def final_line_word(noun: str, suffix: str = "", plural: str | None = None) -> tuple[str, str]:
+    """The singular and plural stats keys of one finding: ``conv budget regression(s)``."""
+    return f"conv budget {noun}{suffix}", f"conv budget {plural or noun + 's'}{suffix}"
+
+
+def add_to_final_line(config: pytest.Config, parts: dict[tuple[str, str], int]) -> None:
+    """Put conv budget findings on pytest's last line (``8 passed, 1 conv budget regression in 1.2s``).
+
+    The terminal reporter builds that line from its ``stats``: each key is
+    printed as ``<number of entries> <key>``, after pytest's own, and a key it
+    does not know turns a green line yellow.
+    """
+    reporter: Any = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    for (singular, plural), count in parts.items():
+        if count > 0:
+            key = singular if count == 1 else plural
+            reporter.stats.setdefault(key, []).extend(FinalLineEntry() for _ in range(count))
+
+
 def incomplete_reason(session: pytest.Session) -> str | None:
     """Why this run did not measure the whole selected suite, if it did not."""
     if session.config.option.collectonly:
@@ -330,12 +407,12 @@ def incomplete_reason(session: pytest.Session) -> str | None:
 
 
 CI_OPTIONS = (
-    "conv_json", "conv_save_baseline", "conv_markdown", "conv_baseline", "conv_max_increase",
+    "conv_json", "conv_save_baseline", "conv_merge_baseline", "conv_markdown", "conv_baseline", "conv_max_increase",
     "conv_require_baseline",
 )
 
 
-def make_gate(config: pytest.Config, settings: Settings) -> Any:
+def make_gate(config: pytest.Config, settings: Settings, enforcement: str = "fail") -> Any:
     """The CI gate, imported and built only when a CI option is given (start-up stays light)."""
     if all(config.getoption(option) is None for option in CI_OPTIONS):
         return None
@@ -357,11 +434,13 @@ def make_gate(config: pytest.Config, settings: Settings) -> Any:
     options = GateOptions(
         json_path=path("conv_json"),
         save_baseline=path("conv_save_baseline"),
+        merge_baseline=path("conv_merge_baseline"),
         markdown_path=path("conv_markdown"),
         baseline_path=path("conv_baseline"),
         max_increase=max_increase,
         require_baseline=bool(require),
         require_existing=settings.require_baseline,
+        enforcement=enforcement,
     )
     return RegressionGate(options, settings)
 
@@ -374,3 +453,7 @@ class XdistHooks:
 
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self._session.note_collected(list(ids))
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Workers collect and deselect; the controller learns what they left out when they finish."""
+        self._session.note_deselected(list(getattr(node, "workeroutput", {}).get(WORKER_DESELECTED, [])))

@@ -184,3 +184,26 @@ def _mode_for(path: Path) -> int:
 
 def build_run_file(entries: Sequence[RunEntry], device: str) -> RunFile:
     return RunFile(entries=tuple(entries), environment=environment(device))
+
+
+def merge_runs(old: RunFile, new: RunFile) -> tuple[RunFile, int]:
+    """``old`` with the entries of every test ``new`` measured replaced by ``new``'s.
+
+    A test that ran is the authority on its own measurements (a renamed one
+    replaces its old name); tests that did not run keep their entries. Old
+    order is kept, and new tests follow in run order. Returns the merged run
+    and how many tests were updated.
+    """
+    measured = {entry.measurement.test_id for entry in new.entries}
+    fresh = {test_id: [e for e in new.entries if e.measurement.test_id == test_id] for test_id in measured}
+    merged: list[RunEntry] = []
+    for entry in old.entries:
+        test_id = entry.measurement.test_id
+        if test_id not in measured:
+            merged.append(entry)
+        elif test_id in fresh:
+            merged += fresh.pop(test_id)
+    for entry in new.entries:
+        if entry.measurement.test_id in fresh:
+            merged += fresh.pop(entry.measurement.test_id)
+    return RunFile(entries=tuple(merged), environment=dict(new.environment)), len(measured)

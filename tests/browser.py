@@ -43,7 +43,7 @@ def start_browser() -> Any:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        _unavailable("selenium is not installed (pip install -e '.[html-test]')")
+        _unavailable("selenium is not installed (pip install -e '.[test]')")
     binary = _first_on_path(BROWSERS, "CONVBUDGET_CHROMIUM")
     driver = _first_on_path(DRIVERS, "CONVBUDGET_CHROMEDRIVER")
     if binary is None or driver is None:

@@ -64,6 +64,30 @@ def image(batch=1):
     return torch.randn(batch, 3, 16, 16)
 '''
 
+
+def backbone_module(width_variable: str) -> str:
+    """The start of a test module: imports, and ``backbone()``, a two-conv model whose second conv's width
+    comes from the environment variable ``width_variable`` (8 when unset), so a branch can grow it.
+
+    ``backbone()``: Sequential(stem=Conv2d(3, 8, 3), body=Conv2d(8, W, 3)), both with bias, on 1x3x16x16:
+      stem: out 14x14 = 196; params 3*8*9 + 8 = 224; MACs 27*8*196 = 42,336; FLOPs 2*MACs = 84,672
+      body: out 12x12 = 144; params 72W + W = 73W; MACs 72*W*144 = 10,368W; FLOPs 20,736W
+    """
+    return f'''
+import os
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+
+def backbone():
+    width = int(os.environ.get("{width_variable}", "8"))
+    return nn.Sequential(OrderedDict(stem=nn.Conv2d(3, 8, 3), body=nn.Conv2d(8, width, 3)))
+'''
+
+
 # The bare pytest table makes the written pyproject.toml pytest's inifile, so
 # the session's rootdir and configuration are the test directory's own.
 PYTEST_TABLE = "[tool.pytest.ini_options]\n"

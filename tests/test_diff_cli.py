@@ -34,9 +34,9 @@ GROWN = "tests/test_models.py::test_model"
 ROW_CELLS = ("808 -> 1.39 k (+72.3%)", "251 k -> 416 k (+66.2%)", "125 k -> 208 k (+66.2%)")
 TEXT_TAIL = [
     f"  {GROWN} [Sequential] layers: body grown (+100.0% FLOPs)",
-    "1 changed, 1 unchanged, 1 new, 1 removed",
     "new: tests/test_models.py::test_new [fresh] (3.07 k FLOPs)",
     "removed: tests/test_models.py::test_gone [old] (in the baseline, not in this run)",
+    "conv budget: 1 of 3 measurements changed, 1 new, 1 removed; all within limits",
 ]
 
 
@@ -137,9 +137,10 @@ def test_max_increase_gates_the_exit_status(
     assert "REGRESSION" not in capsys.readouterr().out
     assert console_main(["base.json", "head.json", "--max-increase", "72"]) == EXIT_REGRESSION
     out = capsys.readouterr().out.splitlines()
-    assert out[-2:] == [
+    assert out[-3:] == [
         "REGRESSION: 1 measurement(s) grew more than allowed:",
         f"  {GROWN} [Sequential]: params +72.3% (808 -> 1.39 k), more than the 72% allowed; grew in body",
+        "conv budget: 1 of 3 measurements changed, 1 new, 1 removed; 1 grew past the allowed increase",
     ]
 
 
@@ -207,3 +208,57 @@ def test_console_script_is_installed_and_prints_the_same(artifacts: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[3:] == TEXT_TAIL
+
+
+def test_a_new_format_is_one_registry_entry(
+    artifacts: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """diff --format offers whatever RENDERERS holds: an HTML renderer (or any other) plugs in with one entry."""
+    from pytest_convbudget.headline import headline
+    from pytest_convbudget.renderers import RENDERERS
+
+    monkeypatch.setitem(RENDERERS, "shout", lambda report: headline(report).upper() + "\n")
+    monkeypatch.chdir(artifacts)
+    assert console_main(["base.json", "head.json", "--format", "shout"]) == 0
+    assert capsys.readouterr().out == "1 OF 3 MEASUREMENTS CHANGED, 1 NEW, 1 REMOVED; ALL WITHIN LIMITS\n"
+
+
+def test_json_carries_the_verdict_every_format_shares(artifacts: Path) -> None:
+    done = diff(artifacts, "base.json", "head.json", "--format", "json", "--max-increase", "50")
+    data = json.loads(done.stdout)
+    assert (data["status"], data["failed"]) == ("failed", True)
+    assert data["headline"] == "1 of 3 measurements changed, 1 new, 1 removed; 1 grew past the allowed increase"
+    assert data["counts"] == {
+        "measurements": 3, "changed": 1, "unchanged": 1, "added": 1, "removed": 1, "over_budget": 0, "regressions": 1,
+    }
+    assert data["over_budget"] == []
+
+
+@pytest.mark.parametrize(
+    ("files", "start", "expected"),
+    [
+        pytest.param({"pyproject.toml": "[tool.pytest.ini_options]\n"}, "a/b", "pyproject.toml", id="pytest-table-above"),
+        pytest.param({"pyproject.toml": "[tool.convbudget]\n", "a/pyproject.toml": "[project]\nname = 'x'\n"},
+                     "a/b", "a/pyproject.toml", id="nearest-pyproject-without-pytest-config"),
+        pytest.param({"pyproject.toml": "[tool.convbudget]\n", "a/pytest.ini": "[pytest]\n"}, "a", None,
+                     id="pytest-ini-is-the-config-and-its-folder-has-no-pyproject"),
+        pytest.param({"pyproject.toml": "[tool.convbudget]\n", "a/tox.ini": "[tox]\n", "a/pyproject.toml": "[tool.x]\n"},
+                     "a", "a/pyproject.toml", id="tox-ini-without-pytest-section-is-skipped"),
+        pytest.param({"pytest.ini": "[pytest]\n", "pyproject.toml": "[tool.convbudget]\n",
+                      "a/pyproject.toml": "[project]\nname = 'x'\n"}, "a", "pyproject.toml",
+                     id="pytest-ini-above-wins-over-a-nearer-plain-pyproject"),
+    ],
+)
+def test_diff_finds_the_table_the_plugin_would_read(
+    tmp_path: Path, files: dict[str, str], start: str, expected: str | None
+) -> None:
+    """pytest's rule: the first folder up with a pytest config file is the rootdir, else the nearest
+    pyproject.toml; the plugin then reads the config file if it is a pyproject.toml, else the rootdir's."""
+    from pytest_convbudget.config import find_pyproject_from
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / start).mkdir(parents=True, exist_ok=True)
+    found = find_pyproject_from(tmp_path / start)
+    assert found == (None if expected is None else tmp_path / expected)

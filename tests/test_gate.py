@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from plugin_helpers import assert_no_traceback, conv_budget_section, row, usage_error_lines, write_pyproject
+from plugin_helpers import (
+    assert_no_traceback, backbone_module, conv_budget_section, row, usage_error_lines, write_pyproject,
+)
 from pytest_convbudget.diff_text import STALE_NOTE
 from pytest_convbudget.formulas import COST_MODEL_VERSION
 from pytest_convbudget.markdown import COMMENT_MARKER
@@ -39,19 +41,7 @@ STEM_NAME = "CONVBUDGET_TEST_STEM_NAME"
 BACKBONE_ID = "test_gate_models.py::test_backbone"
 STEM_ID = "test_gate_models.py::test_stem"
 
-GATE_MODELS = f'''
-import os
-from collections import OrderedDict
-
-import pytest
-import torch
-from torch import nn
-
-
-def backbone():
-    width = int(os.environ.get("{WIDTH}", "8"))
-    return nn.Sequential(OrderedDict(stem=nn.Conv2d(3, 8, 3), body=nn.Conv2d(8, width, 3)))
-
+GATE_MODELS = backbone_module(WIDTH) + f'''
 
 @pytest.mark.budget(flops="1M")
 def test_backbone(conv_cost):
@@ -206,7 +196,8 @@ def test_no_change_reports_zero_changed(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
     assert result.ret == 0
     section = conv_budget_section(result.outlines)
-    assert section == ["compared with baseline baseline.json:", "0 changed, 2 unchanged, 0 new, 0 removed"]
+    assert section == ["compared with baseline baseline.json:", "conv budget: no change in 2 measurements"]
+    assert result.stdout.lines[-1].strip("= ").startswith("2 passed in ")
 
 
 def test_grown_model_shows_before_after_change_and_the_layer(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +215,7 @@ def test_grown_model_shows_before_after_change_and_the_layer(pytester: pytest.Py
     ])
     assert section[3:] == [
         f"  {BACKBONE_ID} [Sequential] layers: body grown (+100.0% FLOPs)",
-        "1 changed, 1 unchanged, 0 new, 0 removed",
+        "conv budget: 1 of 2 measurements changed, 0 new, 0 removed; all within limits",
     ]
 
 
@@ -239,10 +230,11 @@ def test_shrunk_model_passes_and_says_the_baseline_is_stale(pytester: pytest.Pyt
     assert_lines_match(section[2:3], [
         row(BACKBONE_ID, "Sequential", "808 -> 516 (-36.1%)", "251 k -> 168 k (-33.1%)", "125 k -> 83.8 k (-33.1%)"),
     ])
-    assert section[-3:] == [
+    assert section[-4:] == [
         f"stale baseline: {BACKBONE_ID} [Sequential]: params fell 36.1%: {STALE_NOTE}",
         f"stale baseline: {BACKBONE_ID} [Sequential]: FLOPs fell 33.1%: {STALE_NOTE}",
         f"stale baseline: {BACKBONE_ID} [Sequential]: MACs fell 33.1%: {STALE_NOTE}",
+        "conv budget: 1 of 2 measurements changed, 0 new, 0 removed; all within limits",
     ]
     assert not any(line.startswith("REGRESSION") for line in section)
 
@@ -255,9 +247,9 @@ def test_added_and_removed_measurements_are_listed(pytester: pytest.Pytester, mo
     result.assert_outcomes(passed=2)
     assert result.ret == 0
     assert conv_budget_section(result.outlines)[1:] == [
-        "0 changed, 1 unchanged, 1 new, 1 removed",
         f"new: {STEM_ID} [stem_v2] (5.12 k FLOPs)",
         f"removed: {STEM_ID} [stem] (in the baseline, not in this run)",
+        "conv budget: 0 of 2 measurements changed, 1 new, 1 removed; all within limits",
     ]
 
 
@@ -277,7 +269,7 @@ def test_growth_under_the_limit_passes(pytester: pytest.Pytester, monkeypatch: p
     result.assert_outcomes(passed=2)
     assert result.ret == 0
     section = conv_budget_section(result.outlines)
-    assert "1 changed, 1 unchanged, 0 new, 0 removed" in section
+    assert section[-1] == "conv budget: 1 of 2 measurements changed, 0 new, 0 removed; all within limits"
     assert not any("REGRESSION" in line for line in section)
 
 
@@ -290,11 +282,14 @@ def test_growth_over_the_limit_fails_the_session_without_a_traceback(
     result = compare(pytester, "--conv-max-increase=5")
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert conv_budget_section(result.outlines)[-2:] == [
+    assert conv_budget_section(result.outlines)[-3:] == [
         "REGRESSION: 1 measurement(s) grew more than allowed:",
         REGRESSION_AT_9.format(allowed=5),
+        "conv budget: 1 of 2 measurements changed, 0 new, 0 removed; 1 grew past the allowed increase",
     ]
     assert_no_traceback(result.outlines + result.errlines)
+    # The last line of the log, which is all many people read, must not look like a green run.
+    assert re.fullmatch(r"=+ 2 passed, 1 conv budget regression in [\d.]+s =+", result.stdout.lines[-1])
 
 
 @pytest.mark.parametrize(
@@ -323,7 +318,7 @@ def test_max_increase_from_pyproject_and_its_precedence(
         assert not any("REGRESSION" in line for line in section)
     else:
         assert result.ret == pytest.ExitCode.TESTS_FAILED
-        assert section[-1] == REGRESSION_AT_9.format(allowed=allowed)
+        assert section[-2] == REGRESSION_AT_9.format(allowed=allowed)
 
 
 @pytest.mark.parametrize("value", ["five", "-3", "nan"])

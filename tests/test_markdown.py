@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,12 @@ import torch
 from torch import nn
 
 from pytest_convbudget import ConvCost, profile
-from pytest_convbudget.compare import Comparison, compare_runs
-from pytest_convbudget.markdown import COMMENT_MARKER, GITHUB_COMMENT_LIMIT, render_markdown
+from pytest_convbudget.compare import compare_runs
+from pytest_convbudget.config import Limit
+from pytest_convbudget.markdown import COMMENT_MARKER, GITHUB_COMMENT_LIMIT, SHOWN_FAILURES, render_markdown
 from pytest_convbudget.measurement import Measurement
 from pytest_convbudget.runfile import RunEntry, RunFile, build_run_file, load_run_file
+from pytest_convbudget.verdict import GatePolicy, build_report
 
 # ``detector(head=False)`` on 1x3x16x16, every conv padded to keep 16x16 (256 positions), all with bias:
 #   backbone.stem  Conv2d(3, 8, 3):  params 224;   MACs 27*8*256 = 55,296;   FLOPs 110,592
@@ -63,8 +66,13 @@ def through_file(run: RunFile, path: Path) -> RunFile:
     return load_run_file(path)
 
 
+def comment(base: RunFile, head: RunFile, max_increase: float | None = None) -> str:
+    """The comment the gate posts for these two runs (through the one report both the plugin and diff build)."""
+    return render_markdown(build_report(head, base, GatePolicy(override=max_increase)))
+
+
 @pytest.fixture(scope="module")
-def comparison(tmp_path_factory: pytest.TempPathFactory) -> Comparison:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunFile, RunFile]:
     """main's run and a PR's run: one model changed, one unchanged, one new, one gone."""
     folder = tmp_path_factory.mktemp("runs")
     stem = measure(nn.Conv2d(3, 4, 1, bias=False))
@@ -78,7 +86,7 @@ def comparison(tmp_path_factory: pytest.TempPathFactory) -> Comparison:
         entry("tests/test_models.py::test_stem", "stem", stem),
         entry("tests/test_models.py::test_classifier", "classifier", measure(nn.Conv2d(3, 2, 1))),
     ], "auto")
-    return compare_runs(through_file(base, folder / "base.json"), through_file(head, folder / "head.json"))
+    return through_file(base, folder / "base.json"), through_file(head, folder / "head.json")
 
 
 DETECTOR_ROW = (
@@ -100,9 +108,9 @@ DETECTOR_DETAILS = [
 ]
 
 
-def test_comment_for_a_real_change_reads_line_by_line(comparison: Comparison) -> None:
+def test_comment_for_a_real_change_reads_line_by_line(runs: tuple[RunFile, RunFile]) -> None:
     """The whole comment a reviewer sees: marker, verdict, table, new and gone, the unchanged count, then the layers."""
-    body = render_markdown(comparison, [], 0, 3)
+    body = comment(*runs)
     assert body.splitlines() == [
         COMMENT_MARKER,
         "⚠️ **conv budget**: 1 of 3 measurements changed, 1 new, 1 removed; all within limits",
@@ -120,12 +128,11 @@ def test_comment_for_a_real_change_reads_line_by_line(comparison: Comparison) ->
     assert body.endswith("\n")
 
 
-def test_comment_for_a_regression_says_what_grew_past_the_limit(comparison: Comparison) -> None:
+def test_comment_for_a_regression_says_what_grew_past_the_limit(runs: tuple[RunFile, RunFile]) -> None:
     """When the gate fails, the verdict says so first, and the comment names the figure and the layers that grew."""
-    regressions = comparison.regressions(None, override=5)
-    lines = render_markdown(comparison, regressions, 1, 3).splitlines()
-    assert lines[1] == "❌ **conv budget**: 1 of 3 measurements changed; 1 grew past the allowed increase, 1 over budget"
-    start = lines.index("**Grew past the allowed increase:**")
+    lines = comment(*runs, max_increase=5).splitlines()
+    assert lines[1] == "❌ **conv budget**: 1 of 3 measurements changed, 1 new, 1 removed; 1 grew past the allowed increase"
+    start = lines.index("**Grew past the allowed increase (1):**")
     assert lines[start + 1:start + 3] == [
         "- tests/test_models.py::test_detector [Sequential]: params +49.2% (992 -> 1.48 k), "
         "FLOPs +49.6% (496 k -> 741 k), MACs +49.6% (248 k -> 371 k), "
@@ -135,10 +142,10 @@ def test_comment_for_a_regression_says_what_grew_past_the_limit(comparison: Comp
     assert DETECTOR_ROW in lines
 
 
-def test_comment_without_changes_is_one_verdict(comparison: Comparison) -> None:
+def test_comment_without_changes_is_one_verdict(runs: tuple[RunFile, RunFile]) -> None:
     """A PR that leaves every model alone gets a short green comment, not an empty table."""
-    same = Comparison(changes=tuple(c for c in comparison.changes if not c.changed), added=(), removed=())
-    assert render_markdown(same, [], 0, 1).splitlines() == [
+    stem = RunFile(tuple(e for e in runs[0].entries if e.measurement.name == "stem"))
+    assert comment(stem, stem).splitlines() == [
         COMMENT_MARKER,
         "✅ **conv budget**: no change in 1 measurements",
         "",
@@ -151,7 +158,7 @@ def test_pipes_in_test_ids_do_not_break_the_table() -> None:
     test_id = "tests/test_models.py::test_width[a|b]"
     base = RunFile((entry(test_id, "Conv2d", measure(nn.Conv2d(3, 4, 1))),))
     head = RunFile((entry(test_id, "Conv2d", measure(nn.Conv2d(3, 8, 1))),))
-    rows = [line for line in render_markdown(compare_runs(base, head)).splitlines() if "test_width" in line and line.startswith("|")]
+    rows = [line for line in comment(base, head).splitlines() if "test_width" in line and line.startswith("|")]
     assert len(rows) == 1
     cells = re.split(r"(?<!\\)\|", rows[0])[1:-1]
     assert len(cells) == 5
@@ -170,7 +177,7 @@ def test_four_hundred_changes_stay_within_the_comment_limit() -> None:
     ids = "test_zoo.py::test_cost[m{:03d}]"
     comparison = compare_runs(zoo(4, ids, 400), zoo(5, ids, 400))
     assert len(comparison.changed) == 400 and all(len(c.layers) == 30 for c in comparison.changed)
-    body = render_markdown(comparison, [], 0, 400)
+    body = comment(zoo(4, ids, 400), zoo(5, ids, 400))
     assert len(body) <= GITHUB_COMMENT_LIMIT
     lines = body.splitlines()
     assert lines[0] == COMMENT_MARKER
@@ -192,8 +199,47 @@ def test_four_hundred_changes_stay_within_the_comment_limit() -> None:
 def test_four_hundred_changes_stay_within_the_limit_whatever_the_ids(ids: str, max_increase: float | None) -> None:
     """Real ids are longer (tests/models/...::test_model_cost[variant-123]) and a bad PR fails the gate for every
     model at once: GitHub refuses a comment over its limit, so the PR would get no comment at all."""
-    comparison = compare_runs(zoo(4, ids, 400), zoo(5, ids, 400))
-    regressions = comparison.regressions(None, override=max_increase) if max_increase is not None else []
-    body = render_markdown(comparison, regressions, 0, 400)
+    body = comment(zoo(4, ids, 400), zoo(5, ids, 400), max_increase)
     assert len(body) <= GITHUB_COMMENT_LIMIT
     assert body.splitlines()[0] == COMMENT_MARKER
+
+
+def test_five_hundred_failures_read_in_order_and_fit() -> None:
+    """500 measurements, each grown past the gate and over its budget: the comment still posts, opens with
+    the verdict, names failures before the table (the first ones openly, more folded), and counts the rest."""
+    ids = "tests/models/test_zoo.py::test_model_cost[variant-{:03d}]"
+    limit = Limit("flops", 1_000, "pyproject.toml [tool.convbudget] flops")
+    head = zoo(5, ids, 500)
+    head = RunFile(tuple(RunEntry(replace(e.measurement, limits=(limit,)), "failed") for e in head.entries))
+    body = comment(zoo(4, ids, 500), head, max_increase=5)
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    lines = body.splitlines()
+    assert lines[:4] == [
+        COMMENT_MARKER,
+        "❌ **conv budget**: 500 of 500 measurements changed, 0 new, 0 removed; "
+        "500 over budget, 500 grew past the allowed increase",
+        "",
+        "**Over budget (500):**",
+    ]
+    over = [line for line in lines if line.startswith("- `DetectorBackbone` in ")]
+    assert lines[4:4 + SHOWN_FAILURES] == over[:SHOWN_FAILURES]
+    # zoo(5) on 8x8 (64 positions), bias: stage0 Conv2d(3, 5, 3): 2*27*5*64 = 17,280 FLOPs;
+    # stage1..29 Conv2d(5, 5, 3): 2*45*5*64 = 28,800 each; total 17,280 + 29*28,800 = 852,480 (+85,148.0% over 1,000)
+    assert over[0] == (
+        "- `DetectorBackbone` in `tests/models/test_zoo.py::test_model_cost[variant-000]` (changed): "
+        "FLOPs 852 k > 1.00 k (+85148.0%), limit from `pyproject.toml [tool.convbudget] flops`; "
+        "costliest by FLOPs: `stage1` 28.8 k, `stage2` 28.8 k, `stage3` 28.8 k"
+    )
+    assert f"<details><summary>{500 - SHOWN_FAILURES} more over-budget measurement(s)</summary>" in lines
+    regressions = lines.index("**Grew past the allowed increase (500):**")
+    table = lines.index("| test | model | params | FLOPs | MACs |")
+    assert lines.index("**Over budget (500):**") < regressions < table
+    for what, shown in [
+        ("over-budget measurement(s)", len(over)),
+        ("regression(s)", sum(line.startswith("- tests/models/test_zoo.py") for line in lines)),
+        ("changed measurement(s)", sum(line.startswith("| `tests/models/test_zoo.py") for line in lines)),
+    ]:
+        (note,) = [line for line in lines if line.startswith("_… ") and f" more {what} left out" in line]
+        assert shown + int(note.split()[1]) == 500, (what, shown, note)
+        assert shown >= SHOWN_FAILURES
+    assert max(len(line) for line in lines) < 400  # one failure a line, none of them a wall of text

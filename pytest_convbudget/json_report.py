@@ -1,0 +1,55 @@
+"""A run report as JSON, for scripts: exact integers, the verdict, and what each finding is."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .compare import MeasurementChange
+from .diff_text import regression_text
+from .headline import headline
+from .verdict import RunReport
+
+
+def _figures(change: MeasurementChange) -> dict[str, Any]:
+    return {f.figure: {"before": f.before, "after": f.after, "delta": f.delta} for f in change.figures}
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    counts = report.counts
+    comparison = report.comparison
+    data: dict[str, Any] = {
+        "status": report.status,
+        "failed": report.failed,
+        "headline": headline(report),
+        "counts": {name: getattr(counts, name) for name in counts.__dataclass_fields__},
+        "over_budget": [
+            {
+                "test_id": failure.measurement.test_id,
+                "name": failure.measurement.name,
+                "standing": failure.standing,
+                "overruns": [
+                    {"figure": o.figure, "value": o.value, "limit": o.limit.value, "source": o.limit.source}
+                    for o in failure.measurement.overruns
+                ],
+            }
+            for failure in report.over_budget
+        ],
+        "regressions": [regression_text(r) for r in report.regressions],
+    }
+    if comparison is not None:
+        data.update({
+            "changed": [
+                {"test_id": c.test_id, "name": c.name, "figures": _figures(c),
+                 "layers": [{"name": layer.name, "status": layer.status} for layer in c.layers]}
+                for c in comparison.changed
+            ],
+            "unchanged": len(comparison.unchanged),
+            "added": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.added],
+            "removed": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.removed],
+        })
+    return data
+
+
+def render_json(report: RunReport) -> str:
+    return json.dumps(report_json(report), indent=2, sort_keys=True) + "\n"

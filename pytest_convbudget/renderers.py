@@ -1,0 +1,30 @@
+"""Every output format of a run report, in one registry.
+
+A renderer takes the :class:`~pytest_convbudget.verdict.RunReport` that
+:func:`~pytest_convbudget.verdict.build_report` built and returns the whole
+text. The plugin's gate and ``diff --format`` both look formats up here, so a
+new format is one entry in :data:`RENDERERS` and both get it: an HTML
+renderer is ``"html": render_html``, a function ``RunReport -> str``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .diff_text import render_text
+from .json_report import render_json
+from .markdown import render_markdown
+from .verdict import RunReport
+
+Renderer = Callable[[RunReport], str]
+
+RENDERERS: dict[str, Renderer] = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "json": render_json,
+}
+
+
+def render(report: RunReport, format: str) -> str:
+    """The report in ``format`` (a key of :data:`RENDERERS`)."""
+    return RENDERERS[format](report)

@@ -1,0 +1,70 @@
+"""Did this run collect the whole suite? A baseline may only be replaced by a run that did.
+
+A run narrows the suite in two ways: by naming less than the configured
+test paths on the command line (node ids, files, or folders below them), or
+by deselecting collected tests (``-k``, ``-m``, ``--deselect``, ``--lf``,
+``--sw``, or any plugin calling ``pytest_deselected``). Either makes a
+baseline that silently lacks the tests left out.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+
+DESELECT_SOURCES = "-k, -m, --deselect, --lf, --sw or a plugin"
+
+
+def configured_roots(config: pytest.Config) -> list[Path]:
+    """The ``testpaths`` entries (globs expanded), relative to the rootdir as pytest reads them."""
+    roots: list[Path] = []
+    for pattern in config.getini("testpaths") or []:
+        found = glob.glob(str(config.rootpath / pattern), recursive=True) if glob.has_magic(pattern) else [
+            str(config.rootpath / pattern)
+        ]
+        roots += [Path(path).resolve() for path in found]
+    return roots
+
+
+def narrowing_args(config: pytest.Config) -> list[str]:
+    """The command-line arguments that select less than the configured suite ([] when it is all there).
+
+    Node ids always do. With ``testpaths`` set, the paths given must cover
+    every entry. Without it pytest has no notion of "the suite", so a folder
+    counts as one (``pytest tests``) and only a file narrows the run.
+    """
+    if config.args_source == pytest.Config.ArgsSource.TESTPATHS or config.getoption("pyargs", False):
+        return []
+    base = config.invocation_params.dir
+    ids = [arg for arg in config.args if "::" in arg]
+    paths = {arg: (base / arg).resolve() for arg in config.args if "::" not in arg}
+    roots = configured_roots(config)
+    if roots:
+        narrowed = any(not any(p == root or p in root.parents for p in paths.values()) for root in roots)
+    else:
+        narrowed = any(not path.is_dir() for path in paths.values())
+    return ids + (list(paths) if narrowed else [])
+
+
+def last_failed_only(config: pytest.Config) -> bool:
+    """``--lf`` with failures on record runs only those (and skips whole files without deselecting them)."""
+    if not config.getoption("lf", False):
+        return False
+    plugin: Any = config.pluginmanager.get_plugin("lfplugin")
+    return bool(getattr(plugin, "lastfailed", None))
+
+
+def narrowed_reason(config: pytest.Config, deselected: Sequence[str], last_failed: bool) -> str | None:
+    """Why this run covered only part of the suite, in a few words; None when it covered it all."""
+    args = narrowing_args(config)
+    if args:
+        shown = ", ".join(args[:3]) + (f" and {len(args) - 3} more" if len(args) > 3 else "")
+        return f"the command line ran only part of the suite ({shown})"
+    if last_failed:
+        return "--lf ran only the tests that failed last time"
+    if deselected:
+        return f"{len(deselected)} collected test(s) were deselected ({DESELECT_SOURCES})"
+    return None
