@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .config import FIGURE_LABELS, FIGURES, Limit, Settings, matching_patterns
+from .config import Limit, Settings, matching_patterns
+from .vocabulary import FIGURE_LABELS, FIGURES
 from .marks import BudgetMark
 from .quantity import format_quantity
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .budget import measured_value
-from .config import FIGURES, PatternBudget, matching_patterns
+from .config import PatternBudget, matching_patterns
 from .runfile import RunEntry, RunFile
 from .results import ModuleCost
+from .vocabulary import FIGURES
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,20 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class CountMismatch:
+    """A measurement the baseline counted with other op kinds: its figures mean other things,
+    so it is refused, never compared."""
+
+    before: RunEntry
+    after: RunEntry
+
+
+@dataclass(frozen=True)
 class Comparison:
     changes: tuple[MeasurementChange, ...]  # every matched measurement, changed or not
     added: tuple[RunEntry, ...]
     removed: tuple[RunEntry, ...]
+    mismatched: tuple[CountMismatch, ...] = ()
 
     @property
     def changed(self) -> list[MeasurementChange]:
@@ -143,10 +154,16 @@ def allowed_increase(
 def compare_runs(baseline: RunFile, head: RunFile) -> Comparison:
     before = baseline.by_key()
     after = head.by_key()
-    changes = tuple(compare_entries(before[key], entry) for key, entry in after.items() if key in before)
+    matched = [(before[key], entry) for key, entry in after.items() if key in before]
+    changes = tuple(compare_entries(old, new) for old, new in matched if _same_kinds(old, new))
+    mismatched = tuple(CountMismatch(old, new) for old, new in matched if not _same_kinds(old, new))
     added = tuple(entry for key, entry in after.items() if key not in before)
     removed = tuple(entry for key, entry in before.items() if key not in after)
-    return Comparison(changes=changes, added=added, removed=removed)
+    return Comparison(changes=changes, added=added, removed=removed, mismatched=mismatched)
+
+
+def _same_kinds(before: RunEntry, after: RunEntry) -> bool:
+    return before.measurement.cost.count == after.measurement.cost.count
 
 
 def compare_entries(before: RunEntry, after: RunEntry) -> MeasurementChange:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from .compare import Comparison, FigureChange, Regression
-from .config import FIGURE_LABELS
+from .compare import Comparison, CountMismatch, FigureChange, Regression
 from .headline import headline
+from .kinds import count_label
+from .vocabulary import FIGURE_LABELS
 from .quantity import format_quantity
 from .table import render_rows
 from .verdict import CHANGED, NEW, NOT_COMPARED, UNCHANGED, RunReport
@@ -41,6 +42,15 @@ def regression_text(regression: Regression) -> str:
     return f"{change.test_id} [{change.name}]: {figures}, more than the {regression.allowed:g}% allowed{where}"
 
 
+def mismatch_text(mismatch: CountMismatch) -> str:
+    """Why a measurement was not compared with its baseline entry."""
+    before, after = mismatch.before.measurement, mismatch.after.measurement
+    return (
+        f"{after.test_id} [{after.name}]: not compared: the baseline counted {count_label(before.cost.count)}, "
+        f"this run counts {count_label(after.cost.count)}; save the baseline again to compare these figures"
+    )
+
+
 def render_text(report: RunReport) -> str:
     """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
     lines = comparison_lines(report.comparison, report.baseline_label or "") if report.comparison else []
@@ -57,6 +67,9 @@ def render_text(report: RunReport) -> str:
     if report.regressions:
         lines.append(f"REGRESSION: {len(report.regressions)} measurement(s) grew more than allowed:")
         lines += [f"  {regression_text(regression)}" for regression in report.regressions]
+    if report.mismatched:
+        lines.append(f"BASELINE MISMATCH: {len(report.mismatched)} measurement(s) counted with other kinds than the baseline:")
+        lines += [f"  {mismatch_text(mismatch)}" for mismatch in report.mismatched]
     lines.append(f"conv budget: {headline(report)}")
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,8 @@ def problems(report: RunReport) -> list[str]:
         found.append(f"{len(report.over_budget)} over budget" + ("" if report.enforcement == "fail" else f" ({report.enforcement})"))
     if report.regressions:
         found.append(f"{len(report.regressions)} grew past the allowed increase")
+    if report.mismatched:
+        found.append(f"{len(report.mismatched)} counted with other kinds than the baseline")
     return found
 
 

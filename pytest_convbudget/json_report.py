@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .compare import MeasurementChange
-from .diff_text import regression_text
+from .diff_text import mismatch_text, regression_text
 from .headline import headline
 from .verdict import RunReport
 
@@ -36,6 +36,12 @@ def report_json(report: RunReport) -> dict[str, Any]:
             for failure in report.over_budget
         ],
         "regressions": [regression_text(r) for r in report.regressions],
+        "mismatched": [
+            {"test_id": m.after.measurement.test_id, "name": m.after.measurement.name,
+             "baseline_count": list(m.before.measurement.cost.count), "count": list(m.after.measurement.cost.count),
+             "message": mismatch_text(m)}
+            for m in report.mismatched
+        ],
     }
     if comparison is not None:
         data.update({

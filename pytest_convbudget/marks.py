@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .config import FIGURES, Limit
+from .config import Limit
+from .vocabulary import FIGURES
 from .quantity import parse_quantity
 
 MARKER = "budget"

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .budget import Overrun, headroom, overruns
-from .config import FIGURE_LABELS, Limit
+from .config import Limit
+from .vocabulary import FIGURE_LABELS
 from .quantity import format_quantity
 from .results import ConvCost
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from .budget import measured_value
-from .config import FIGURE_LABELS
+from .kinds import DEFAULT_COUNT, count_label
 from .measurement import Measurement
 from .quantity import format_quantity
+from .results import ConvCost
 from .table import render_layers, render_notes, render_rows
+from .vocabulary import FIGURE_LABELS
 
 SUMMARY_COLUMNS = ("test", "name", "params", "FLOPs", "MACs", "budget", "headroom", "status")
 _NUMERIC = {"params", "FLOPs", "MACs", "headroom"}
@@ -44,6 +46,15 @@ def summary_row(measurement: Measurement, enforcement: str) -> list[str]:
     ]
 
 
+def kinds_note(cost: ConvCost) -> list[str]:
+    """What a measurement counted, when it is more than the default conv modules, with the
+    per-sample FLOPs of each kind."""
+    if cost.count == DEFAULT_COUNT:
+        return []
+    shares = ", ".join(f"{kind} {format_quantity(share.flops)}" for kind, share in cost.by_kind().items())
+    return [f"counted {count_label(cost.count)} (FLOPs by kind: {shares})"]
+
+
 def render_report(measurements: Sequence[Measurement], enforcement: str, show_layers: bool) -> list[str]:
     if not measurements:
         return ["no conv_cost measurements in this run"]
@@ -61,17 +72,17 @@ def render_report(measurements: Sequence[Measurement], enforcement: str, show_la
     lines.append(f"FLOPs and MACs are per {'sample' if per == {'sample'} else 'batch where per=batch'}; "
                  "budgets compare the same figures")
     for measurement in measurements:
-        notes = render_notes(measurement.cost)
+        notes = [*kinds_note(measurement.cost), *render_notes(measurement.cost)]
         if notes:
             lines.append(f"{measurement.test_id} [{measurement.name}]: " + "; ".join(notes))
     for measurement in measurements:
         if measurement.over_budget and not show_layers:
             lines += ["", measurement.failure_message().splitlines()[0] + ", costliest layers:"]
             top = measurement.cost.top_layers(TOP_LAYERS_IN_REPORT)
-            lines += ["  " + line for line in render_layers(top)]
+            lines += ["  " + line for line in render_layers(top, len(measurement.cost.count) > 1)]
     if show_layers:
         for measurement in measurements:
             lines += ["", f"{measurement.test_id} [{measurement.name}] ({measurement.cost.device}):"]
-            lines += ["  " + line for line in render_layers(measurement.cost.layers)]
+            lines += ["  " + line for line in render_layers(measurement.cost.layers, len(measurement.cost.count) > 1)]
     return lines
 

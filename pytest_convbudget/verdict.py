@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .compare import Comparison, Regression, compare_runs
+from .compare import Comparison, CountMismatch, Regression, compare_runs
 from .config import PatternBudget, Settings
 from .runfile import RunEntry, RunFile
 
@@ -62,6 +62,7 @@ class Counts:
     removed: int = 0
     over_budget: int = 0
     regressions: int = 0
+    mismatched: int = 0  # counted with other op kinds than the baseline: refused
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,14 @@ class RunReport:
         if comparison is None:
             return Counts(len(self.entries), over_budget=len(self.over_budget), regressions=len(self.regressions))
         return Counts(
-            measurements=len(comparison.changes) + len(comparison.added),
+            measurements=len(comparison.changes) + len(comparison.added) + len(comparison.mismatched),
             changed=len(comparison.changed),
             unchanged=len(comparison.unchanged),
             added=len(comparison.added),
             removed=len(comparison.removed),
             over_budget=len(self.over_budget),
             regressions=len(self.regressions),
+            mismatched=len(comparison.mismatched),
         )
 
     @property
@@ -95,9 +97,14 @@ class RunReport:
         return bool(self.over_budget) and self.enforcement == "fail"
 
     @property
+    def mismatched(self) -> tuple[CountMismatch, ...]:
+        return self.comparison.mismatched if self.comparison is not None else ()
+
+    @property
     def failed(self) -> bool:
-        """The verdict: a regression, or an overrun under ``--conv-budget=fail``, fails."""
-        return bool(self.regressions) or self.budget_fails
+        """The verdict: a regression, a measurement the baseline counted with other
+        kinds, or an overrun under ``--conv-budget=fail``, fails."""
+        return bool(self.regressions) or bool(self.mismatched) or self.budget_fails
 
     @property
     def status(self) -> str:
