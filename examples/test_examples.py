@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import mobilenet_v2, resnet18, resnet50, resnet_style, unet3d
+from models import mobilenet_v2, resnet18, resnet50, resnet_style, unet3d, vit_tiny
 
 
 @pytest.mark.budget(params="12M", flops="3.7G")
@@ -38,3 +38,9 @@ def test_distillation_pair(conv_cost):
     """Two models in one test, each with its own named budget."""
     conv_cost(resnet50(), torch.randn(1, 3, 224, 224), name="teacher")
     conv_cost(resnet_style(), torch.randn(32, 3, 224, 224), name="student")
+
+
+def test_vit_tiny_counts_every_kind(conv_cost):
+    """A hybrid: its pattern counts every op kind, so attention and linears are in the budget."""
+    cost = conv_cost(vit_tiny(), torch.randn(1, 3, 32, 32))
+    assert cost.by_kind()["attention"].macs > 0
