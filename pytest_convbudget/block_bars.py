@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .compare import FigureChange
-from .config import FIGURE_LABELS
+from .vocabulary import FIGURE_LABELS
 from .diff_text import percent_text
 from .quantity import format_quantity
 

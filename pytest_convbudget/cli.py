@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from .kinds import KINDS, parse_count
 from .vocabulary import CountError
 from .loading import SpecError, load_object
+
+if TYPE_CHECKING:
+    from .results import ConvCost
 
 PROG = "python -m pytest_convbudget"
 
@@ -38,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--count", action="append", default=None, metavar="KIND",
                       help=f"an op kind to count ({', '.join(KINDS)}) or 'all'; repeat for several; default: conv")
     prof.add_argument("--json", action="store_true", help="print the result as JSON (exact integers)")
+    prof.add_argument("--html", type=Path, default=None, metavar="PATH",
+                      help="also write the profile as one self-contained HTML page to PATH")
     from .diff_cli import add_diff_command
 
     add_diff_command(commands)
@@ -79,8 +85,30 @@ def run_profile(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from error
     except Exception as error:
         raise CliError(f"the forward of {args.spec} raised {type(error).__name__}: {error}") from error
+    if args.html is not None:  # before printing: a bad path is the one line a mistake gets
+        write_profile_page(args.html, args.spec, cost)
     print(json.dumps(cost.to_dict(), indent=2, sort_keys=True) if args.json else cost.table())
     return 0
+
+
+def write_profile_page(path: Path, spec: str, cost: ConvCost) -> None:
+    """The profile as the HTML report draws a run: one measurement, no limits, no baseline,
+    judged by the same ``build_report`` and drawn by the same renderer, written atomically."""
+    from .gate import not_written
+    from .html_report import HTML_REPORT, HtmlReportError
+    from .measurement import Measurement
+    from .renderers import render
+    from .runfile import RunEntry, RunFile, write_atomically
+    from .verdict import GatePolicy, build_report
+
+    measurement = Measurement(test_id=spec, name=cost.model, index=0, cost=cost, per="sample")
+    report = build_report(RunFile((RunEntry(measurement, "passed"),)), None, GatePolicy())
+    try:
+        write_atomically(path, render(report, "html"))
+    except HtmlReportError as error:
+        raise CliError(not_written(HTML_REPORT, path, str(error))) from None
+    except OSError as error:
+        raise CliError(not_written(HTML_REPORT, path, error.strerror or str(error))) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

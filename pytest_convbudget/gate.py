@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import Settings
+from .html_report import HTML_REPORT, HtmlReportError
 from .renderers import render
 from .runfile import RunEntry, RunFile, RunFileError, build_run_file, load_run_file, merge_runs, write_atomically
 from .verdict import GatePolicy, RunReport, build_report
@@ -27,6 +28,7 @@ class GateOptions:
     save_baseline: Path | None = None
     merge_baseline: Path | None = None  # --conv-merge-baseline: update the measured entries of this file
     markdown_path: Path | None = None
+    html_path: Path | None = None  # --conv-html: the run as one self-contained page
     baseline_path: Path | None = None
     max_increase: float | None = None  # from the command line; beats the table
     require_baseline: bool = False  # --conv-require-baseline: a baseline path must be given and exist
@@ -42,7 +44,8 @@ class GateResult:
 
     @property
     def failed(self) -> bool:
-        return self.file_errors > 0 or (self.report is not None and bool(self.report.regressions))
+        report = self.report
+        return self.file_errors > 0 or (report is not None and bool(report.regressions or report.mismatched))
 
 
 def merge_refusal(path: Path) -> str:
@@ -51,6 +54,11 @@ def merge_refusal(path: Path) -> str:
 
 
 MERGE_HINT = "--conv-merge-baseline updates only the measured entries"
+
+
+def not_written(label: str, path: Path, why: str) -> str:
+    """The one line an output that can't be written gets, here and under ``profile --html``."""
+    return f"cannot write {label} {path}: {why}"
 
 
 def not_saved(path: Path, why: str, hint: str = "") -> str:
@@ -140,6 +148,14 @@ class RegressionGate:
                 except OSError as error:
                     result.lines.append(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {error}")
                     result.file_errors += 1
+        if self.options.html_path is not None:
+            try:
+                page = render(result.report, "html")
+            except HtmlReportError as error:  # no Jinja2: one line, like a file that can't be written
+                result.lines.append(not_written(HTML_REPORT, self.options.html_path, str(error)))
+                result.file_errors += 1
+            else:
+                self._write(result, HTML_REPORT, self.options.html_path, page)
         return result
 
     @staticmethod
@@ -148,7 +164,7 @@ class RegressionGate:
         try:
             write_atomically(path, text)
         except OSError as error:
-            result.lines.append(f"cannot write {label} {path}: {error.strerror or error}")
+            result.lines.append(not_written(label, path, error.strerror or str(error)))
             result.file_errors += 1
             return
         result.lines.append(f"wrote {label} {path}{detail}")

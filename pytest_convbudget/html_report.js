@@ -5,8 +5,8 @@
 (function () {
   var SVG = "http://www.w3.org/2000/svg";
   var FIGURES = [["flops", "FLOPs"], ["params", "params"], ["macs", "MACs"]];  // the chart's switch
-  var KIND_COLOURS = {conv: "#1e88e5", transposed: "#8e24aa", linear: "#fb8c00", matmul: "#00897b",
-                      attention: "#e53935", functional_conv: "#6d4c41"};
+  // Each kind's colour comes from the registry (pytest_convbudget.kinds), through the page's data.
+  var KIND_COLOURS = JSON.parse(document.getElementById("cb-kind-colours").textContent);
   var SPARE = ["#5e35b1", "#c0ca33", "#00acc1", "#f4511e", "#3949ab", "#7cb342"];
   var BLOCKS = ["#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#4e342e", "#558b2f",
                 "#283593", "#9e9d24"];
@@ -127,7 +127,7 @@
     });
     host.appendChild(svg);
     if (manyKinds) {
-      var legend = el("p", {"class": "cb-legend"}, "Layer kinds: ");
+      var legend = el("p", {"class": "cb-legend"}, "Kinds counted: ");
       data.kinds.forEach(function (kind) {
         var entry = el("span", {});
         entry.appendChild(el("i", {"data-kind": kind, style: "background: " + kindColour(kind)}));

@@ -9,18 +9,18 @@ template with HTML escaping on. Imported only when a report is asked for.
 from __future__ import annotations
 
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .html_view import build_view
+from .html_view import TITLE, build_view
 
 if TYPE_CHECKING:
-    from .compare import Comparison, Regression
-    from .measurement import Measurement
+    from .verdict import RunReport
 
 _PACKAGE = "pytest_convbudget"
 TEMPLATE = "html_report.html.j2"
 STYLE = "html_report.css"
 SCRIPT = "html_report.js"
+HTML_REPORT = "HTML report"  # what the page is called in "wrote ..." and "cannot write ..." lines
 
 
 def _asset(name: str) -> str:
@@ -54,17 +54,8 @@ def _inline(name: str) -> Any:
     return Markup(text)
 
 
-def render_html(
-    measurements: Sequence[Measurement],
-    enforcement: str = "fail",
-    comparison: Comparison | None = None,
-    regressions: Sequence[Regression] = (),
-    title: str = "conv budget",
-) -> str:
-    """The page for a run: every measurement, and its changes when ``comparison`` is given.
-
-    ``enforcement`` is ``--conv-budget`` (``fail``, ``warn`` or ``off``) and
-    only words the status; ``regressions`` are the measurements past the
-    growth gate, from :meth:`Comparison.regressions`.
-    """
-    return render_view(build_view(measurements, enforcement, comparison, regressions, title))
+def render_html(report: RunReport, title: str = TITLE) -> str:
+    """The page for a run report: ``renderers.RENDERERS["html"]``, so the gate's
+    ``--conv-html``, ``diff --format html`` and ``profile --html`` all draw the
+    report every other format renders."""
+    return render_view(build_view(report, title))

@@ -1,27 +1,31 @@
-"""What the HTML report shows, as plain dicts: measurements in, view model out.
+"""What the HTML report shows, as plain dicts: a run report in, view model out.
 
-Kept apart from the drawing (``html_report``) so that any front end (the
-plugin, ``profile --html``, ``diff --format html``) only has to hand over
-measurements, an optional comparison and the enforcement mode. Every count
-leaves here as an exact decimal string (``"3624638976"``) beside its display
-text: the page's script reads them with ``BigInt``, so no count is ever
-rounded through a float, however large.
+Kept apart from the drawing (``html_report``): the page is built from the one
+:class:`~pytest_convbudget.verdict.RunReport` every format renders, so the
+plugin's ``--conv-html``, ``profile --html`` and ``diff --format html`` show
+the same judgement as the text and the comment, in the same words. Every
+count leaves here as an exact decimal string (``"3624638976"``) beside its
+display text: the page's script reads them with ``BigInt``, so no count is
+ever rounded through a float, however large.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .block_bars import block_rows
 from .budget import measured_value
-from .config import FIGURE_LABELS, FIGURES
-from .diff_text import percent_text
+from .diff_text import mismatch_text, percent_text, regression_text
+from .headline import headline
+from .kinds import KINDS
 from .quantity import format_quantity
-from .report import budget_text, status_text
+from .report import budget_text, kinds_note, status_text
 from .table import exact_and_short, layer_row, render_notes
+from .verdict import CHANGED, NEW, NOT_COMPARED, UNCHANGED, RunReport
+from .vocabulary import FIGURE_LABELS, FIGURES
 
 if TYPE_CHECKING:
-    from .compare import Comparison, LayerChange, MeasurementChange, Regression
+    from .compare import LayerChange, MeasurementChange
     from .measurement import Measurement
     from .results import ConvCost, LayerCost, ModuleCost
 
@@ -29,50 +33,60 @@ OPEN_SECTIONS = 3  # sections unfolded on load: the first over-budget or regress
 OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
 # The layer table's columns; params, FLOPs and MACs are exact decimal strings.
 LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")
+TITLE = "conv budget"
 
 
-def build_view(
-    measurements: Sequence[Measurement],
-    enforcement: str = "fail",
-    comparison: Comparison | None = None,
-    regressions: Sequence[Regression] = (),
-    title: str = "conv budget",
-) -> dict[str, Any]:
+def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
     """The whole page's data. Rows come over budget first, then regressed, then in run order."""
-    changes = {change.after.measurement.key: change for change in comparison.changes} if comparison else {}
-    added = {entry.key for entry in comparison.added} if comparison else set()
-    regressed = {regression.change.after.measurement.key: regression for regression in regressions}
+    comparison = report.comparison
+    measurements = [entry.measurement for entry in report.entries]
+    changes = {change.after.key: change for change in comparison.changes} if comparison else {}
+    standing = {change.after.key: UNCHANGED for change in comparison.changes} if comparison else {}
+    standing.update({key: CHANGED for key, change in changes.items() if change.changed})
+    standing.update({entry.key: NEW for entry in comparison.added} if comparison else {})
+    standing.update({mismatch.after.key: NOT_COMPARED for mismatch in report.mismatched})
+    mismatches = {mismatch.after.key: mismatch_text(mismatch) for mismatch in report.mismatched}
+    regressed = {regression.change.after.key: regression_text(regression) for regression in report.regressions}
+    over = {failure.entry.key for failure in report.over_budget}
     rows = [
         measurement_view(
-            measurement, position, enforcement, changes.get(measurement.key),
-            regressed.get(measurement.key), measurement.key in added, comparison is not None,
+            measurement, position, report.enforcement, changes.get(measurement.key), standing.get(measurement.key, ""),
+            over=measurement.key in over, regression=regressed.get(measurement.key, ""),
+            mismatch=mismatches.get(measurement.key, ""),
         )
         for position, measurement in enumerate(measurements)
     ]
     rows.sort(key=lambda row: row["priority"])
     for place, row in enumerate(rows):
         row["anchor"] = f"m{place}"  # sections are numbered as shown
-    flagged = [row for row in rows if row["over"] or row["regressed"]] or rows[:1]
+    flagged = [row for row in rows if row["over"] or row["regressed"] or row["mismatch"]] or rows[:1]
     for row in flagged[:OPEN_SECTIONS]:
         row["open"] = True
-    kinds = sorted({kind for row in rows for kind in row["kinds"]})
+    counted = {kind for measurement in measurements for kind in measurement.cost.count}
     return {
         "title": title,
-        "count": len(rows),
-        "over": sum(row["over"] for row in rows),
-        "regressed": sum(row["regressed"] for row in rows),
+        "status": report.status,
+        "failed": report.failed,
+        "headline": headline(report),
+        "baseline_label": report.baseline_label or "",
         "compared": comparison is not None,
-        "changed": len(comparison.changed) if comparison else 0,
-        "added": len(added),
+        "regressions": list(regressed.values()),
+        "mismatched": list(mismatches.values()),
         "removed": [
             {"test_id": entry.measurement.test_id, "name": entry.measurement.name,
              "flops": exact_and_short(entry.measurement.cost.flops)}
             for entry in (comparison.removed if comparison else ())
         ],
-        "kinds": kinds,
+        "kinds": [name for name in KINDS if name in counted] + sorted(counted - set(KINDS)),
+        "colours": kind_colours(),
         "per": sorted({measurement.per for measurement in measurements}),
         "measurements": rows,
     }
+
+
+def kind_colours() -> dict[str, str]:
+    """Each registered kind's chart colour, from the registry: the page's script draws with these."""
+    return {name: kind.colour for name, kind in KINDS.items()}
 
 
 def measurement_view(
@@ -80,52 +94,57 @@ def measurement_view(
     position: int,
     enforcement: str,
     change: MeasurementChange | None,
-    regression: Regression | None,
-    new: bool,
-    compared: bool,
+    baseline: str,
+    over: bool = False,
+    regression: str = "",
+    mismatch: str = "",
 ) -> dict[str, Any]:
-    """One row of the summary table and the data behind its folded section."""
+    """One row of the summary table and the data behind its folded section.
+
+    ``baseline`` is how it stands against the baseline (``""`` without one);
+    ``over``, ``regression`` and ``mismatch`` are the report's findings on it,
+    the last two in the text renderer's words.
+    """
     cost = measurement.cost
-    status = status_text(measurement, enforcement)
-    over = measurement.over_budget
-    changed = change is not None and change.changed
     room = measurement.headroom
     layer_changes = {layer.name: layer for layer in change.layers} if change else {}
-    kinds = sorted({layer.kind for layer in cost.layers})
     return {
         "open": False,
-        "priority": (0 if over else 1 if regression else 2, position),
+        "priority": (0 if over else 1 if regression or mismatch else 2, position),
         "test_id": measurement.test_id,
         "name": measurement.name,
         "model": cost.model,
-        "status": status,
-        "status_class": "over" if over else "ok" if measurement.limits else "none",
+        "status": status_text(measurement, enforcement),
+        "status_class": _status_class(measurement, over),
         "over": over,
-        "regressed": regression is not None,
-        "regression": regression.message() if regression else "",
-        "baseline": _baseline_state(compared, new, changed),
+        "regressed": bool(regression),
+        "regression": regression,
+        "mismatch": mismatch,
+        "baseline": baseline,
         "budget": budget_text(measurement),
         "headroom": None if room is None else round(room, 1),
         "used": None if room is None else max(0.0, min(100.0 - room, 100.0)),
         "figures": [_figure(measurement, figure, change) for figure in FIGURES],
-        "kinds": kinds,
-        "notes": render_notes(cost),
+        "notes": [*kinds_note(cost), *render_notes(cost)],
         "detail": {
-            "kinds": kinds,
+            "kinds": list(cost.count),
             "tree": module_tree(cost, layer_changes),
             "layer_columns": LAYER_COLUMNS,
             "layers": [_layer(layer, layer_changes) for layer in cost.layers]
             + [_gone_layer(layer) for layer in layer_changes.values() if layer.after is None],
-            "blocks": _blocks(change) if change else [],
+            "blocks": _blocks(change) if change and change.changed else [],
             "moved": _moved(change) if change else [],
         },
     }
 
 
-def _baseline_state(compared: bool, new: bool, changed: bool) -> str:
-    if not compared:
-        return ""
-    return "new" if new else "changed" if changed else "unchanged"
+def _status_class(measurement: Measurement, over: bool) -> str:
+    """``over`` when the report holds it over budget; ``unchecked`` when over its limits under ``off``."""
+    if over:
+        return "over"
+    if measurement.over_budget:
+        return "unchecked"
+    return "ok" if measurement.limits else "none"
 
 
 def _figure(measurement: Measurement, figure: str, change: MeasurementChange | None) -> dict[str, Any]:
@@ -152,51 +171,62 @@ def _figure(measurement: Measurement, figure: str, change: MeasurementChange | N
     }
 
 
-def _counts(module: ModuleCost | None) -> dict[str, str]:
+def _counts(module: ModuleCost | LayerCost | None) -> dict[str, str]:
     return {figure: str(getattr(module, figure)) if module else "0" for figure in FIGURES}
+
+
+def _own_by_kind(cost: ConvCost) -> dict[str, dict[str, dict[str, int]]]:
+    """Per module name, its own calls summed per kind, kinds in first-call order."""
+    own: dict[str, dict[str, dict[str, int]]] = {}
+    for layer in cost.layers:
+        sums = own.setdefault(layer.name, {}).setdefault(layer.kind, dict.fromkeys(FIGURES, 0))
+        for figure in FIGURES:
+            sums[figure] += getattr(layer, figure)
+    return own
 
 
 def module_tree(cost: ConvCost, layer_changes: dict[str, LayerChange]) -> dict[str, Any]:
     """The module tree of the counted layers: each node sums its subtree, leaves are modules.
 
-    A module with its own cost and counted children gets an ``(own)`` child,
-    so at every level the children add up to their parent exactly.
+    A module whose calls are of several kinds (a ``self_attn`` that ran linear
+    and attention ops) gets one part per kind, and a module with its own cost
+    and counted children an ``(own)`` part, so every part has one kind (one
+    colour) and at every level the children add up to their parent exactly.
     """
-    kinds = {}
-    for layer in cost.layers:
-        kinds.setdefault(layer.name, layer.kind)
     root: dict[str, Any] = _node(cost.model, "")
-    for name, module in cost.by_module().items():
+    for name, kinds in _own_by_kind(cost).items():
         node = root
         parts = name.split(".")
         for depth in range(1, len(parts) + 1):
             path = ".".join(parts[:depth])
             node = node["children"].setdefault(path, _node(parts[depth - 1], path))
-        node["own"] = module
-        node["kind"] = kinds[name]
+        node["own"] = kinds
         change = layer_changes.get(name)
         node["change"] = change.status if change else ""
     return _finish(root)
 
 
 def _node(label: str, path: str) -> dict[str, Any]:
-    return {"label": label, "path": path, "own": None, "kind": "", "change": "", "children": {}}
+    return {"label": label, "path": path, "own": {}, "change": "", "children": {}}
+
+
+def _part(label: str, node: dict[str, Any], kind: str, values: dict[str, int]) -> dict[str, Any]:
+    return {"label": label, "path": node["path"], "kind": kind, "change": node["change"],
+            "values": {figure: str(value) for figure, value in values.items()}, "children": []}
 
 
 def _finish(node: dict[str, Any]) -> dict[str, Any]:
     """Turn the building form into the drawn form: values summed bottom-up, children listed."""
     children = [_finish(child) for child in node["children"].values()]
     own = node["own"]
-    if own is not None and children:
-        children.insert(0, {
-            "label": OWN, "path": node["path"], "kind": node["kind"], "change": node["change"],
-            "values": _counts(own), "children": [],
-        })
-    values = _counts(own) if not children else {
-        figure: str(sum(int(child["values"][figure]) for child in children)) for figure in FIGURES
-    }
-    return {"label": node["label"], "path": node["path"], "kind": node["kind"] if not children else "",
-            "change": node["change"] if not children else "", "values": values, "children": children}
+    if len(own) == 1 and not children:  # a leaf of one kind
+        ((kind, values),) = own.items()
+        return _part(node["label"], node, kind, values)
+    several = len(own) > 1
+    children[:0] = [_part(kind if several else OWN, node, kind, values) for kind, values in own.items()]
+    values = {figure: str(sum(int(child["values"][figure]) for child in children)) for figure in FIGURES}
+    return {"label": node["label"], "path": node["path"], "kind": "", "change": "", "values": values,
+            "children": children}
 
 
 def _layer(layer: LayerCost, layer_changes: dict[str, LayerChange]) -> list[str]:

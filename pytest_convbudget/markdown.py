@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .block_bars import block_chart_lines
 from .compare import FigureChange, LayerChange, MeasurementChange
-from .config import FIGURE_LABELS
-from .diff_text import percent_text, regression_text
+from .vocabulary import FIGURE_LABELS
+from .diff_text import mismatch_text, percent_text, regression_text
 from .headline import headline
 from .quantity import format_quantity
 from .verdict import (
@@ -71,6 +72,7 @@ def _code(text: str) -> str:
 
 
 def _details(change: MeasurementChange) -> str:
+    """One changed model, folded: its top-level blocks as bars before and after, then the layers that moved."""
     rows = [
         "| layer | status | FLOPs | params |",
         "| --- | --- | --- | --- |",
@@ -80,7 +82,8 @@ def _details(change: MeasurementChange) -> str:
     if len(change.layers) > DETAIL_ROWS:
         rows.append(f"| … {len(change.layers) - DETAIL_ROWS} more | | | |")
     summary = f"{_code(change.name)} in {_code(change.test_id)}: {len(change.layers)} layer(s) changed"
-    return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *rows, "", "</details>"])
+    bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost)
+    return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *bars, "", *rows, "", "</details>"])
 
 
 def _layer_flops(layer: LayerChange) -> str:
@@ -153,6 +156,8 @@ def render_markdown(report: RunReport) -> str:
     _failure_section(body, over_title, [overrun_line(f) for f in report.over_budget], "over-budget measurement(s)")
     _failure_section(body, "Grew past the allowed increase", [f"- {regression_text(r)}" for r in report.regressions],
                      "regression(s)")
+    _failure_section(body, "Not compared: counted with other kinds than the baseline",
+                     [f"- {mismatch_text(m)}" for m in report.mismatched], "mismatched measurement(s)")
     if comparison is None:
         return body.text().rstrip("\n") + "\n"
     changed = comparison.changed

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from .budget import ENFORCEMENT
-from .config import DEVICES, ConfigError, Settings, find_pyproject, is_known_device, load_settings
+from .config import Settings, find_pyproject, load_settings
 from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
+from .vocabulary import DEVICES, ConfigError, is_known_device
 
 if TYPE_CHECKING:
     from .gate import GateResult
@@ -78,6 +79,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conv-markdown", default=None, metavar="PATH",
         help="write the pull-request comment (markdown) to PATH; also appended to $GITHUB_STEP_SUMMARY when set",
+    )
+    group.addoption(
+        "--conv-html", default=None, metavar="PATH",
+        help="write the run as one self-contained HTML page to PATH (charts of where the cost goes; "
+        "with --conv-baseline, what changed)",
     )
 
 
@@ -322,6 +328,9 @@ class ConvBudgetSession:
         if self.gate is not None:
             result = self._finish_gate(session)
             parts[final_line_word("regression")] = len(result.report.regressions) if result.report else 0
+            parts[final_line_word("baseline mismatch", plural="baseline mismatches")] = (
+                len(result.report.mismatched) if result.report else 0
+            )
             parts[final_line_word("file not written", plural="files not written")] = result.file_errors
             if result.failed and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -407,8 +416,8 @@ def incomplete_reason(session: pytest.Session) -> str | None:
 
 
 CI_OPTIONS = (
-    "conv_json", "conv_save_baseline", "conv_merge_baseline", "conv_markdown", "conv_baseline", "conv_max_increase",
-    "conv_require_baseline",
+    "conv_json", "conv_save_baseline", "conv_merge_baseline", "conv_markdown", "conv_html", "conv_baseline",
+    "conv_max_increase", "conv_require_baseline",
 )
 
 
@@ -436,6 +445,7 @@ def make_gate(config: pytest.Config, settings: Settings, enforcement: str = "fai
         save_baseline=path("conv_save_baseline"),
         merge_baseline=path("conv_merge_baseline"),
         markdown_path=path("conv_markdown"),
+        html_path=path("conv_html"),
         baseline_path=path("conv_baseline"),
         max_increase=max_increase,
         require_baseline=bool(require),

@@ -3,8 +3,9 @@
 A renderer takes the :class:`~pytest_convbudget.verdict.RunReport` that
 :func:`~pytest_convbudget.verdict.build_report` built and returns the whole
 text. The plugin's gate and ``diff --format`` both look formats up here, so a
-new format is one entry in :data:`RENDERERS` and both get it: an HTML
-renderer is ``"html": render_html``, a function ``RunReport -> str``.
+new format is one entry in :data:`RENDERERS` and both get it. ``html`` is
+such an entry; its module imports Jinja2 only when a page is drawn, so
+importing this registry stays light.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .diff_text import render_text
+from .html_report import render_html
 from .json_report import render_json
 from .markdown import render_markdown
 from .verdict import RunReport
@@ -22,6 +24,7 @@ RENDERERS: dict[str, Renderer] = {
     "text": render_text,
     "markdown": render_markdown,
     "json": render_json,
+    "html": render_html,
 }
 
 

@@ -13,7 +13,14 @@ so FLOPs are 2 * MACs:
   body.b  Conv2d(16, 4, 1): params 68;    MACs 16*4*256 = 16,384;   FLOPs 32,768   (grown)
   neck    Conv2d(4, 2, 1):  params 10;    MACs 2,048;               FLOPs 4,096    (added; head went)
   total:  params 1,470, FLOPs 737,280, MACs 368,640
-``mixed()``: Conv2d(3, 4, 1) then Linear(4, 2) on the pooled (1, 4), counted with include_linear:
+``attention_cost()``: nn.TransformerEncoderLayer(8, 2, dim_feedforward=8) on 1x3x8, counted with count="all";
+its ``self_attn`` runs three kinds of call under one module name, linear, attention, linear:
+  self_attn  in-projection F.linear 8 -> 24 on 3 tokens: params 216; MACs 3*8*24 = 576;  FLOPs 1,152
+             attention (SDPA, 2 heads of 4): MACs 2*(3*3*4 + 3*3*4) = 144; FLOPs 246
+             out-projection 8 -> 8: params 72; MACs 192; FLOPs 384
+  linear1, linear2  Linear(8, 8): params 72 each; MACs 192; FLOPs 384
+  total:  FLOPs 2,550; self_attn's linear part 1,536, its attention part 246
+``mixed()``: Conv2d(3, 4, 1) then Linear(4, 2) on the pooled (1, 4), counted with count=["conv", "linear"]:
   conv    params 16; MACs 3*4*256 = 3,072; FLOPs 6,144
   fc      params 10; MACs 8;               FLOPs 16
 """
@@ -27,10 +34,10 @@ import torch
 from torch import nn
 
 from pytest_convbudget import ConvCost, profile
-from pytest_convbudget.compare import Comparison, Regression, compare_runs
 from pytest_convbudget.config import Limit
 from pytest_convbudget.measurement import Measurement
-from pytest_convbudget.runfile import RunEntry, build_run_file
+from pytest_convbudget.runfile import RunEntry, RunFile, build_run_file
+from pytest_convbudget.verdict import GatePolicy, RunReport, build_report
 
 NET_TEST = "tests/test_models.py::test_net"
 MIXED_TEST = "tests/test_models.py::test_mixed"
@@ -66,26 +73,38 @@ def net_cost(grown: bool) -> ConvCost:
 
 
 def mixed_cost() -> ConvCost:
-    return profile(Mixed(), image(), device="meta", include_linear=True)
+    return profile(Mixed(), image(), device="meta", count=["conv", "linear"])
+
+
+def attention_cost() -> ConvCost:
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=8, batch_first=True)
+    return profile(layer, torch.randn(1, 3, 8), device="meta", count="all")
 
 
 def measurement(test_id: str, name: str, cost: ConvCost, limits: Sequence[Limit] = ()) -> Measurement:
     return Measurement(test_id=test_id, name=name, index=0, cost=cost, per="sample", limits=tuple(limits))
 
 
-def runs() -> tuple[list[Measurement], Comparison, list[Regression]]:
-    """main's run and a PR's: the net grew past its FLOPs budget and the 5% gate; ``mixed`` is new."""
+def run_file(measurements: Sequence[Measurement]) -> RunFile:
+    return build_run_file([RunEntry(m, "failed" if m.over_budget else "passed") for m in measurements], "meta")
+
+
+def report_of(measurements: Sequence[Measurement], enforcement: str = "fail") -> RunReport:
+    """The report of a run with no baseline, as the gate builds it."""
+    return build_report(run_file(measurements), None, GatePolicy(enforcement=enforcement))
+
+
+def runs(enforcement: str = "fail") -> RunReport:
+    """main's run and a PR's, judged with a 5% gate: the net grew past its FLOPs budget and the gate;
+    ``mixed`` is new."""
     limit = Limit("flops", FLOPS_LIMIT, "@pytest.mark.budget")
     base = [measurement(NET_TEST, "Sequential", net_cost(False), [limit])]
     head = [
         measurement(MIXED_TEST, "Mixed", mixed_cost(), [Limit("params", 1_000, "@pytest.mark.budget")]),
         measurement(NET_TEST, "Sequential", net_cost(True), [limit]),
     ]
-    comparison = compare_runs(
-        build_run_file([RunEntry(m, "passed") for m in base], "meta"),
-        build_run_file([RunEntry(m, "failed" if m.over_budget else "passed") for m in head], "meta"),
-    )
-    return head, comparison, comparison.regressions(5.0)
+    policy = GatePolicy(override=5.0, enforcement=enforcement)
+    return build_report(run_file(head), run_file(base), policy, "baseline.json")
 
 
 def many(count: int) -> list[Measurement]:

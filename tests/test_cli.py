@@ -22,6 +22,8 @@ import torch
 
 import models
 from pytest_convbudget import profile
+from pytest_convbudget.gate import not_written
+from pytest_convbudget.html_report import HTML_REPORT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ERROR_PREFIX = "python -m pytest_convbudget: error:"
@@ -72,6 +74,8 @@ BAD_INVOCATIONS = {
     "unknown device": (["{examples}:resnet18", "--input", "1x3x32x32", "--device", "tpu"], "tpu"),
     "unknown kind": (["{examples}:resnet18", "--input", "1x3x32x32", "--count", "conv", "--count", "convs"],
                      "--count: count = ['conv', 'convs']: unknown kind 'convs'"),
+    "unwritable html path": (["{examples}:resnet18", "--input", "1x3x32x32", "--html", "{helpers}/broken_import.py/p.html"],
+                             not_written(HTML_REPORT, Path("{helpers}/broken_import.py/p.html"), "")),
 }
 
 GOOD_INVOCATIONS = {
@@ -79,20 +83,27 @@ GOOD_INVOCATIONS = {
     "json": ["examples/models.py:resnet18", "--input", "1x3x224x224", "--json"],
     "module path": ["user_nets:tiny", "--input", "2x3x8x8", "--json"],
     "all kinds": ["examples/models.py:vit_tiny", "--input", "2x3x32x32", "--count", "all"],
+    "html": ["examples/models.py:vit_tiny", "--input", "2x3x32x32", "--count", "all", "--html", "{helpers}/pages/vit.html"],
 }
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+def helpers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's own code, outside the repository; pages written by ``--html`` go here too."""
+    folder = tmp_path_factory.mktemp("user_code")
+    (folder / "user_nets.py").write_text(textwrap.dedent(USER_NETS))
+    (folder / "broken_import.py").write_text("import nothing_here_at_all\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runs(helpers: Path) -> dict[str, subprocess.CompletedProcess[str]]:
     """Every CLI invocation of this module, run once, four at a time, from the repository root."""
-    helpers = tmp_path_factory.mktemp("user_code")
-    (helpers / "user_nets.py").write_text(textwrap.dedent(USER_NETS))
-    (helpers / "broken_import.py").write_text("import nothing_here_at_all\n")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(helpers)])
     env["OMP_NUM_THREADS"] = "1"
     places = {"examples": str(REPO_ROOT / "examples" / "models.py"), "helpers": str(helpers)}
-    commands = {name: args for name, args in GOOD_INVOCATIONS.items()}
+    commands = {name: [arg.format(**places) for arg in args] for name, args in GOOD_INVOCATIONS.items()}
     for name, (args, _) in BAD_INVOCATIONS.items():
         commands[name] = [arg.format(**places) for arg in args]
 
@@ -154,7 +165,7 @@ def test_module_path_form_finds_a_factory_on_the_path(runs: dict[str, subprocess
 
 @pytest.mark.parametrize("case", list(BAD_INVOCATIONS))
 def test_a_mistake_gives_one_line_and_exit_status_2(
-    case: str, runs: dict[str, subprocess.CompletedProcess[str]]
+    case: str, runs: dict[str, subprocess.CompletedProcess[str]], helpers: Path
 ) -> None:
     """Bad specs, files, factories, shapes and devices: one clear line on stderr, no traceback."""
     result = runs[case]
@@ -165,7 +176,7 @@ def test_a_mistake_gives_one_line_and_exit_status_2(
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(ERROR_PREFIX)
-    assert fragment in lines[0]
+    assert fragment.format(helpers=helpers) in lines[0]
 
 
 def test_count_all_shows_each_call_with_its_kind_and_a_breakdown(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
@@ -183,3 +194,25 @@ def test_count_all_shows_each_call_with_its_kind_and_a_breakdown(runs: dict[str,
     for kind, cost in expected.by_kind().items():
         assert share[kind][1:] == [str(cost.calls), f"{cost.params:,}", f"{cost.flops:,}", f"{cost.macs:,}"]
     assert f"total counted MACs: {expected.macs:,} " in result.stdout
+
+
+def test_html_writes_the_profile_as_one_page_and_prints_the_table(
+    runs: dict[str, subprocess.CompletedProcess[str]], helpers: Path
+) -> None:
+    """``--html PATH``: the table as usual, and a page of the one measurement, with no limits and every kind counted."""
+    import re
+
+    result = runs["html"]
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == runs["all kinds"].stdout  # the table is the same with or without the page
+    page = (helpers / "pages" / "vit.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<strong>1 measurements, 0 over budget; no baseline to compare with</strong>" in page
+    assert '<span class="badge none">no budget</span>' in page
+    assert "<code>examples/models.py:vit_tiny</code>" in page
+    (data,) = re.findall(r'<script type="application/json" class="cb-data">(.*?)</script>', page, re.S)
+    detail = json.loads(data)
+    expected = profile(models.vit_tiny(), torch.randn(2, 3, 32, 32), count="all")
+    assert detail["kinds"] == list(expected.count)
+    assert detail["tree"]["values"] == {"params": str(expected.params), "flops": str(expected.flops),
+                                        "macs": str(expected.macs)}

@@ -230,6 +230,7 @@ def test_json_carries_the_verdict_every_format_shares(artifacts: Path) -> None:
     assert data["headline"] == "1 of 3 measurements changed, 1 new, 1 removed; 1 grew past the allowed increase"
     assert data["counts"] == {
         "measurements": 3, "changed": 1, "unchanged": 1, "added": 1, "removed": 1, "over_budget": 0, "regressions": 1,
+        "mismatched": 0,
     }
     assert data["over_budget"] == []
 
@@ -262,3 +263,20 @@ def test_diff_finds_the_table_the_plugin_would_read(
     (tmp_path / start).mkdir(parents=True, exist_ok=True)
     found = find_pyproject_from(tmp_path / start)
     assert found == (None if expected is None else tmp_path / expected)
+
+
+def test_html_is_the_report_as_one_page(artifacts: Path) -> None:
+    """--format html draws the same report as a page: its verdict, its regressions, and the exit status of the others."""
+    import html
+
+    from pytest_convbudget.renderers import RENDERERS
+
+    assert "html" in RENDERERS
+    done = diff(artifacts, "base.json", "head.json", "--format", "html", "--max-increase", "50")
+    assert done.returncode == EXIT_REGRESSION, done.stderr
+    page = done.stdout
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "<strong>1 of 3 measurements changed, 1 new, 1 removed; 1 grew past the allowed increase</strong>" in page
+    assert "(baseline: <code>base.json</code>)" in page
+    assert html.escape(f"{GROWN} [Sequential]: params +72.3% (808 -> 1.39 k)", quote=False) in page
+    assert "<code>tests/test_models.py::test_gone</code> [old]" in page  # removed since the baseline

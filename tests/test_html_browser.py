@@ -14,8 +14,9 @@ from typing import Any, Iterator
 import pytest
 
 from browser import browser_fixture, console_messages, open_page, requested_urls, wait_for
-from html_cases import GROWN_FLOPS, GROWN_PARAMS, many, runs
+from html_cases import GROWN_FLOPS, GROWN_PARAMS, many, report_of, runs
 from pytest_convbudget.html_report import render_html
+from pytest_convbudget.kinds import KINDS
 
 RED = "rgba(198, 40, 40, 1)"  # --over in the page's style
 
@@ -27,9 +28,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    measurements, comparison, regressions = runs()
     path = tmp_path_factory.mktemp("html") / "report.html"
-    path.write_text(render_html(measurements, "fail", comparison, regressions), encoding="utf-8")
+    path.write_text(render_html(runs()), encoding="utf-8")
     return path
 
 
@@ -46,6 +46,12 @@ return Array.from(section.querySelectorAll("svg.cb-icicle rect")).map(rect => ({
   path: rect.dataset.path, width: Number(rect.getAttribute("width")), fill: rect.getAttribute("fill"),
   cls: rect.getAttribute("class") || ""}));
 """
+
+
+def rgba(colour: str) -> str:
+    """``#4e79a7`` as the browser reports a computed colour."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, 1)"
 
 
 def _number(text: str) -> int:
@@ -125,9 +131,10 @@ def test_a_folded_section_is_drawn_when_opened_with_colours_per_kind(page: Any) 
     fills = {part["path"]: part["fill"] for part in parts if part["leaf"]}
     assert fills["conv"] != fills["fc"]
     legend = page.find_elements("css selector", "#m1 .cb-legend i")
+    assert [swatch.get_attribute("data-kind") for swatch in legend] == ["conv", "linear"]  # the measurement's count
     assert [swatch.value_of_css_property("background-color") for swatch in legend] == [
-        "rgba(30, 136, 229, 1)", "rgba(251, 140, 0, 1)"]  # conv, linear: the chart's fills
-    assert (fills["conv"], fills["fc"]) == ("#1e88e5", "#fb8c00")
+        rgba(KINDS["conv"].colour), rgba(KINDS["linear"].colour)]  # the registry's colours: the chart's fills
+    assert (fills["conv"], fills["fc"]) == (KINDS["conv"].colour, KINDS["linear"].colour)
 
 
 def test_the_summary_sorts_by_a_column(page: Any) -> None:
@@ -154,7 +161,7 @@ def test_a_screenshot_is_not_blank(page: Any, tmp_path: Path) -> None:
 
 def test_five_hundred_measurements_load_folded(browser: Any, tmp_path: Path) -> None:
     path = tmp_path / "many.html"
-    path.write_text(render_html(many(500)), encoding="utf-8")
+    path.write_text(render_html(report_of(many(500))), encoding="utf-8")
     open_page(browser, path)
     assert console_messages(browser) == []
     assert len(browser.find_elements("css selector", "#cb-summary tbody tr")) == 500
@@ -180,7 +187,7 @@ def test_odd_runs_draw_without_errors_and_huge_counts_stay_exact(browser: Any, t
         measurement("t.py::test_huge", "huge", ConvCost.from_dict(data)),
     ]
     path = tmp_path / "odd.html"
-    path.write_text(render_html(odd), encoding="utf-8")
+    path.write_text(render_html(report_of(odd)), encoding="utf-8")
     open_page(browser, path)
     browser.execute_script('document.querySelectorAll("details.cb-m").forEach(d => { d.open = true; });')
     for anchor in ("m0", "m1", "m2"):
@@ -190,3 +197,26 @@ def test_odd_runs_draw_without_errors_and_huge_counts_stay_exact(browser: Any, t
     cells = browser.find_elements("css selector", '#m2 table.cb-layers td[data-figure="flops"]')
     assert [cell.text for cell in cells] == [f"{huge:,}"]  # 1,180,591,620,717,411,303,425: not ...424
     assert [part["path"] for part in browser.execute_script(CHART_PARTS, "m1")] == ["", "(root)"]
+
+
+def test_a_module_with_several_kinds_is_split_into_parts_coloured_by_kind(browser: Any, tmp_path: Path) -> None:
+    """self_attn ran linear and attention ops: its two parts take their kinds' colours and still add up."""
+    from html_cases import attention_cost, measurement
+
+    path = tmp_path / "attention.html"
+    path.write_text(render_html(report_of([measurement("t.py::test_encoder", "encoder", attention_cost())])),
+                    encoding="utf-8")
+    open_page(browser, path)
+    parts = _check_chart(browser, "m0", "flops")
+    assert console_messages(browser) == []
+    split = [(part["value"], part["fill"]) for part in parts if part["path"] == "self_attn" and part["leaf"]]
+    assert split == [("1536", KINDS["linear"].colour), ("246", KINDS["attention"].colour)]
+    legend = browser.find_elements("css selector", "#m0 .cb-legend i")
+    assert [swatch.get_attribute("data-kind") for swatch in legend] == list(KINDS)  # count="all"
+    assert [swatch.value_of_css_property("background-color") for swatch in legend] == [
+        rgba(kind.colour) for kind in KINDS.values()]
+    titles = browser.execute_script(
+        'return Array.from(document.querySelectorAll(\'#m0 rect[data-path="self_attn"] title\')).map(t => t.textContent);')
+    assert [title.splitlines()[:2] for title in titles] == [
+        ["self_attn", "FLOPs: 1,782 (69.9%)"], ["self_attn (linear)", "FLOPs: 1,536 (60.2%)"],
+        ["self_attn (attention)", "FLOPs: 246 (9.6%)"]]

@@ -7,6 +7,7 @@ by hand there). What a person sees once the page is drawn is checked in
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -15,26 +16,25 @@ from typing import Any
 
 import pytest
 
-from html_cases import FLOPS_LIMIT, GROWN_FLOPS, GROWN_MACS, GROWN_PARAMS, MIXED_TEST, NET_TEST, many, runs
+from html_cases import FLOPS_LIMIT, GROWN_FLOPS, GROWN_MACS, GROWN_PARAMS, MIXED_TEST, NET_TEST, many, report_of, runs
 from pytest_convbudget.html_report import render_html
 from pytest_convbudget.html_view import OWN, build_view
+from pytest_convbudget.verdict import RunReport
 
 
 @pytest.fixture(scope="module")
-def run() -> tuple[Any, ...]:
+def run() -> RunReport:
     return runs()
 
 
 @pytest.fixture(scope="module")
-def view(run: tuple[Any, ...]) -> dict[str, Any]:
-    measurements, comparison, regressions = run
-    return build_view(measurements, "fail", comparison, regressions)
+def view(run: RunReport) -> dict[str, Any]:
+    return build_view(run)
 
 
 @pytest.fixture(scope="module")
-def page(run: tuple[Any, ...]) -> str:
-    measurements, comparison, regressions = run
-    return render_html(measurements, "fail", comparison, regressions)
+def page(run: RunReport) -> str:
+    return render_html(run)
 
 
 def _node(tree: dict[str, Any], path: str) -> dict[str, Any]:
@@ -57,7 +57,8 @@ def test_over_budget_and_regressed_rows_come_first(view: dict[str, Any]) -> None
         (NET_TEST, "OVER", True, "changed"),  # run order had it second
         (MIXED_TEST, "ok", False, "new"),
     ]
-    assert (view["count"], view["over"], view["regressed"], view["added"], view["removed"]) == (2, 1, 1, 1, [])
+    assert view["headline"] == "1 of 2 measurements changed, 1 new, 0 removed; 1 over budget, 1 grew past the allowed increase"
+    assert (view["status"], view["baseline_label"], view["removed"]) == ("failed", "baseline.json", [])
     assert [row["open"] for row in rows] == [True, False]  # the first flagged section starts unfolded
 
 
@@ -101,7 +102,7 @@ def test_a_module_with_its_own_cost_and_counted_children_gets_an_own_part() -> N
             return self.inner(super().forward(x))
 
     cost = profile(nn.Sequential(Outer()), image(), device="meta")
-    tree = build_view([measurement("t.py::t", "m", cost)])["measurements"][0]["detail"]["tree"]
+    tree = build_view(report_of([measurement("t.py::t", "m", cost)]))["measurements"][0]["detail"]["tree"]
     outer = _node(tree, "0")
     assert [(child["label"], child["path"]) for child in outer["children"]] == [(OWN, "0"), ("inner", "0.inner")]
     _check_sums(tree)
@@ -127,6 +128,57 @@ def test_more_than_one_kind_is_named_for_the_legend(view: dict[str, Any]) -> Non
     assert [(child["path"], child["kind"]) for child in mixed["tree"]["children"]] == [("conv", "conv"), ("fc", "linear")]
 
 
+def test_a_module_with_calls_of_several_kinds_gets_one_part_per_kind() -> None:
+    """self_attn ran linear and attention ops: two parts, one colour each, adding up to the module."""
+    from html_cases import attention_cost, measurement
+    from pytest_convbudget.kinds import KINDS
+
+    row = build_view(report_of([measurement("t.py::t", "encoder", attention_cost())]))["measurements"][0]
+    tree = row["detail"]["tree"]
+    _check_sums(tree)
+    assert tree["values"]["flops"] == "2550"
+    attention = _node(tree, "self_attn")
+    assert (attention["kind"], attention["values"]["flops"]) == ("", "1782")
+    assert [(part["label"], part["kind"], part["values"]["flops"], part["children"]) for part in attention["children"]] == [
+        ("linear", "linear", "1536", []), ("attention", "attention", "246", [])]
+    assert [(child["path"], child["kind"]) for child in tree["children"][1:]] == [("linear1", "linear"), ("linear2", "linear")]
+    assert row["detail"]["kinds"] == list(KINDS)  # count="all": the legend's kinds
+
+
+def test_the_kinds_counted_are_the_measurements_count_not_the_kinds_that_ran() -> None:
+    from html_cases import image, measurement, net, net_cost
+    from pytest_convbudget import profile
+
+    cost = profile(net(False), image(), device="meta", count=["conv", "linear"])  # no linear ran
+    view = build_view(report_of([measurement("t.py::t", "net", cost), measurement("t.py::u", "net", net_cost(False))]))
+    assert view["kinds"] == ["conv", "linear"]
+    assert [row["detail"]["kinds"] for row in view["measurements"]] == [["conv", "linear"], ["conv"]]
+
+
+def test_kind_colours_come_from_the_registry(page: str) -> None:
+    from pytest_convbudget.kinds import KINDS
+
+    data = re.search(r'<script type="application/json" id="cb-kind-colours">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(data) == {name: kind.colour for name, kind in KINDS.items()}
+    script = page[page.rindex("<script>"):]
+    assert not any(kind.colour in script for kind in KINDS.values())  # none hard-coded in the page's script
+
+
+def test_a_measurement_the_baseline_counted_otherwise_is_listed_not_compared() -> None:
+    from html_cases import measurement, mixed_cost, net_cost, run_file
+    from pytest_convbudget.diff_text import mismatch_text
+    from pytest_convbudget.verdict import GatePolicy, build_report
+
+    base = [measurement(NET_TEST, "Sequential", net_cost(False))]
+    head = [measurement(NET_TEST, "Sequential", mixed_cost())]
+    report = build_report(run_file(head), run_file(base), GatePolicy())
+    (row,) = build_view(report)["measurements"]
+    assert (row["baseline"], row["mismatch"], row["open"]) == ("not compared", mismatch_text(report.mismatched[0]), True)
+    page = render_html(report)
+    assert html.escape(mismatch_text(report.mismatched[0]), quote=False) in page
+    assert '<span class="badge not-compared">not compared</span>' in page
+
+
 def test_idle_modules_and_uncounted_ops_are_listed_as_the_text_report_lists_them() -> None:
     import torch
     from torch import nn
@@ -146,16 +198,20 @@ def test_idle_modules_and_uncounted_ops_are_listed_as_the_text_report_lists_them
             return functional.conv2d(self.used(x), self.kernel)  # outside every counted module
 
     cost = profile(Leaky(), image(), device="meta")
-    page = render_html([measurement("t.py::t", "leaky", cost)])
+    page = render_html(report_of([measurement("t.py::t", "leaky", cost)]))
     assert "never ran, not in the totals: aux (Conv2d, 148 params)" in page
-    assert "not in the totals: 1 conv op(s) the module hooks could not count" in page
+    from pytest_convbudget.table import render_notes
+
+    (uncounted,) = [line for line in render_notes(cost) if line.startswith("not in the totals (count = conv): ")]
+    assert uncounted.startswith("not in the totals (count = conv): 1 functional_conv op(s) (conv2d; ")
+    assert html.escape(uncounted, quote=False) in page  # the terminal report's words
 
 
 def test_the_page_is_self_contained(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)\s*=\s*(?!["']#)""", page), "no src, no href but in-page anchors"
     assert not re.search(r"@import|url\(|https?://(?!www\.w3\.org/2000/svg)", page)
-    assert page.count("<script") == 3  # two measurements' data, one script; none with src
+    assert page.count("<script") == 4  # two measurements' data, the kinds' colours, one script; none with src
     assert "<link" not in page
 
 
@@ -163,30 +219,31 @@ def test_names_are_escaped_and_data_cannot_close_its_script() -> None:
     from html_cases import measurement, net_cost
 
     hostile = '</script><script>alert("x")</script>'
-    page = render_html([measurement(f"t.py::t[{hostile}]", hostile, net_cost(False))])
+    page = render_html(report_of([measurement(f"t.py::t[{hostile}]", hostile, net_cost(False))]))
     assert hostile not in page
-    assert page.count("<script") == 2  # the measurement's data and the page's script, nothing injected
+    assert page.count("<script") == 3  # the measurement's data, the colours and the page's script, nothing injected
     data = re.search(r'<script type="application/json" class="cb-data">(.*?)</script>', page, re.S).group(1)
     assert json.loads(data)["tree"]["values"]["flops"] == "425984"
 
 
 def test_the_page_is_the_same_for_the_same_run(page: str) -> None:
-    measurements, comparison, regressions = runs()
-    assert render_html(measurements, "fail", comparison, regressions) == page  # no timestamps
+    assert render_html(runs()) == page  # no timestamps
 
 
 def test_enforcement_words_the_status() -> None:
-    measurements, comparison, regressions = runs()
-    page = render_html(measurements, "warn", comparison, regressions)
+    page = render_html(runs("warn"))
     assert '<span class="badge over">over (warn)</span>' in page
+    page = render_html(runs("off"))  # not judged: its own colour, and not counted over budget
+    assert '<span class="badge unchecked">over (off)</span>' in page
+    assert "0 over budget" not in page and "1 over budget" not in page
 
 
 def test_an_empty_run_says_so() -> None:
-    assert "No conv_cost measurements in this run." in render_html([])
+    assert "No conv_cost measurements in this run." in render_html(report_of([]))
 
 
 def test_five_hundred_measurements_are_folded_and_drawn_on_demand() -> None:
-    page = render_html(many(500))
+    page = render_html(report_of(many(500)))
     assert page.count('<details class="cb-m') == 500
     assert page.count(" open>") == 1  # none is flagged: only the first section starts unfolded
     assert page.count("<svg") == 0  # every chart is drawn by the page's script, when opened
@@ -194,8 +251,10 @@ def test_five_hundred_measurements_are_folded_and_drawn_on_demand() -> None:
 
 
 def test_loading_the_report_module_imports_neither_torch_nor_jinja2() -> None:
+    """Nor does the renderer registry that holds it, nor the gate: Jinja2 loads when a page is drawn."""
     code = (
-        "import sys, pytest_convbudget.html_report, pytest_convbudget.block_bars; "
+        "import sys, pytest_convbudget.html_report, pytest_convbudget.block_bars, pytest_convbudget.renderers, "
+        "pytest_convbudget.gate; "
         "print(sorted(name for name in ('torch', 'jinja2') if name in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -212,22 +271,20 @@ def test_a_page_for_the_examples_stays_well_under_two_megabytes() -> None:
     cases = [(resnet18(), (1, 3, 224, 224)), (resnet50(), (1, 3, 224, 224)), (mobilenet_v2(), (1, 3, 160, 160)),
              (mobilenet_v2(), (1, 3, 224, 224)), (unet3d(), (1, 1, 64, 64, 64)), (resnet50(), (1, 3, 224, 224)),
              (resnet_style(), (32, 3, 224, 224))]
-    page = render_html([
+    page = render_html(report_of([
         measurement(f"test_examples.py::test_{index}", type(model).__name__, profile(model, torch.randn(*shape), device="meta"))
         for index, (model, shape) in enumerate(cases)
-    ])
+    ]))
     assert len(page.encode()) < 500_000  # 168 KB when measured; "well under 2 MB"
 
 
 def test_a_model_that_shrank_has_its_layers_marked_shrunk() -> None:
-    from html_cases import measurement, net_cost
-    from pytest_convbudget.compare import compare_runs
-    from pytest_convbudget.runfile import RunEntry, build_run_file
+    from html_cases import measurement, net_cost, run_file
+    from pytest_convbudget.verdict import GatePolicy, build_report
 
     base = [measurement(NET_TEST, "Sequential", net_cost(True))]
     head = [measurement(NET_TEST, "Sequential", net_cost(False))]
-    comparison = compare_runs(*(build_run_file([RunEntry(m, "passed") for m in run], "meta") for run in (base, head)))
-    row = build_view(head, "fail", comparison)["measurements"][0]
+    row = build_view(build_report(run_file(head), run_file(base), GatePolicy()))["measurements"][0]
     tree = row["detail"]["tree"]
     assert [(_node(tree, path)["change"]) for path in ("body.a", "body.b", "head", "stem")] == [
         "shrunk", "shrunk", "added", ""]
@@ -242,4 +299,4 @@ def test_without_jinja2_the_report_says_what_to_install(monkeypatch: pytest.Monk
 
     monkeypatch.setitem(sys.modules, "jinja2", None)  # makes `import jinja2` fail
     with pytest.raises(HtmlReportError, match=r"^the HTML report needs Jinja2: pip install 'pytest-convbudget\[html\]'$"):
-        render_html([])
+        render_html(report_of([]))

@@ -97,6 +97,15 @@ DETECTOR_DETAILS = [
     "<details>",
     "<summary>`Sequential` in `tests/test_models.py::test_detector`: 4 layer(s) changed</summary>",
     "",
+    # one top-level block; bars are 16 cells of 8 steps, to the larger figure's scale (741,376):
+    # before 495,616 / 741,376 * 128 = 85.6 -> 86 steps = 10 full cells and a 6/8 one
+    "FLOPs per sample by top-level block, before → after (bars to one scale):",
+    "",
+    "| block | before | after | change |",
+    "| --- | --- | --- | --- |",
+    "| `backbone` | `██████████▊░░░░░` 496 k | `████████████████` 741 k | +49.6% |",
+    "| **total** | 496 k | 741 k | +49.6% |",
+    "",
     "| layer | status | FLOPs | params |",
     "| --- | --- | --- | --- |",
     "| `backbone.mid` | grown | 295 k → 590 k (+100.0%) 🔺🔺🔺 | 584 → 1.17 k (+100.0%) 🔺🔺🔺 |",
@@ -243,3 +252,36 @@ def test_five_hundred_failures_read_in_order_and_fit() -> None:
         assert shown + int(note.split()[1]) == 500, (what, shown, note)
         assert shown >= SHOWN_FAILURES
     assert max(len(line) for line in lines) < 400  # one failure a line, none of them a wall of text
+
+
+def test_a_reviewer_sees_each_changed_model_as_bars_inside_its_details() -> None:
+    """Unfolding a changed model shows its top-level blocks as bars to one scale, before and after, then its layers.
+
+    ``html_cases.net``: stem 110,592 FLOPs both times; body 311,296 -> 622,592; head (4,096) went, neck (4,096)
+    came. Bars are 16 cells of 8 steps to the largest figure, 622,592: stem 110,592 * 128 / 622,592 = 22.7 -> 23
+    steps (2 cells and 7/8); body 64 steps before (8 cells), 128 after; 4,096 is 0.8 -> 1 step, never drawn empty.
+    """
+    from html_cases import net
+
+    base = RunFile((entry("tests/test_models.py::test_net", "Sequential", measure(net(False))),))
+    head = RunFile((entry("tests/test_models.py::test_net", "Sequential", measure(net(True))),))
+    lines = comment(base, head).splitlines()
+    details = lines[lines.index("<details>"):]
+    assert details[:13] == [
+        "<details>",
+        "<summary>`Sequential` in `tests/test_models.py::test_net`: 4 layer(s) changed</summary>",
+        "",
+        "FLOPs per sample by top-level block, before → after (bars to one scale):",
+        "",
+        "| block | before | after | change |",
+        "| --- | --- | --- | --- |",
+        "| `stem` | `██▉░░░░░░░░░░░░░` 111 k | `██▉░░░░░░░░░░░░░` 111 k | 0% |",
+        "| `body` | `████████░░░░░░░░` 311 k | `████████████████` 623 k | +100.0% |",
+        "| `neck` | — | `▏░░░░░░░░░░░░░░░` 4.10 k | new |",
+        "| `head` | `▏░░░░░░░░░░░░░░░` 4.10 k | — | gone |",
+        "| **total** | 426 k | 737 k | +73.1% |",
+        "",
+    ]
+    assert details[13] == "| layer | status | FLOPs | params |"
+    assert details[-1] == "</details>"
+    assert all(len(re.findall(r"`[█▉▊▋▌▍▎▏░]+`", line)) in (1, 2) for line in details[7:11])  # every bar in a code span
