@@ -51,6 +51,7 @@ def add_diff_command(commands: Any) -> None:
 
 def run_diff(args: argparse.Namespace) -> int:
     from .config import ConfigError, find_pyproject_from, load_settings
+    from .html_report import HtmlReportError
     from .renderers import render
     from .runfile import RunFileError, load_run_file
     from .verdict import GatePolicy, build_report
@@ -63,7 +64,12 @@ def run_diff(args: argparse.Namespace) -> int:
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     report = build_report(head, base, GatePolicy.from_settings(settings, args.max_increase, args.budget), str(args.base))
-    _write_utf8(render(report, args.format))
+    try:
+        text = render(report, args.format)
+    except HtmlReportError as error:  # --format html without Jinja2: say what to install
+        print(f"convbudget diff: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    _write_utf8(text)
     return EXIT_REGRESSION if report.failed else 0
 
 

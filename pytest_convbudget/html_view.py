@@ -25,6 +25,8 @@ from .verdict import CHANGED, NEW, NOT_COMPARED, UNCHANGED, RunReport
 from .vocabulary import FIGURE_LABELS, FIGURES
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .compare import LayerChange, MeasurementChange
     from .measurement import Measurement
     from .results import ConvCost, LayerCost, ModuleCost
@@ -78,10 +80,33 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
             for entry in (comparison.removed if comparison else ())
         ],
         "kinds": [name for name in KINDS if name in counted] + sorted(counted - set(KINDS)),
+        "kinds_line": kinds_line(measurements),
         "colours": kind_colours(),
         "per": sorted({measurement.per for measurement in measurements}),
         "measurements": rows,
     }
+
+
+def kinds_line(measurements: Sequence[Measurement]) -> str:
+    """Which kinds the run counted, and in how many measurements when not in all of them:
+    a run of CNNs and one ViT counted with "all" must not read as if every model counted matmuls."""
+    uses: dict[str, int] = {}
+    for measurement in measurements:
+        for kind in measurement.cost.count:
+            uses[kind] = uses.get(kind, 0) + 1
+    if len(uses) <= 1:
+        return ""
+    order = [name for name in KINDS if name in uses] + sorted(set(uses) - set(KINDS))
+    total = len(measurements)
+    by_uses: dict[int, list[str]] = {}
+    for kind in order:
+        by_uses.setdefault(uses[kind], []).append(kind)
+    if list(by_uses) == [total]:  # every measurement counted the same kinds
+        return ", ".join(order)
+    return "; ".join(
+        ", ".join(kinds) + (f" in all {total}" if count == total else f" in {count} of {total}")
+        for count, kinds in sorted(by_uses.items(), reverse=True)
+    )
 
 
 def kind_colours() -> dict[str, str]:

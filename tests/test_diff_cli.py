@@ -280,3 +280,16 @@ def test_html_is_the_report_as_one_page(artifacts: Path) -> None:
     assert "(baseline: <code>base.json</code>)" in page
     assert html.escape(f"{GROWN} [Sequential]: params +72.3% (808 -> 1.39 k)", quote=False) in page
     assert "<code>tests/test_models.py::test_gone</code> [old]" in page  # removed since the baseline
+
+
+def test_html_without_jinja2_is_one_error_line_saying_what_to_install(
+    artifacts: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No page and no traceback: exit 2 (not a regression) and the install hint."""
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # makes `import jinja2` fail
+    code = console_main([str(artifacts / "base.json"), str(artifacts / "head.json"), "--format", "html"])
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "convbudget diff: error: the HTML report needs Jinja2: pip install 'pytest-convbudget[html]'"]

@@ -121,8 +121,11 @@ def test_with_a_baseline_blocks_and_moved_layers_are_listed(view: dict[str, Any]
         ("stem", ""), ("body.a", "grown"), ("body.b", "grown"), ("neck", "added"), ("head", "removed")]
 
 
-def test_more_than_one_kind_is_named_for_the_legend(view: dict[str, Any]) -> None:
+def test_more_than_one_kind_is_named_for_the_legend(view: dict[str, Any], page: str) -> None:
     assert view["kinds"] == ["conv", "linear"]
+    counted = [len(row["detail"]["kinds"]) for row in view["measurements"]]
+    # the header says in how many measurements: a CNN counted with convs only must not read as counting linears
+    assert f"Kinds counted: conv in all {len(counted)}; linear in {counted.count(2)} of {len(counted)}." in page
     mixed = view["measurements"][1]["detail"]
     assert mixed["kinds"] == ["conv", "linear"]
     assert [(child["path"], child["kind"]) for child in mixed["tree"]["children"]] == [("conv", "conv"), ("fc", "linear")]
@@ -300,3 +303,10 @@ def test_without_jinja2_the_report_says_what_to_install(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "jinja2", None)  # makes `import jinja2` fail
     with pytest.raises(HtmlReportError, match=r"^the HTML report needs Jinja2: pip install 'pytest-convbudget\[html\]'$"):
         render_html(report_of([]))
+
+
+def test_kinds_counted_by_every_measurement_are_listed_plainly() -> None:
+    from html_cases import attention_cost, measurement
+
+    page = render_html(report_of([measurement("t.py::t", "encoder", attention_cost())]))
+    assert "Kinds counted: conv, linear, matmul, attention, functional_conv." in page
