@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from .kinds import DEFAULT_COUNT, parse_count
 from .quantity import parse_percent, parse_quantity
-from .vocabulary import DEVICES, FIGURE_LABELS, FIGURES, ConfigError, CountError, is_known_device
+from .vocabulary import DEVICES, FIGURES, ConfigError, CountError, is_known_device
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -216,5 +216,5 @@ def _parse_einsum(equation: str, shapes: Sequence[Sequence[int]]) -> tuple[list[
         for term in inputs:
             for letter in term:
                 counts[letter] = counts.get(letter, 0) + 1
-        output = spare + "".join(sorted(l for l, c in counts.items() if c == 1 and l not in spare))
+        output = spare + "".join(sorted(letter for letter, uses in counts.items() if uses == 1 and letter not in spare))
     return inputs, output

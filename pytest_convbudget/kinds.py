@@ -20,7 +20,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .formulas import (
     CallCost,
-    MatmulDims,
     addbmm_cost,
     attention_cost,
     conv_cost,

@@ -71,7 +71,7 @@ class Measurement:
             "name": self.name,
             "index": self.index,
             "per": self.per,
-            "limits": [{"figure": l.figure, "value": l.value, "source": l.source} for l in self.limits],
+            "limits": [{"figure": limit.figure, "value": limit.value, "source": limit.source} for limit in self.limits],
             "cost": self.cost.to_dict(),
         }
 

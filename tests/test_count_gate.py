@@ -69,7 +69,7 @@ def test_the_report_says_what_was_counted_with_flops_by_kind(pytester: pytest.Py
     section = conv_budget_section(result.stdout.lines)
     assert (
         "test_hybrid.py::test_hybrid [Hybrid]: counted conv, linear, matmul, attention and functional_conv "
-        f"(FLOPs by kind: conv 12.3 k, linear 2.05 k, matmul 3.84 k, attention 0, functional_conv 0)"
+        "(FLOPs by kind: conv 12.3 k, linear 2.05 k, matmul 3.84 k, attention 0, functional_conv 0)"
     ) in section
 
 

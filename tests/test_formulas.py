@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from counted_arithmetic import OpCounter
+
 from pytest_convbudget.formulas import (
     CallCost,
     conv_cost,
@@ -49,44 +51,6 @@ PROPERTY_SETTINGS = settings(
 # ---------------------------------------------------------------------------
 # The counting arithmetic
 # ---------------------------------------------------------------------------
-
-
-@dataclass
-class OpCounter:
-    """Performs multiplies and adds while tallying them.
-
-    Routing every arithmetic step of the naive loops through here is what makes
-    the counts independent of the formulas: nothing is multiplied out, each
-    operation is counted as it really happens.
-    """
-
-    multiplies: int = 0
-    adds: int = 0
-
-    def mul(self, a: float, b: float) -> float:
-        """One multiply."""
-        self.multiplies += 1
-        return a * b
-
-    def add(self, a: float, b: float) -> float:
-        """One add."""
-        self.adds += 1
-        return a + b
-
-    def accumulate(self, total: float | None, term: float) -> float:
-        """Add ``term`` to a running sum that starts as the first term itself.
-
-        Starting from the first product instead of 0 is what makes a dot
-        product of n terms cost n - 1 adds, as the cost model says.
-        """
-        if total is None:
-            return term
-        return self.add(total, term)
-
-    @property
-    def flops(self) -> int:
-        """Every multiply and every add."""
-        return self.multiplies + self.adds
 
 
 def nested_get(nested: Any, index: Sequence[int]) -> Any:

@@ -24,6 +24,8 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from counted_arithmetic import OpCounter
+
 from pytest_convbudget import profile
 from pytest_convbudget.formulas import (
     CallCost,
@@ -42,34 +44,6 @@ PROPERTY = settings(max_examples=80, deadline=None, database=None,
 # ---------------------------------------------------------------------------
 # counted arithmetic
 # ---------------------------------------------------------------------------
-
-
-@dataclass
-class Tally:
-    """Multiplies and adds as they happen."""
-
-    multiplies: int = 0
-    adds: int = 0
-
-    def mul(self, a: float, b: float) -> float:
-        self.multiplies += 1
-        return a * b
-
-    def add(self, a: float, b: float) -> float:
-        self.adds += 1
-        return a + b
-
-    def dot(self, pairs: Sequence[tuple[float, float]]) -> float:
-        """A sum of products that starts from the first product: n muls, n - 1 adds."""
-        total: float | None = None
-        for a, b in pairs:
-            product = self.mul(a, b)
-            total = product if total is None else self.add(total, product)
-        assert total is not None
-        return total
-
-    def cost(self) -> CallCost:
-        return CallCost(macs=self.multiplies, flops=self.multiplies + self.adds)
 
 
 def ints(shape: Sequence[int], seed: int) -> torch.Tensor:
@@ -105,9 +79,9 @@ def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
 # ---------------------------------------------------------------------------
 
 
-def brute_matmul(left: torch.Tensor, right: torch.Tensor, added: torch.Tensor | None = None) -> tuple[torch.Tensor, Tally]:
+def brute_matmul(left: torch.Tensor, right: torch.Tensor, added: torch.Tensor | None = None) -> tuple[torch.Tensor, OpCounter]:
     """``torch.matmul`` (plus an added term, for addmm/baddbmm) by explicit loops."""
-    tally = Tally()
+    tally = OpCounter()
     a = left.unsqueeze(0) if left.dim() == 1 else left
     b = right.unsqueeze(-1) if right.dim() == 1 else right
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
@@ -130,9 +104,9 @@ def brute_matmul(left: torch.Tensor, right: torch.Tensor, added: torch.Tensor | 
     return out, tally
 
 
-def brute_addbmm(added: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, Tally]:
+def brute_addbmm(added: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, OpCounter]:
     """``addbmm``: every output is ONE sum over batch and K, then the added term."""
-    tally = Tally()
+    tally = OpCounter()
     batch, m, k = left.shape
     n = right.shape[-1]
     a, b, c = left.tolist(), right.tolist(), added.expand(m, n).tolist()
@@ -144,9 +118,9 @@ def brute_addbmm(added: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -
     return out, tally
 
 
-def brute_linear(data: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, Tally]:
+def brute_linear(data: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, OpCounter]:
     """``F.linear`` over every leading dim of the input."""
-    tally = Tally()
+    tally = OpCounter()
     rows = data.reshape(-1, data.shape[-1]).tolist()
     w = weight.tolist()
     b = bias.tolist() if bias is not None else None
@@ -160,9 +134,9 @@ def brute_linear(data: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     return torch.tensor(out, dtype=torch.float64).reshape(*data.shape[:-1], weight.shape[0]), tally
 
 
-def brute_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, Tally]:
+def brute_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, OpCounter]:
     """Scores, softmax (uncounted), mix: only the two products' arithmetic is tallied."""
-    tally = Tally()
+    tally = OpCounter()
     batch = q.shape[:-2]
     length, source = q.shape[-2], k.shape[-2]
     ql, kl, vl = q.tolist(), k.tolist(), v.tolist()
@@ -199,9 +173,9 @@ def spell_einsum(equation: str, ranks: Sequence[int]) -> tuple[list[str], str]:
     return inputs, output
 
 
-def brute_einsum(equation: str, operands: Sequence[torch.Tensor]) -> tuple[torch.Tensor, Tally]:
+def brute_einsum(equation: str, operands: Sequence[torch.Tensor]) -> tuple[torch.Tensor, OpCounter]:
     """Left-to-right pairwise contractions: each keeps what the output or a later operand needs."""
-    tally = Tally()
+    tally = OpCounter()
     inputs, output = spell_einsum(equation, [t.dim() for t in operands])
     sizes: dict[str, int] = {}
     for letters, tensor in zip(inputs, operands):
@@ -455,7 +429,7 @@ class Case:
     kind: str
     op: Callable[[], Op]
     inputs: Callable[[], tuple[torch.Tensor, ...]]
-    brute: Callable[[Op, tuple[torch.Tensor, ...]], Tally]
+    brute: Callable[[Op, tuple[torch.Tensor, ...]], OpCounter]
     params: int  # tensors the op consumed, each once
 
 
@@ -482,7 +456,7 @@ CASES = [
     Case("F.conv2d", "functional_conv", lambda: Op(lambda m, x: F.conv2d(x, m.w), w=ints((3, 2, 2, 2), 18)),
          lambda: (ints((2, 2, 4, 4), 19),),
          # every output of 2*3*3*3 is a dot of 2*2*2 = 8 terms, no bias
-         lambda m, i: Tally(multiplies=54 * 8, adds=54 * 7), 24),
+         lambda m, i: OpCounter(multiplies=54 * 8, adds=54 * 7), 24),
 ]
 
 
