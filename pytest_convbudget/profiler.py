@@ -192,13 +192,13 @@ def _enter(watch: OpWatch, name: str, own_ops: str | None, module: nn.Module, ar
 
 
 def _leave(watch: OpWatch, index: int, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-    watch.leave()  # also when the module raised (always_call): a caught error must not hide later calls
+    place = watch.leave()  # also when the module raised (always_call): a caught error must not hide later calls
     if output is None:
         return
     data = args[0] if args else next(iter(kwargs.values()), None)
     result = output if isinstance(output, torch.Tensor) else first_tensor(output)
     if isinstance(data, torch.Tensor) and result is not None:
-        watch.records.append(RawCall(index, tuple(data.shape), tuple(result.shape)))
+        watch.records.insert(place, RawCall(index, tuple(data.shape), tuple(result.shape)))
 
 
 def _enter_module(watch: OpWatch, name: str, module: nn.Module, args: tuple) -> None:

@@ -45,15 +45,32 @@ class RawOp:
     tensors: tuple[tuple[object, int], ...]  # parameters it consumed: (identity, element count)
 
 
-@lru_cache(maxsize=None)
-def op_rules() -> Rules:
-    """Every registered op rule by the torch function it watches, in registry order."""
+@dataclass(frozen=True)
+class OpTable:
+    """The registry's op rules by the torch function they watch, in registry order,
+    and, for functions whose rules are all of one kind, that kind: a counted
+    module's own call of such a function needs no reading at all."""
+
+    rules: Rules
+    sole_kind: Mapping[Any, str]
+
+
+def op_table() -> OpTable:
+    """Built once per state of the registry: a kind registered later is seen by
+    the next profile, never silently left out."""
+    return _op_table(tuple(KINDS.values()))
+
+
+@lru_cache(maxsize=8)
+def _op_table(kinds: tuple[Kind, ...]) -> OpTable:
     table: dict[Any, list[tuple[Kind, OpRule]]] = {}
-    for kind in KINDS.values():
+    for kind in kinds:
         for rule in kind.ops:
             for path in rule.functions:
                 table.setdefault(resolve_name(path), []).append((kind, rule))
-    return {function: tuple(rules) for function, rules in table.items()}
+    rules = {function: tuple(pairs) for function, pairs in table.items()}
+    sole = {function: pairs[0][0].name for function, pairs in rules.items() if len({k.name for k, _ in pairs}) == 1}
+    return OpTable(rules, sole)
 
 
 @lru_cache(maxsize=None)
@@ -90,7 +107,9 @@ class OpWatch(TorchFunctionMode):
         self.counted = frozenset(counted)
         self.parameters = parameters
         self.shortcuts = shortcuts or {}
-        self.rules = op_rules()
+        table = op_table()
+        self.rules = table.rules
+        self.sole_kind = table.sole_kind
         self.see_through = see_through()
         self.running: list[list[Any]] = []  # [name, own op kind, own op seen] per counted module call under way
         self.names: list[str] = []  # every hooked module call under way, innermost last
@@ -100,12 +119,13 @@ class OpWatch(TorchFunctionMode):
     # -- called by the module hooks ---------------------------------------
 
     def enter(self, name: str, own_ops: str | None) -> None:
-        self.running.append([name, own_ops, False])
+        self.running.append([name, own_ops, False, len(self.records)])
         self.names.append(name)
 
-    def leave(self) -> None:
-        self.running.pop()
+    def leave(self) -> int:
+        """Where the module's own call goes in the records: before the ops counted inside it."""
         self.names.pop()
+        return self.running.pop()[3]
 
     def enter_module(self, name: str) -> None:
         self.names.append(name)
@@ -128,6 +148,11 @@ class OpWatch(TorchFunctionMode):
             result = func(*args, **kwargs)
         rules = self.rules.get(func)
         if rules is not None:
+            if self.running:
+                current = self.running[-1]
+                if not current[2] and current[1] == self.sole_kind.get(func):
+                    current[2] = True  # the counted module's own op (its hook counts it): nothing to read
+                    return result
             self._note(func, rules, args, kwargs, result)
         return result
 
@@ -140,17 +165,18 @@ class OpWatch(TorchFunctionMode):
         else:
             return
         name = facts.type or getattr(func, "__name__", str(func))
+        inside = ""
         if self.running:
             current = self.running[-1]
             if current[1] == kind.name and not current[2]:
                 current[2] = True  # the counted module's own op: its hook counts it
                 return
-            self.uncounted.append(_uncounted(kind.name, name, facts, inside=current[0]))
-        elif kind.name in self.counted:
+            inside = current[0]
+        if kind.name in self.counted:  # a counted kind is counted wherever it runs, inside a counted module too
             owner = self.names[-1] if self.names else ROOT_NAME
             self.records.append(RawOp(kind.name, owner, name, facts, self._consumed(facts.operands)))
         else:
-            self.uncounted.append(_uncounted(kind.name, name, facts))
+            self.uncounted.append(_uncounted(kind.name, name, facts, inside=inside))
 
     def is_parameter(self, tensor: Any) -> bool:
         return self._parameter(tensor) is not None

@@ -221,3 +221,50 @@ def test_swin_scores_and_bias_add_are_not_double_counted() -> None:
     per_attention_matmul = 2 * windows * heads * tokens * tokens * (dim // heads)
     assert cost.by_kind()["matmul"].macs * 2 == 2 * per_attention_matmul
     assert cost.by_module(depth=1)["attn1"].params == 3 * dim * dim + 3 * dim + dim * dim
+
+
+class LoRALinear(nn.Linear):
+    """A Linear subclass that adds a low-rank path: its own op, then two more linears."""
+
+    def __init__(self, features: int, rank: int) -> None:
+        super().__init__(features, features)
+        self.down = nn.Parameter(torch.randn(rank, features))
+        self.up = nn.Parameter(torch.randn(features, rank))
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        return super().forward(data) + F.linear(F.linear(data, self.down), self.up)
+
+
+def test_ops_of_a_counted_kind_inside_a_counted_module_are_counted_under_its_name() -> None:
+    """count="all": nothing of a counted kind stays outside the totals, even a second op
+    inside a counted module; it is shown under that module, after the module's own call,
+    and the parameters it consumed count once."""
+    features, rank, tokens = 8, 2, 5
+    model = nn.Sequential(LoRALinear(features, rank))
+    data = torch.randn(tokens, features)
+    cost = profile(model, data, device="meta", count="all", batch_size=1)
+    assert cost.uncounted == ()
+    assert [(layer.label, layer.kind, layer.total_macs) for layer in cost.layers] == [
+        ("0", "linear", tokens * features * features),
+        ("0#2", "linear", tokens * features * rank),
+        ("0#3", "linear", tokens * rank * features),
+    ]
+    assert cost.params == features * features + features + 2 * rank * features == cost.model_params
+    with FlopCounterMode(display=False) as counter:
+        model(data)
+    assert counter.get_total_flops() == 2 * cost.total_macs
+    on_cpu = profile(model, data, device="cpu", count="all", batch_size=1)
+    assert on_cpu.layers == cost.layers
+
+
+def test_with_linear_counted_the_low_rank_path_counts_and_under_the_default_it_is_listed() -> None:
+    """count=["conv", "linear"] counts all three linears; the default counts none and lists all three outside."""
+    model = nn.Sequential(LoRALinear(8, 2))
+    cost = profile(model, torch.randn(5, 8), device="meta", count=["conv", "linear"], batch_size=1)
+    assert [layer.label for layer in cost.layers] == ["0", "0#2", "0#3"]
+    linear_only = profile(model, torch.randn(5, 8), device="meta", batch_size=1)
+    assert linear_only.layers == ()
+    assert [(op.kind, op.function, op.inside) for op in linear_only.uncounted] == [
+        ("linear", "linear", ""), ("linear", "linear", ""), ("linear", "linear", "")]
