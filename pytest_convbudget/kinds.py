@@ -25,6 +25,7 @@ from .formulas import (
     conv_cost,
     conv_params,
     einsum_cost,
+    functional_conv_cost,
     linear_cost,
     linear_op_cost,
     linear_params,
@@ -126,13 +127,20 @@ def parse_count(value: object, where: str = "") -> tuple[str, ...]:
     names = [value] if isinstance(value, str) else value
     prefix = f"{where} " if where else ""
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise CountError(f"{prefix}count = {value!r}: {COUNT_EXPECTED}")
-    if ALL in names:
-        return tuple(KINDS)
-    unknown = [name for name in names if name not in KINDS]
+        raise CountError(f"{prefix}count = {value!r}: {count_expected()}")
+    unknown = [name for name in names if name not in KINDS and name != ALL]
     if unknown:
-        raise CountError(f"{prefix}count = {value!r}: unknown kind {unknown[0]!r}; {COUNT_EXPECTED}")
+        raise CountError(f"{prefix}count = {value!r}: unknown kind {unknown[0]!r}; {count_expected()}")
+    if ALL in names:
+        if len(names) > 1:
+            raise CountError(f"{prefix}count = {value!r}: 'all' already counts every kind; give it alone")
+        return tuple(KINDS)
     return tuple(name for name in KINDS if name in names)
+
+
+def count_expected() -> str:
+    """What a ``count`` value may be, from the registry as it is now."""
+    return f"expected a kind ({', '.join(KINDS)}), a list of them, or 'all'"
 
 
 def count_label(count: Sequence[str]) -> str:
@@ -213,22 +221,15 @@ _TRANSPOSED_FUNCTIONS = ("torch.conv_transpose1d", "torch.conv_transpose2d", "to
 _GENERIC_CONV_FUNCTIONS = ("torch.convolution", "torch._convolution")  # ``transposed`` is their 7th argument
 
 
-def _conv_op_facts(data: Any, weight: Any, bias: Any, result: Any, transposed: bool | None) -> OpFacts:
-    taps = prod(_shape(weight)[1:])  # one output channel's kernel (regular) or one input's fan-out
-    outputs = prod(_shape(result))
-    if transposed:
-        macs = taps * prod(_shape(data))
-        flops = 2 * macs - outputs + (outputs if bias is not None else 0)
-    else:
-        macs = taps * outputs
-        flops = (2 * taps - (0 if bias is not None else 1)) * outputs
+def _conv_op_facts(data: Any, weight: Any, bias: Any, result: Any, transposed: bool) -> OpFacts:
+    input_shape, weight_shape, output_shape = _shape(data), _shape(weight), _shape(result)
     return OpFacts(
         type="",
-        input_shape=_shape(data),
-        weight_shape=_shape(weight),
-        output_shape=_shape(result),
-        batch=_lead(_shape(data), weight.dim()),
-        cost=CallCost(macs=macs, flops=flops),
+        input_shape=input_shape,
+        weight_shape=weight_shape,
+        output_shape=output_shape,
+        batch=_lead(input_shape, weight.dim()),
+        cost=functional_conv_cost(weight_shape, input_shape, output_shape, transposed, bias is not None),
         bias=bias is not None,
         operands=(weight, bias),
     )
@@ -458,5 +459,3 @@ register(Kind(
         OpRule(_GENERIC_CONV_FUNCTIONS, _generic_conv_op),
     ),
 ))
-
-COUNT_EXPECTED = f"expected a kind ({', '.join(KINDS)}), a list of them, or 'all'"

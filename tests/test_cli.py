@@ -74,6 +74,8 @@ BAD_INVOCATIONS = {
     "unknown device": (["{examples}:resnet18", "--input", "1x3x32x32", "--device", "tpu"], "tpu"),
     "unknown kind": (["{examples}:resnet18", "--input", "1x3x32x32", "--count", "conv", "--count", "convs"],
                      "--count: count = ['conv', 'convs']: unknown kind 'convs'"),
+    "unknown kind beside all": (["{examples}:resnet18", "--input", "1x3x32x32", "--count", "all", "--count", "bogus"],
+                                "--count: count = ['all', 'bogus']: unknown kind 'bogus'"),
     "unwritable html path": (["{examples}:resnet18", "--input", "1x3x32x32", "--html", "{helpers}/broken_import.py/p.html"],
                              not_written(HTML_REPORT, Path("{helpers}/broken_import.py/p.html"), "")),
 }

@@ -341,6 +341,12 @@ PATTERNS = "[tool.convbudget.budgets]"
             id="count-unknown-kind",
         ),
         pytest.param(
+            f'{TABLE}\ncount = ["all", "bogus"]\n',
+            "{path}: [tool.convbudget] count = ['all', 'bogus']: unknown kind 'bogus'; expected a kind "
+            "(conv, linear, matmul, attention, functional_conv), a list of them, or 'all'",
+            id="count-unknown-kind-beside-all",
+        ),
+        pytest.param(
             f"{TABLE}\ncount = []\n",
             "{path}: [tool.convbudget] count = []: expected a kind "
             "(conv, linear, matmul, attention, functional_conv), a list of them, or 'all'",

@@ -1135,6 +1135,8 @@ def test_a_second_conv_inside_a_counted_module_is_not_silently_lost(device: str)
         ({"count": []}, r"count = \[\]: expected a kind"),
         ({"count": 3}, r"count = 3: expected a kind"),
         ({"count": ["conv", 1]}, r"count = \['conv', 1\]: expected a kind"),
+        ({"count": ["all", "bogus"]}, r"count = \['all', 'bogus'\]: unknown kind 'bogus'"),
+        ({"count": ["all", "conv"]}, r"count = \['all', 'conv'\]: 'all' already counts every kind; give it alone"),
         ({"device": "cpu:0"}, "unknown device 'cpu:0'"),
     ],
 )
