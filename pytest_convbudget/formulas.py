@@ -77,6 +77,32 @@ def transposed_conv_cost(
     return CallCost(macs=macs, flops=flops)
 
 
+def functional_conv_cost(
+    weight_shape: Sequence[int], input_shape: Sequence[int], output_shape: Sequence[int], transposed: bool, bias: bool,
+) -> CallCost:
+    """A conv called as a function (``F.conv2d``, ``torch.convolution``): the module
+    formulas above, read off the tensors' shapes.
+
+    The channel dim sits just before the kernel's spatial dims; every dim in front
+    of it (the batch, or none) counts as more output (or input) positions. The groups
+    follow from the input channels against the weight's: ``Cin / (weight.shape[1])``
+    for a regular conv, ``Cout / weight.shape[1]`` for a transposed one.
+    """
+    kernel = tuple(weight_shape[2:])
+
+    def channels_and_rest(shape: Sequence[int]) -> tuple[int, tuple[int, ...]]:
+        channel = len(shape) - len(kernel) - 1
+        return shape[channel], tuple(shape[:channel]) + tuple(shape[channel + 1 :])
+
+    in_channels, in_rest = channels_and_rest(input_shape)
+    out_channels, out_rest = channels_and_rest(output_shape)
+    if transposed:
+        groups = out_channels // weight_shape[1]
+        return transposed_conv_cost(kernel, in_channels, out_channels, groups, bias, in_rest, out_rest)
+    groups = in_channels // weight_shape[1]
+    return conv_cost(kernel, in_channels, out_channels, groups, bias, out_rest)
+
+
 def linear_params(in_features: int, out_features: int, bias: bool) -> int:
     """``in * out`` weights plus ``out`` biases."""
     return in_features * out_features + (out_features if bias else 0)

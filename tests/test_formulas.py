@@ -437,6 +437,30 @@ def test_conv_cost_equals_a_literal_count(case: ConvCase) -> None:
     assert conv_params(module.kernel_size, module.in_channels, module.out_channels,
                        module.groups, module.bias is not None) == module_params(module)
 
+    # (d) the same conv called as a function is counted the same, from its tensors' shapes
+    functional = profile_functional(lambda data: module._conv_forward(data, module.weight, module.bias), x)
+    assert (functional.total_macs, functional.total_flops) == (cost.macs * batch, cost.flops * batch)
+
+
+class CallsAFunction(nn.Module):
+    """A model whose only conv is a function call: no conv module for a hook to find."""
+
+    def __init__(self, function: Any) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        return self.function(data)
+
+
+def profile_functional(function: Any, data: torch.Tensor) -> Any:
+    """``count="functional_conv"`` on CPU (the weights live outside the model, so not on meta)."""
+    from pytest_convbudget import profile
+
+    cost = profile(CallsAFunction(function), data, device="cpu", count="functional_conv", batch_size=1)
+    assert [layer.kind for layer in cost.layers] == ["functional_conv"]
+    return cost
+
 
 @PROPERTY_SETTINGS
 @given(case=transposed_cases())
@@ -488,6 +512,14 @@ def test_transposed_conv_cost_matches_the_scatter(case: TransposedCase) -> None:
         assert cost.flops == 2 * cost.macs - outputs + (outputs if case.bias else 0)
     assert conv_params(module.kernel_size, module.in_channels, module.out_channels,
                        module.groups, module.bias is not None) == module_params(module)
+
+    transposed_function = getattr(F, f"conv_transpose{case.dims}d")
+    functional = profile_functional(
+        lambda data: transposed_function(data, module.weight, module.bias, module.stride, module.padding,
+                                         module.output_padding, module.groups, module.dilation),
+        x,
+    )
+    assert (functional.total_macs, functional.total_flops) == (cost.macs * batch, cost.flops * batch)
 
 
 @settings(max_examples=60, deadline=None, database=None)
