@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .compare import Comparison, CountMismatch, FigureChange, Regression
+from .compare import Comparison, CountMismatch, FigureChange, MeasurementChange, Regression
 from .headline import headline
-from .kinds import count_label
+from .kinds import DEFAULT_COUNT, count_label
 from .vocabulary import FIGURE_LABELS
 from .quantity import format_quantity
 from .table import render_rows
@@ -51,6 +51,21 @@ def mismatch_text(mismatch: CountMismatch) -> str:
     )
 
 
+def kinds_change_text(change: MeasurementChange) -> str:
+    """What a changed measurement counted and each kind's FLOPs before and after, when
+    it counted more than the default conv modules; "" otherwise. (A measurement counted
+    with other kinds than its baseline is never a change: it is a mismatch.)"""
+    after = change.after.measurement.cost
+    if after.count == DEFAULT_COUNT:
+        return ""
+    before_kinds = change.before.measurement.cost.by_kind()
+    shares = ", ".join(
+        f"{kind} {format_quantity(before_kinds[kind].flops if kind in before_kinds else 0)} -> {format_quantity(share.flops)}"
+        for kind, share in after.by_kind().items()
+    )
+    return f"counted {count_label(after.count)} (FLOPs by kind: {shares})"
+
+
 def render_text(report: RunReport) -> str:
     """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
     lines = comparison_lines(report.comparison, report.baseline_label or "") if report.comparison else []
@@ -94,6 +109,9 @@ def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:
                 )
                 more = len(change.layers) - len(moved)
                 lines.append(f"  {change.test_id} [{change.name}] layers: {described}" + (f", and {more} more" if more > 0 else ""))
+            kinds = kinds_change_text(change)
+            if kinds:
+                lines.append(f"  {change.test_id} [{change.name}] {kinds}")
     for entry in comparison.added:
         lines.append(f"new: {entry.measurement.test_id} [{entry.measurement.name}] "
                      f"({format_quantity(entry.measurement.cost.flops)} FLOPs)")

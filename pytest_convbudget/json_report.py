@@ -15,6 +15,15 @@ def _figures(change: MeasurementChange) -> dict[str, Any]:
     return {f.figure: {"before": f.before, "after": f.after, "delta": f.delta} for f in change.figures}
 
 
+def _flops_by_kind(change: MeasurementChange) -> dict[str, dict[str, int]]:
+    """Per-sample FLOPs of each counted kind, before and after (both sides counted the same kinds)."""
+    before = change.before.measurement.cost.by_kind()
+    return {
+        kind: {"before": before[kind].flops if kind in before else 0, "after": share.flops}
+        for kind, share in change.after.measurement.cost.by_kind().items()
+    }
+
+
 def report_json(report: RunReport) -> dict[str, Any]:
     counts = report.counts
     comparison = report.comparison
@@ -46,12 +55,14 @@ def report_json(report: RunReport) -> dict[str, Any]:
     if comparison is not None:
         data.update({
             "changed": [
-                {"test_id": c.test_id, "name": c.name, "figures": _figures(c),
+                {"test_id": c.test_id, "name": c.name, "count": list(c.after.measurement.cost.count),
+                 "flops_by_kind": _flops_by_kind(c), "figures": _figures(c),
                  "layers": [{"name": layer.name, "status": layer.status} for layer in c.layers]}
                 for c in comparison.changed
             ],
             "unchanged": len(comparison.unchanged),
-            "added": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.added],
+            "added": [{"test_id": e.measurement.test_id, "name": e.measurement.name,
+                       "count": list(e.measurement.cost.count)} for e in comparison.added],
             "removed": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.removed],
         })
     return data

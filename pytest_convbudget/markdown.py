@@ -11,7 +11,7 @@ from typing import Sequence
 from .block_bars import block_chart_lines
 from .compare import FigureChange, LayerChange, MeasurementChange
 from .vocabulary import FIGURE_LABELS
-from .diff_text import mismatch_text, percent_text, regression_text
+from .diff_text import kinds_change_text, mismatch_text, percent_text, regression_text
 from .headline import headline
 from .quantity import format_quantity
 from .verdict import (
@@ -83,7 +83,9 @@ def _details(change: MeasurementChange) -> str:
         rows.append(f"| … {len(change.layers) - DETAIL_ROWS} more | | | |")
     summary = f"{_code(change.name)} in {_code(change.test_id)}: {len(change.layers)} layer(s) changed"
     bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost)
-    return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *bars, "", *rows, "", "</details>"])
+    kinds = kinds_change_text(change)
+    counted = [kinds[0].upper() + kinds[1:].replace("->", "→") + ".", ""] if kinds else []
+    return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *counted, *bars, "", *rows, "", "</details>"])
 
 
 def _layer_flops(layer: LayerChange) -> str:

@@ -129,3 +129,32 @@ def test_the_same_kinds_compare_as_before(pytester: pytest.Pytester) -> None:
     assert "conv budget: no change in 1 measurements" in conv_budget_section(result.stdout.lines)
     saved = json.loads((pytester.path / "base.json").read_text())
     assert saved["measurements"][0]["cost"]["flops"] == ALL_FLOPS
+
+
+def test_a_changed_measurement_counted_with_all_kinds_says_which_kind_grew(pytester: pytest.Pytester) -> None:
+    """Same kinds on both sides, the linear widened: the terminal, the comment and the JSON say
+    what was counted and each kind's FLOPs before and after, so the reviewer sees the linear grew."""
+    pytester.makepyprojecttoml(pyproject('"all"'))
+    pytester.runpytest("--conv-save-baseline", "base.json").assert_outcomes(passed=1)
+    # proj: Linear(8, 8) -> Linear(8, 16): linear MACs 1,024 -> 2,048 (FLOPs 2,048 -> 4,096);
+    # the matmul then contracts 16 features: MACs 16*16*16 = 4,096, FLOPs (2*16 - 1)*256 = 7,936
+    pytester.makepyfile(test_hybrid=TESTS.replace("nn.Linear(8, 8)", "nn.Linear(8, 16)"))
+    result = pytester.runpytest("--conv-baseline", "base.json", "--conv-json", "head.json", "--conv-markdown", "pr.md")
+    kinds = "conv, linear, matmul, attention and functional_conv"
+    section = conv_budget_section(result.stdout.lines)
+    assert (
+        f"  test_hybrid.py::test_hybrid [Hybrid] counted {kinds} (FLOPs by kind: conv 12.3 k -> 12.3 k, "
+        "linear 2.05 k -> 4.10 k, matmul 3.84 k -> 7.94 k, attention 0 -> 0, functional_conv 0 -> 0)"
+    ) in section
+    comment = (pytester.path / "pr.md").read_text().splitlines()
+    assert (
+        f"Counted {kinds} (FLOPs by kind: conv 12.3 k → 12.3 k, linear 2.05 k → 4.10 k, "
+        "matmul 3.84 k → 7.94 k, attention 0 → 0, functional_conv 0 → 0)."
+    ) in comment
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_convbudget", "diff", "base.json", "head.json", "--format", "json"],
+        cwd=pytester.path, capture_output=True, text=True, check=False,
+    )
+    (changed,) = json.loads(done.stdout)["changed"]
+    assert changed["flops_by_kind"]["linear"] == {"before": 2_048, "after": 4_096}
+    assert changed["flops_by_kind"]["matmul"] == {"before": 3_840, "after": 7_936}

@@ -119,8 +119,9 @@ def test_json_holds_exact_figures_and_the_regressions(artifacts: Path) -> None:
         "macs": {"before": 125_280, "after": 208_224, "delta": 82_944},
     }
     assert changed["layers"] == [{"name": "body", "status": "grown"}]
+    assert (changed["count"], changed["flops_by_kind"]) == (["conv"], {"conv": {"before": 250_560, "after": 416_448}})
     assert data["unchanged"] == 1
-    assert data["added"] == [{"test_id": "tests/test_models.py::test_new", "name": "fresh"}]
+    assert data["added"] == [{"test_id": "tests/test_models.py::test_new", "name": "fresh", "count": ["conv"]}]
     assert data["removed"] == [{"test_id": "tests/test_models.py::test_gone", "name": "old"}]
     assert data["regressions"] == [
         f"{GROWN} [Sequential]: params +72.3% (808 -> 1.39 k), FLOPs +66.2% (251 k -> 416 k), "
