@@ -28,8 +28,10 @@ import contextlib
 import copy
 import importlib.util
 import io
+import sys
 from dataclasses import asdict, dataclass, replace
 from math import prod
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -317,7 +319,19 @@ def why_unavailable(counter: Counter) -> str | None:
     """``None`` when the counter can run here, else the reason it cannot."""
     if not installed(counter.module):
         return "not installed"
+    _load_torchvision_first()
     return counter.available()
+
+
+def _load_torchvision_first() -> None:
+    """ptflops imports torchvision when it is installed. A torchvision wheel built for
+    another torch build fails at import (``torchvision::nms does not exist``); the
+    tests' loader imports it without its compiled ops, which no counter needs."""
+    if installed("torchvision"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from zoo_models import import_torchvision
+
+        import_torchvision()
 
 
 def counter_row(counter: Counter, work: Workload, plan: Plan) -> tuple[Row, CountCheck]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import Settings
-from .html_report import HTML_REPORT, HtmlReportError
 from .renderers import render
 from .runfile import RunEntry, RunFile, RunFileError, build_run_file, load_run_file, merge_runs, write_atomically
 from .verdict import GatePolicy, RunReport, build_report
@@ -149,6 +148,8 @@ class RegressionGate:
                     result.lines.append(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {error}")
                     result.file_errors += 1
         if self.options.html_path is not None:
+            from .html_report import HTML_REPORT, HtmlReportError  # only when a page is asked for
+
             try:
                 page = render(result.report, "html")
             except HtmlReportError as error:  # no Jinja2: one line, like a file that can't be written

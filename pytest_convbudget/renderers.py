@@ -4,7 +4,7 @@ A renderer takes the :class:`~pytest_convbudget.verdict.RunReport` that
 :func:`~pytest_convbudget.verdict.build_report` built and returns the whole
 text. The plugin's gate and ``diff --format`` both look formats up here, so a
 new format is one entry in :data:`RENDERERS` and both get it. ``html`` is
-such an entry; its module imports Jinja2 only when a page is drawn, so
+such an entry; its modules (and Jinja2) load only when a page is drawn, so
 importing this registry stays light.
 """
 
@@ -13,12 +13,19 @@ from __future__ import annotations
 from typing import Callable
 
 from .diff_text import render_text
-from .html_report import render_html
 from .json_report import render_json
 from .markdown import render_markdown
 from .verdict import RunReport
 
 Renderer = Callable[[RunReport], str]
+
+
+def render_html(report: RunReport) -> str:
+    """:func:`.html_report.render_html`, imported when a page is asked for."""
+    from .html_report import render_html as draw
+
+    return draw(report)
+
 
 RENDERERS: dict[str, Renderer] = {
     "text": render_text,

@@ -28,6 +28,10 @@ ALWAYS = {
     "memory/unet3d/1x1x64x64x64",
     "startup/50_tests",
     "scale/100_vs_10",
+    "all_kinds/vit_tiny/4x3x32x32",
+    "all_kinds_vs_flopcounter_meta/vit_tiny/4x3x32x32",
+    "all_kinds/resnet_style/4x3x224x224",
+    "all_kinds_vs_flopcounter_meta/resnet_style/4x3x224x224",
 }
 # Rows that exist only where the tool is installed; otherwise they are skipped.
 OPTIONAL = ("thop", "ptflops_pytorch", "ptflops_aten", "fvcore")

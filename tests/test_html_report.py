@@ -264,6 +264,16 @@ def test_loading_the_report_module_imports_neither_torch_nor_jinja2() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_gate_and_the_registry_load_no_html_code_until_a_page_is_asked_for() -> None:
+    """A run with --conv-json alone never pays for the page's modules."""
+    code = (
+        "import sys, pytest_convbudget.renderers, pytest_convbudget.gate, pytest_convbudget.diff_cli; "
+        "print(sorted(name for name in sys.modules if name.startswith('pytest_convbudget.html')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_a_page_for_the_examples_stays_well_under_two_megabytes() -> None:
     import torch
 

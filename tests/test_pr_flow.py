@@ -303,6 +303,17 @@ def test_last_failed_keeps_the_baseline(pytester: pytest.Pytester, monkeypatch: 
     assert (pytester.path / "baseline.json").read_bytes() == before
 
 
+def test_failed_first_only_reorders_so_it_saves(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--ff runs the last failures first, then everything else: the whole suite, so the baseline is replaced."""
+    main_baseline(pytester)
+    monkeypatch.setenv("PR_AUDIO_FAILS", "1")
+    pytester.runpytest().assert_outcomes(passed=3, failed=1)
+    monkeypatch.delenv("PR_AUDIO_FAILS")
+    result = pytester.runpytest("--ff", "--conv-save-baseline=baseline.json")
+    result.assert_outcomes(passed=4)
+    assert "wrote baseline baseline.json (3 measurements)" in conv_budget_section(result.outlines)
+
+
 def test_a_selection_that_keeps_every_test_still_saves(pytester: pytest.Pytester) -> None:
     main_baseline(pytester)
     result = pytester.runpytest("-k", "test_", "--conv-save-baseline=baseline.json")
