@@ -7,8 +7,9 @@ happens here, once, after the forward.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, Sequence
 
 from .formulas import CallCost
 from .results import ConvCost, IdleModule, LayerCost, Shape, UncountedCall
@@ -38,9 +39,11 @@ class BatchSizeError(ProfileError):
 
 @dataclass(frozen=True)
 class _Row:
-    """One counted call on its way to a :class:`LayerCost`."""
+    """One counted call on its way to a :class:`LayerCost`, built once its call number
+    and per-sample share are known (one construction per call: it runs for every layer)."""
 
-    layer: LayerCost  # with per-sample figures still zero
+    name: str
+    layer: Callable[..., LayerCost]  # LayerCost with all but call, flops and macs given
     total_flops: int
     total_macs: int
 
@@ -81,15 +84,14 @@ def assemble(
             row = _module_row(targets[record.target], record, _new_params(targets[record.target].tensors, seen_tensors))
         else:
             row = _op_row(record, _new_params(record.tensors, seen_tensors))
-        call_numbers[row.layer.name] = call_numbers.get(row.layer.name, 0) + 1
-        rows.append((row, call_numbers[row.layer.name]))
+        call_numbers[row.name] = call_numbers.get(row.name, 0) + 1
+        rows.append((row, call_numbers[row.name]))
     total_flops = [row.total_flops for row, _ in rows]
     total_macs = [row.total_macs for row, _ in rows]
     flops, flops_exact = split_per_sample(total_flops, batch_size)
     macs, macs_exact = split_per_sample(total_macs, batch_size)
     layers = tuple(
-        replace(row.layer, call=number, flops=flops[index], macs=macs[index])
-        for index, (row, number) in enumerate(rows)
+        row.layer(call=number, flops=flops[index], macs=macs[index]) for index, (row, number) in enumerate(rows)
     )
     idle = tuple(
         IdleModule(name=target.name, type=target.facts.type, params=_new_params(target.tensors, seen_tensors))
@@ -119,26 +121,26 @@ def assemble(
 def _module_row(target: Target, raw: RawCall, params: int) -> _Row:
     facts = target.facts
     batch, cost = target.rule.cost(facts, raw.input_shape, raw.output_shape)
-    layer = LayerCost(
-        name=target.name, call=0, type=facts.type, kind=target.kind,
+    total_flops, total_macs = cost.flops * batch, cost.macs * batch
+    layer = partial(
+        LayerCost, name=target.name, type=facts.type, kind=target.kind,
         kernel_size=facts.kernel_size, stride=facts.stride, padding=facts.padding, dilation=facts.dilation,
         groups=facts.groups, bias=facts.bias, input_shape=raw.input_shape, output_shape=raw.output_shape,
-        batch=batch, params=params, flops=0, macs=0,
-        total_flops=cost.flops * batch, total_macs=cost.macs * batch,
+        batch=batch, params=params, total_flops=total_flops, total_macs=total_macs,
     )
-    return _Row(layer, layer.total_flops, layer.total_macs)
+    return _Row(target.name, layer, total_flops, total_macs)
 
 
 def _op_row(op: RawOp, params: int) -> _Row:
     facts = op.facts
     cost: CallCost = facts.cost
-    layer = LayerCost(
-        name=op.name, call=0, type=op.type, kind=op.kind,
+    layer = partial(
+        LayerCost, name=op.name, type=op.type, kind=op.kind,
         kernel_size=(), stride=(), padding=(), dilation=(), groups=1, bias=facts.bias,
         input_shape=facts.input_shape, output_shape=facts.output_shape, batch=facts.batch,
-        params=params, flops=0, macs=0, total_flops=cost.flops, total_macs=cost.macs,
+        params=params, total_flops=cost.flops, total_macs=cost.macs,
     )
-    return _Row(layer, cost.flops, cost.macs)
+    return _Row(op.name, layer, cost.flops, cost.macs)
 
 
 def _profiled_batch(targets: Sequence[Target], records: Sequence[RawCall | RawOp], info: RunInfo) -> int:

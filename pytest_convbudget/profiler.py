@@ -8,9 +8,10 @@ weights are never touched. Shapes, and so the counts, are exact.
 
 from __future__ import annotations
 
+import collections.abc
 import gc
 from functools import partial
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -135,8 +136,7 @@ class _Recorder:
                 device = torch.device("cuda", torch.cuda.current_device())
         args = map_tensors(partial(_to_device, device=device), inputs)
         moved_kwargs = map_tensors(partial(_to_device, device=device), kwargs)
-        parameters = {id(tensor): (id(tensor), tensor.numel()) for tensor in self.model.parameters()}
-        self._run(partial(self.model, *args, **moved_kwargs), ModelGuard(self.model), device, parameters)
+        self._run(partial(self.model, *args, **moved_kwargs), ModelGuard(self.model), device, _OwnParameters(self.model))
         return str(device)
 
     def _run(
@@ -185,6 +185,29 @@ class _Recorder:
                 if id(module) not in counted:
                     handles.append(module.register_forward_pre_hook(partial(_enter_module, watch, name or ROOT_NAME)))
                     handles.append(module.register_forward_hook(partial(_leave_module, watch), always_call=True))
+
+
+class _OwnParameters(collections.abc.Mapping):
+    """The model's parameters by ``id``, read when an op first asks: a conv-only profile
+    of a CNN never does, and a real-device run keeps to its forward's cost."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._model = model
+        self._table: dict[int, tuple[object, int]] | None = None
+
+    def _read(self) -> dict[int, tuple[object, int]]:
+        if self._table is None:
+            self._table = {id(tensor): (id(tensor), tensor.numel()) for tensor in self._model.parameters()}
+        return self._table
+
+    def __getitem__(self, key: int) -> tuple[object, int]:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
 
 
 def _enter(watch: OpWatch, name: str, own_ops: str | None, module: nn.Module, args: tuple) -> None:

@@ -138,22 +138,25 @@ class OpWatch(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         __tracebackhide__ = True
         kwargs = kwargs or {}
-        inner = self.see_through.get(func)
-        if inner is not None:
-            with self:
-                return inner(*args, **kwargs)
         shortcut = self.shortcuts.get(func)
         result = shortcut(args, kwargs) if shortcut is not None else NotImplemented
+        rules = self.rules.get(func)
+        if rules is None:  # most calls (BatchNorm, ReLU, adds): run them, nothing to note
+            if result is not NotImplemented:
+                return result
+            inner = self.see_through.get(func)
+            if inner is not None:
+                with self:
+                    return inner(*args, **kwargs)
+            return func(*args, **kwargs)
         if result is NotImplemented:
             result = func(*args, **kwargs)
-        rules = self.rules.get(func)
-        if rules is not None:
-            if self.running:
-                current = self.running[-1]
-                if not current[2] and current[1] == self.sole_kind.get(func):
-                    current[2] = True  # the counted module's own op (its hook counts it): nothing to read
-                    return result
-            self._note(func, rules, args, kwargs, result)
+        if self.running:
+            current = self.running[-1]
+            if not current[2] and current[1] == self.sole_kind.get(func):
+                current[2] = True  # the counted module's own op (its hook counts it): nothing to read
+                return result
+        self._note(func, rules, args, kwargs, result)
         return result
 
     def _note(self, func: Any, rules: Sequence[tuple[Kind, OpRule]], args: tuple[Any, ...],
