@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .vocabulary import ProfileError
-from .formulas import COST_MODEL_VERSION
+from .vocabulary import COST_MODEL_VERSION, ProfileError
 from .quantity import format_quantity, parse_quantity
 
 __all__ = [

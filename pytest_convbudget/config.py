@@ -12,9 +12,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .kinds import DEFAULT_COUNT, parse_count
 from .quantity import parse_percent, parse_quantity
-from .vocabulary import DEVICES, FIGURES, ConfigError, CountError, is_known_device
+from .vocabulary import DEFAULT_COUNT, DEVICES, FIGURES, ConfigError, CountError, is_known_device
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -163,6 +162,8 @@ def _boolean(table: Mapping[str, Any], key: str, where: _Where) -> bool:
 def _count(table: Mapping[str, Any], where: _Where, name: str) -> tuple[str, ...] | None:
     if "count" not in table:
         return None
+    from .kinds import parse_count  # the registry loads only when a table names kinds
+
     try:
         return parse_count(table["count"], f"{where.path}: {name}")
     except CountError as error:

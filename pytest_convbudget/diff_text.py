@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .compare import Comparison, CountMismatch, FigureChange, MeasurementChange, Regression
 from .headline import headline
-from .kinds import DEFAULT_COUNT, count_label
-from .vocabulary import FIGURE_LABELS
+from .kinds import count_label
+from .vocabulary import DEFAULT_COUNT, FIGURE_LABELS
 from .quantity import format_quantity
 from .table import render_rows
 from .verdict import CHANGED, NEW, NOT_COMPARED, UNCHANGED, RunReport

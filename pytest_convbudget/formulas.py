@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Sequence
 
-COST_MODEL_VERSION = 1
+from .vocabulary import COST_MODEL_VERSION as COST_MODEL_VERSION  # re-exported: the formulas' version
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,6 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}
-DEFAULT_COUNT: tuple[str, ...] = ("conv",)
 # Python functions that dispatch as one torch function but whose inner ops must
 # be seen one by one (the function mode would otherwise see only the outer call).
 SEE_THROUGH = ("torch.nn.functional.multi_head_attention_forward",)

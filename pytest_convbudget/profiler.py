@@ -19,11 +19,11 @@ from torch import nn
 from .assemble import RunInfo, assemble
 from .guard import ModelGuard
 from .inputs import first_tensor, map_tensors, tensor_leaves
-from .kinds import DEFAULT_COUNT, KINDS, parse_count
+from .kinds import KINDS, parse_count
 from .meta_shortcuts import SHORTCUTS
 from .results import ConvCost
 from .targets import Target, find_targets
-from .vocabulary import DEVICE_CHOICES, ROOT_NAME, CountError, ProfileError, is_known_device
+from .vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, CountError, ProfileError, is_known_device
 from .watch import OpWatch, RawCall
 
 

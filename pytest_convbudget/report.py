@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from .budget import measured_value
-from .kinds import DEFAULT_COUNT, count_label
+from .kinds import count_label
 from .measurement import Measurement
 from .quantity import format_quantity
 from .results import ConvCost
 from .table import render_layers, render_notes, render_rows
-from .vocabulary import FIGURE_LABELS
+from .vocabulary import DEFAULT_COUNT, FIGURE_LABELS
 
 SUMMARY_COLUMNS = ("test", "name", "params", "FLOPs", "MACs", "budget", "headroom", "status")
 _NUMERIC = {"params", "FLOPs", "MACs", "headroom"}

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
-from .formulas import COST_MODEL_VERSION
-from .kinds import DEFAULT_COUNT
+from .vocabulary import COST_MODEL_VERSION, DEFAULT_COUNT
 
 Shape = tuple[int, ...]
 

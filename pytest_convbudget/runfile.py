@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .formulas import COST_MODEL_VERSION
+from .vocabulary import COST_MODEL_VERSION
 from .measurement import Measurement
 
 SCHEMA = "pytest-convbudget/run"

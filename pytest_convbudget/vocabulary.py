@@ -1,7 +1,7 @@
 """The words every part of the package shares, in a module that imports nothing of ours.
 
-Budget figures and their labels, device names, and the error classes a user
-can cause. The engine, the pyproject reader, the CLI and the renderers all
+Budget figures and their labels, device names, the default op kinds, the cost
+model's version, and the error classes a user can cause. The engine, the pyproject reader, the CLI and the renderers all
 read them from here, so none of them has to import another just for a name.
 """
 
@@ -12,6 +12,10 @@ FIGURE_LABELS = {"params": "params", "flops": "FLOPs", "macs": "MACs"}
 DEVICES = ("auto", "meta", "cpu", "cuda")
 DEVICE_CHOICES = ("auto", "meta", "cpu", "cuda", "cuda:N")
 ROOT_NAME = "(root)"  # the name of the profiled model itself, when a counted call belongs to it
+DEFAULT_COUNT: tuple[str, ...] = ("conv",)  # what a profile counts unless told otherwise: conv modules
+# Bumped whenever a formula changes what it counts; stored in every run file so that
+# a baseline counted under another version is refused, never silently compared.
+COST_MODEL_VERSION = 1
 
 
 def is_known_device(device: object) -> bool:
