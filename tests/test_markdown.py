@@ -261,27 +261,24 @@ def test_a_reviewer_sees_each_changed_model_as_bars_inside_its_details() -> None
     came. Bars are 16 cells of 8 steps to the largest figure, 622,592: stem 110,592 * 128 / 622,592 = 22.7 -> 23
     steps (2 cells and 7/8); body 64 steps before (8 cells), 128 after; 4,096 is 0.8 -> 1 step, never drawn empty.
     """
-    from html_cases import net
+    from html_cases import net, net_cost
+
+    from pytest_convbudget.block_bars import block_chart_lines
 
     base = RunFile((entry("tests/test_models.py::test_net", "Sequential", measure(net(False))),))
     head = RunFile((entry("tests/test_models.py::test_net", "Sequential", measure(net(True))),))
     lines = comment(base, head).splitlines()
     details = lines[lines.index("<details>"):]
+    # the bars themselves are worked out cell by cell in test_block_bars.py, on the same two nets
     assert details[:13] == [
         "<details>",
         "<summary>`Sequential` in `tests/test_models.py::test_net`: 4 layer(s) changed</summary>",
         "",
-        "FLOPs per sample by top-level block, before → after (bars to one scale):",
-        "",
-        "| block | before | after | change |",
-        "| --- | --- | --- | --- |",
-        "| `stem` | `██▉░░░░░░░░░░░░░` 111 k | `██▉░░░░░░░░░░░░░` 111 k | 0% |",
-        "| `body` | `████████░░░░░░░░` 311 k | `████████████████` 623 k | +100.0% |",
-        "| `neck` | — | `▏░░░░░░░░░░░░░░░` 4.10 k | new |",
-        "| `head` | `▏░░░░░░░░░░░░░░░` 4.10 k | — | gone |",
-        "| **total** | 426 k | 737 k | +73.1% |",
+        *block_chart_lines(net_cost(grown=False), net_cost(grown=True)),
         "",
     ]
+    assert details[3] == "FLOPs per sample by top-level block, before → after (bars to one scale):"
+    assert details[8] == "| `body` | `████████░░░░░░░░` 311 k | `████████████████` 623 k | +100.0% |"
     assert details[13] == "| layer | status | FLOPs | params |"
     assert details[-1] == "</details>"
     assert all(len(re.findall(r"`[█▉▊▋▌▍▎▏░]+`", line)) in (1, 2) for line in details[7:11])  # every bar in a code span
