@@ -150,6 +150,9 @@ def test_nothing_inside_a_module_is_counted_twice() -> None:
     model, data = build("encoder_vit")
     cost = profile(model, data, device="meta", count="all")
     kinds = [(layer.name, layer.kind) for layer in cost.layers]
+    # out_proj's weights are consumed by MHA's functional linear, never by its own forward: it ran, it is not idle
+    assert cost.idle_modules == ()
+    assert ("encoder.layers.0.self_attn", "linear") in kinds
     linears = [name for name, module in model.named_modules() if type(module) is nn.Linear]
     for name in linears:
         assert kinds.count((name, "linear")) == 1, name
