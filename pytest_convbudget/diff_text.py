@@ -51,19 +51,27 @@ def mismatch_text(mismatch: CountMismatch) -> str:
     )
 
 
-def kinds_change_text(change: MeasurementChange) -> str:
+def flops_by_kind(change: MeasurementChange) -> dict[str, tuple[int, int]]:
+    """Per-sample FLOPs of each counted kind, before and after. (Both sides counted the
+    same kinds: a measurement counted with other kinds is a mismatch, never a change.)"""
+    before = change.before.measurement.cost.by_kind()
+    return {
+        kind: (before[kind].flops if kind in before else 0, share.flops)
+        for kind, share in change.after.measurement.cost.by_kind().items()
+    }
+
+
+def kinds_change_text(change: MeasurementChange, arrow: str = "->") -> str:
     """What a changed measurement counted and each kind's FLOPs before and after, when
-    it counted more than the default conv modules; "" otherwise. (A measurement counted
-    with other kinds than its baseline is never a change: it is a mismatch.)"""
-    after = change.after.measurement.cost
-    if after.count == DEFAULT_COUNT:
+    it counted more than the default conv modules; "" otherwise."""
+    count = change.after.measurement.cost.count
+    if count == DEFAULT_COUNT:
         return ""
-    before_kinds = change.before.measurement.cost.by_kind()
     shares = ", ".join(
-        f"{kind} {format_quantity(before_kinds[kind].flops if kind in before_kinds else 0)} -> {format_quantity(share.flops)}"
-        for kind, share in after.by_kind().items()
+        f"{kind} {format_quantity(before)} {arrow} {format_quantity(after)}"
+        for kind, (before, after) in flops_by_kind(change).items()
     )
-    return f"counted {count_label(after.count)} (FLOPs by kind: {shares})"
+    return f"counted {count_label(count)} (FLOPs by kind: {shares})"
 
 
 def render_text(report: RunReport) -> str:

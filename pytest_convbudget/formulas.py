@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from math import prod
 from typing import Sequence
 
-from .vocabulary import COST_MODEL_VERSION as COST_MODEL_VERSION  # re-exported: the formulas' version
-
 
 @dataclass(frozen=True)
 class CallCost:

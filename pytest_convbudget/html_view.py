@@ -25,7 +25,7 @@ from .verdict import CHANGED, NEW, NOT_COMPARED, UNCHANGED, RunReport
 from .vocabulary import FIGURE_LABELS, FIGURES
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from .compare import LayerChange, MeasurementChange
     from .measurement import Measurement
@@ -79,7 +79,7 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
              "flops": exact_and_short(entry.measurement.cost.flops)}
             for entry in (comparison.removed if comparison else ())
         ],
-        "kinds": [name for name in KINDS if name in counted] + sorted(counted - set(KINDS)),
+        "kinds": _in_registry_order(counted),
         "kinds_line": kinds_line(measurements),
         "colours": kind_colours(),
         "per": sorted({measurement.per for measurement in measurements}),
@@ -96,7 +96,7 @@ def kinds_line(measurements: Sequence[Measurement]) -> str:
             uses[kind] = uses.get(kind, 0) + 1
     if len(uses) <= 1:
         return ""
-    order = [name for name in KINDS if name in uses] + sorted(set(uses) - set(KINDS))
+    order = _in_registry_order(uses)
     total = len(measurements)
     by_uses: dict[int, list[str]] = {}
     for kind in order:
@@ -107,6 +107,12 @@ def kinds_line(measurements: Sequence[Measurement]) -> str:
         ", ".join(kinds) + (f" in all {total}" if count == total else f" in {count} of {total}")
         for count, kinds in sorted(by_uses.items(), reverse=True)
     )
+
+
+def _in_registry_order(kinds: Iterable[str]) -> list[str]:
+    """Registered kinds in registry order, then any others (from an older run file) by name."""
+    names = set(kinds)
+    return [name for name in KINDS if name in names] + sorted(names - set(KINDS))
 
 
 def kind_colours() -> dict[str, str]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .compare import MeasurementChange
-from .diff_text import mismatch_text, regression_text
+from .diff_text import flops_by_kind, mismatch_text, regression_text
 from .headline import headline
 from .verdict import RunReport
 
@@ -16,12 +16,7 @@ def _figures(change: MeasurementChange) -> dict[str, Any]:
 
 
 def _flops_by_kind(change: MeasurementChange) -> dict[str, dict[str, int]]:
-    """Per-sample FLOPs of each counted kind, before and after (both sides counted the same kinds)."""
-    before = change.before.measurement.cost.by_kind()
-    return {
-        kind: {"before": before[kind].flops if kind in before else 0, "after": share.flops}
-        for kind, share in change.after.measurement.cost.by_kind().items()
-    }
+    return {kind: {"before": before, "after": after} for kind, (before, after) in flops_by_kind(change).items()}
 
 
 def report_json(report: RunReport) -> dict[str, Any]:

@@ -83,8 +83,8 @@ def _details(change: MeasurementChange) -> str:
         rows.append(f"| … {len(change.layers) - DETAIL_ROWS} more | | | |")
     summary = f"{_code(change.name)} in {_code(change.test_id)}: {len(change.layers)} layer(s) changed"
     bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost)
-    kinds = kinds_change_text(change)
-    counted = [kinds[0].upper() + kinds[1:].replace("->", "→") + ".", ""] if kinds else []
+    kinds = kinds_change_text(change, arrow="→")
+    counted = [kinds[0].upper() + kinds[1:] + ".", ""] if kinds else []
     return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *counted, *bars, "", *rows, "", "</details>"])
 
 

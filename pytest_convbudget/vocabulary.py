@@ -1,8 +1,10 @@
 """The words every part of the package shares, in a module that imports nothing of ours.
 
 Budget figures and their labels, device names, the default op kinds, the cost
-model's version, and the error classes a user can cause. The engine, the pyproject reader, the CLI and the renderers all
-read them from here, so none of them has to import another just for a name.
+model's version, and the error classes a user can cause. The engine, the
+pyproject reader, the CLI and the renderers all read them from here, so none
+of them has to import another just for a name, and the plugin can load them
+without the engine.
 """
 
 from __future__ import annotations

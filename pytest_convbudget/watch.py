@@ -111,7 +111,8 @@ class OpWatch(TorchFunctionMode):
         self.rules = table.rules
         self.sole_kind = table.sole_kind
         self.see_through = see_through()
-        self.running: list[list[Any]] = []  # [name, own op kind, own op seen] per counted module call under way
+        # [name, own op kind, own op seen, records before it] per counted module call under way
+        self.running: list[list[Any]] = []
         self.names: list[str] = []  # every hooked module call under way, innermost last
         self.records: list[RawCall | RawOp] = []
         self.uncounted: list[UncountedCall] = []

@@ -23,7 +23,7 @@ from plugin_helpers import (
     assert_no_traceback, backbone_module, conv_budget_section, row, usage_error_lines, write_pyproject,
 )
 from pytest_convbudget.diff_text import STALE_NOTE
-from pytest_convbudget.formulas import COST_MODEL_VERSION
+from pytest_convbudget import COST_MODEL_VERSION
 from pytest_convbudget.markdown import COMMENT_MARKER
 from pytest_convbudget.runfile import SCHEMA, SCHEMA_VERSION, load_run_file, write_atomically
 
