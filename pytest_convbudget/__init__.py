@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .vocabulary import COST_MODEL_VERSION, ProfileError
-from .quantity import format_quantity, parse_quantity
+from .words.vocabulary import COST_MODEL_VERSION, ProfileError
+from .words.quantity import format_quantity, parse_quantity
 
 __all__ = [
     "COST_MODEL_VERSION",
@@ -27,23 +27,23 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .profiler import ModelChangedError, profile
-    from .results import ConvCost, IdleModule, LayerCost, ModuleCost, UncountedCall
+    from .engine.profiler import ModelChangedError, profile
+    from .engine.results import ConvCost, IdleModule, LayerCost, ModuleCost, UncountedCall
 
 _RESULT_CLASSES = ("ConvCost", "IdleModule", "LayerCost", "ModuleCost", "UncountedCall")
 
 
 def __getattr__(name: str) -> Any:
     if name == "profile":
-        from .profiler import profile
+        from .engine.profiler import profile
 
         return profile
     if name in _RESULT_CLASSES:
-        from . import results
+        from .engine import results
 
         return getattr(results, name)
     if name == "ModelChangedError":
-        from .profiler import ModelChangedError
+        from .engine.profiler import ModelChangedError
 
         return ModelChangedError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

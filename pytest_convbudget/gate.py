@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .config import Settings
-from .renderers import render
-from .runfile import RunEntry, RunFile, RunFileError, build_run_file, load_run_file, merge_runs, write_atomically
-from .verdict import GatePolicy, RunReport, build_report
+from .budgets.pyproject import Settings
+from .render.outputs import render
+from .ci.runfile import RunEntry, RunFile, RunFileError, build_run_file, load_run_file, merge_runs, write_atomically
+from .ci.verdict import GatePolicy, RunReport, build_report
 
 
 class GateError(ValueError):
@@ -148,7 +148,7 @@ class RegressionGate:
                     result.lines.append(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {error}")
                     result.file_errors += 1
         if self.options.html_path is not None:
-            from .html_report import HTML_REPORT, HtmlReportError  # only when a page is asked for
+            from .render.html.page import HTML_REPORT, HtmlReportError  # only when a page is asked for
 
             try:
                 page = render(result.report, "html")

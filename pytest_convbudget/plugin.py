@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from .budget import ENFORCEMENT
-from .config import Settings, find_pyproject, load_settings
-from .marks import MARKER, MARKER_HELP, BudgetMark, MarkerError
-from .vocabulary import DEVICES, ConfigError, is_known_device
+from .budgets.limits import ENFORCEMENT
+from .budgets.pyproject import Settings, find_pyproject, load_settings
+from .budgets.marker import MARKER, MARKER_HELP, BudgetMark, MarkerError
+from .words.vocabulary import DEVICES, ConfigError, is_known_device
 
 if TYPE_CHECKING:
     from .gate import GateResult
-    from .measurement import Measurement
+    from .budgets.measurement import Measurement
 
 SESSION_PLUGIN = "convbudget-session"
 REPORT_STYLES = ("summary", "layers")
@@ -141,10 +141,10 @@ class Meter:
 
     def __call__(self, model: Any, *inputs: Any, name: str | None = None, **options: Any) -> Any:
         __tracebackhide__ = True
-        from .budget import resolve_limits
-        from .vocabulary import ProfileError
-        from .measurement import Measurement
-        from .profiler import profile
+        from .budgets.limits import resolve_limits
+        from .words.vocabulary import ProfileError
+        from .budgets.measurement import Measurement
+        from .engine.profiler import profile
 
         settings = self._session.settings
         unknown = sorted(set(options) - set(PROFILE_OPTIONS))
@@ -260,7 +260,7 @@ class ConvBudgetSession:
     # -- collecting results (serial and xdist alike) -------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from .selection import last_failed_only
+        from .ci.selection import last_failed_only
 
         self.last_failed_only = last_failed_only(self.config)  # read before this run's results change it
 
@@ -287,7 +287,7 @@ class ConvBudgetSession:
         self.outcomes[report.nodeid] = report.outcome
         for key, value in report.user_properties:
             if key == USER_PROPERTY:
-                from .measurement import Measurement
+                from .budgets.measurement import Measurement
 
                 self.measurements.append(Measurement.from_dict(json.loads(value)))
 
@@ -304,7 +304,7 @@ class ConvBudgetSession:
 
         A run that named only part of the suite on its command line cannot tell, so it says nothing.
         """
-        from .selection import narrowing_args
+        from .ci.selection import narrowing_args
 
         if narrowing_args(self.config):
             return []
@@ -337,8 +337,8 @@ class ConvBudgetSession:
         add_to_final_line(self.config, parts)
 
     def _finish_gate(self, session: pytest.Session) -> GateResult:
-        from .runfile import RunEntry
-        from .selection import narrowed_reason
+        from .ci.runfile import RunEntry
+        from .ci.selection import narrowed_reason
 
         entries = [
             RunEntry(measurement, self.outcomes.get(measurement.test_id, "passed"))
@@ -362,7 +362,7 @@ class ConvBudgetSession:
             return
         terminalreporter.write_sep("=", "conv budget")
         if style is not None:
-            from .report import render_report
+            from .render.summary import render_report
 
             for line in render_report(self.ordered_measurements(), self.enforcement, style == "layers"):
                 terminalreporter.write_line(line)
@@ -426,7 +426,7 @@ def make_gate(config: pytest.Config, settings: Settings, enforcement: str = "fai
     if all(config.getoption(option) is None for option in CI_OPTIONS):
         return None
     from .gate import GateOptions, RegressionGate
-    from .quantity import parse_percent
+    from .words.quantity import parse_percent
 
     def path(option: str) -> Path | None:
         value = config.getoption(option)

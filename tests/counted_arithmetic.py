@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from pytest_convbudget.formulas import CallCost
+from pytest_convbudget.engine.formulas import CallCost
 
 
 @dataclass

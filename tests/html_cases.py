@@ -34,10 +34,10 @@ import torch
 from torch import nn
 
 from pytest_convbudget import ConvCost, profile
-from pytest_convbudget.config import Limit
-from pytest_convbudget.measurement import Measurement
-from pytest_convbudget.runfile import RunEntry, RunFile, build_run_file
-from pytest_convbudget.verdict import GatePolicy, RunReport, build_report
+from pytest_convbudget.budgets.pyproject import Limit
+from pytest_convbudget.budgets.measurement import Measurement
+from pytest_convbudget.ci.runfile import RunEntry, RunFile, build_run_file
+from pytest_convbudget.ci.verdict import GatePolicy, RunReport, build_report
 
 NET_TEST = "tests/test_models.py::test_net"
 MIXED_TEST = "tests/test_models.py::test_mixed"

@@ -108,7 +108,7 @@ def preloaded() -> None:
     import torch
     from torch import nn
 
-    from pytest_convbudget.profiler import profile
+    from pytest_convbudget.engine.profiler import profile
 
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
     attention = nn.TransformerEncoderLayer(8, 2, dim_feedforward=8, batch_first=True)

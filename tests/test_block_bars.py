@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from html_cases import net_cost
-from pytest_convbudget.block_bars import BAR_WIDTH, bar, block_chart_lines
-from pytest_convbudget.results import ConvCost
+from pytest_convbudget.render.block_bars import BAR_WIDTH, bar, block_chart_lines
+from pytest_convbudget.engine.results import ConvCost
 
 
 @pytest.fixture(scope="module")

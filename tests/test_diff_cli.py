@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from pytest_convbudget import profile
-from pytest_convbudget.diff_cli import EXIT_REGRESSION, EXIT_USAGE, console_main
-from pytest_convbudget.markdown import COMMENT_MARKER
-from pytest_convbudget.measurement import Measurement
-from pytest_convbudget.runfile import RunEntry, build_run_file
+from pytest_convbudget.cli.diff import EXIT_REGRESSION, EXIT_USAGE, console_main
+from pytest_convbudget.render.markdown import COMMENT_MARKER
+from pytest_convbudget.budgets.measurement import Measurement
+from pytest_convbudget.ci.runfile import RunEntry, build_run_file
 
 # ``model(W)``: Sequential(stem=Conv2d(3, 8, 3), body=Conv2d(8, W, 3)) with bias on 1x3x16x16
 #   W = 8:  params 808,   FLOPs 250,560, MACs 125,280 (stem 224 / 84,672; body 584 / 165,888)
@@ -215,8 +215,8 @@ def test_a_new_format_is_one_registry_entry(
     artifacts: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """diff --format offers whatever RENDERERS holds: an HTML renderer (or any other) plugs in with one entry."""
-    from pytest_convbudget.headline import headline
-    from pytest_convbudget.renderers import RENDERERS
+    from pytest_convbudget.render.phrases import headline
+    from pytest_convbudget.render.outputs import RENDERERS
 
     monkeypatch.setitem(RENDERERS, "shout", lambda report: headline(report).upper() + "\n")
     monkeypatch.chdir(artifacts)
@@ -256,7 +256,7 @@ def test_diff_finds_the_table_the_plugin_would_read(
 ) -> None:
     """pytest's rule: the first folder up with a pytest config file is the rootdir, else the nearest
     pyproject.toml; the plugin then reads the config file if it is a pyproject.toml, else the rootdir's."""
-    from pytest_convbudget.config import find_pyproject_from
+    from pytest_convbudget.budgets.pyproject import find_pyproject_from
 
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -270,7 +270,7 @@ def test_html_is_the_report_as_one_page(artifacts: Path) -> None:
     """--format html draws the same report as a page: its verdict, its regressions, and the exit status of the others."""
     import html
 
-    from pytest_convbudget.renderers import RENDERERS
+    from pytest_convbudget.render.outputs import RENDERERS
 
     assert "html" in RENDERERS
     done = diff(artifacts, "base.json", "head.json", "--format", "html", "--max-increase", "50")

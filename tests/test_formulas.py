@@ -1,6 +1,6 @@
 """Pin the cost formulas of ``shared/CONVENTIONS.md`` against an independent count.
 
-The formulas in :mod:`pytest_convbudget.formulas` are products of shapes. The
+The formulas in :mod:`pytest_convbudget.engine.formulas` are products of shapes. The
 tests here do not re-derive those products: they run a deliberately naive
 pure-Python convolution that performs the real arithmetic, count every multiply
 and every add it makes, prove the loop is a real convolution by comparing its
@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from counted_arithmetic import OpCounter
 
-from pytest_convbudget.formulas import (
+from pytest_convbudget.engine.formulas import (
     CallCost,
     conv_cost,
     conv_params,

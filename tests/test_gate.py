@@ -22,10 +22,10 @@ import torch
 from plugin_helpers import (
     assert_no_traceback, backbone_module, conv_budget_section, row, usage_error_lines, write_pyproject,
 )
-from pytest_convbudget.diff_text import STALE_NOTE
+from pytest_convbudget.render.gate_text import STALE_NOTE
 from pytest_convbudget import COST_MODEL_VERSION
-from pytest_convbudget.markdown import COMMENT_MARKER
-from pytest_convbudget.runfile import SCHEMA, SCHEMA_VERSION, load_run_file, write_atomically
+from pytest_convbudget.render.markdown import COMMENT_MARKER
+from pytest_convbudget.ci.runfile import SCHEMA, SCHEMA_VERSION, load_run_file, write_atomically
 
 WIDTH = "CONVBUDGET_TEST_WIDTH"
 STEM_NAME = "CONVBUDGET_TEST_STEM_NAME"
@@ -379,8 +379,8 @@ def test_required_baseline_does_not_block_saving_one(pytester: pytest.Pytester) 
 def real_baseline_text() -> str:
     """A genuine run file, written by a session, to corrupt in the cases below."""
     from pytest_convbudget import profile
-    from pytest_convbudget.measurement import Measurement
-    from pytest_convbudget.runfile import RunEntry, build_run_file
+    from pytest_convbudget.budgets.measurement import Measurement
+    from pytest_convbudget.ci.runfile import RunEntry, build_run_file
 
     cost = profile(torch.nn.Conv2d(3, 4, 1), torch.randn(1, 3, 16, 16), device="meta")
     entry = RunEntry(Measurement("test_gate_models.py::test_stem", "stem", 0, cost, "sample"), "passed")

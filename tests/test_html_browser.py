@@ -15,8 +15,8 @@ import pytest
 
 from browser import browser_fixture, console_messages, open_page, requested_urls, wait_for
 from html_cases import GROWN_FLOPS, GROWN_PARAMS, many, report_of, runs
-from pytest_convbudget.html_report import render_html
-from pytest_convbudget.kinds import KINDS
+from pytest_convbudget.render.html.page import render_html
+from pytest_convbudget.engine.kinds import KINDS
 
 RED = "rgba(198, 40, 40, 1)"  # --over in the page's style
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from html_cases import FLOPS_LIMIT, GROWN_FLOPS, GROWN_MACS, GROWN_PARAMS, MIXED_TEST, NET_TEST, many, report_of, runs
-from pytest_convbudget.html_report import render_html
-from pytest_convbudget.html_view import OWN, build_view
-from pytest_convbudget.verdict import RunReport
+from pytest_convbudget.render.html.page import render_html
+from pytest_convbudget.render.html.view import OWN, build_view
+from pytest_convbudget.ci.verdict import RunReport
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_more_than_one_kind_is_named_for_the_legend(view: dict[str, Any], page: 
 def test_a_module_with_calls_of_several_kinds_gets_one_part_per_kind() -> None:
     """self_attn ran linear and attention ops: two parts, one colour each, adding up to the module."""
     from html_cases import attention_cost, measurement
-    from pytest_convbudget.kinds import KINDS
+    from pytest_convbudget.engine.kinds import KINDS
 
     row = build_view(report_of([measurement("t.py::t", "encoder", attention_cost())]))["measurements"][0]
     tree = row["detail"]["tree"]
@@ -159,7 +159,7 @@ def test_the_kinds_counted_are_the_measurements_count_not_the_kinds_that_ran() -
 
 
 def test_kind_colours_come_from_the_registry(page: str) -> None:
-    from pytest_convbudget.kinds import KINDS
+    from pytest_convbudget.engine.kinds import KINDS
 
     data = re.search(r'<script type="application/json" id="cb-kind-colours">(.*?)</script>', page, re.S).group(1)
     assert json.loads(data) == {name: kind.colour for name, kind in KINDS.items()}
@@ -169,8 +169,8 @@ def test_kind_colours_come_from_the_registry(page: str) -> None:
 
 def test_a_measurement_the_baseline_counted_otherwise_is_listed_not_compared() -> None:
     from html_cases import measurement, mixed_cost, net_cost, run_file
-    from pytest_convbudget.diff_text import mismatch_text
-    from pytest_convbudget.verdict import GatePolicy, build_report
+    from pytest_convbudget.render.gate_text import mismatch_text
+    from pytest_convbudget.ci.verdict import GatePolicy, build_report
 
     base = [measurement(NET_TEST, "Sequential", net_cost(False))]
     head = [measurement(NET_TEST, "Sequential", mixed_cost())]
@@ -203,7 +203,7 @@ def test_idle_modules_and_uncounted_ops_are_listed_as_the_text_report_lists_them
     cost = profile(Leaky(), image(), device="meta")
     page = render_html(report_of([measurement("t.py::t", "leaky", cost)]))
     assert "never ran, not in the totals: aux (Conv2d, 148 params)" in page
-    from pytest_convbudget.table import render_notes
+    from pytest_convbudget.render.terminal import render_notes
 
     (uncounted,) = [line for line in render_notes(cost) if line.startswith("not in the totals (count = conv): ")]
     assert uncounted.startswith("not in the totals (count = conv): 1 functional_conv op(s) (conv2d; ")
@@ -256,7 +256,7 @@ def test_five_hundred_measurements_are_folded_and_drawn_on_demand() -> None:
 def test_loading_the_report_module_imports_neither_torch_nor_jinja2() -> None:
     """Nor does the renderer registry that holds it, nor the gate: Jinja2 loads when a page is drawn."""
     code = (
-        "import sys, pytest_convbudget.html_report, pytest_convbudget.block_bars, pytest_convbudget.renderers, "
+        "import sys, pytest_convbudget.render.html.page, pytest_convbudget.render.block_bars, pytest_convbudget.render.outputs, "
         "pytest_convbudget.gate; "
         "print(sorted(name for name in ('torch', 'jinja2') if name in sys.modules))"
     )
@@ -267,7 +267,7 @@ def test_loading_the_report_module_imports_neither_torch_nor_jinja2() -> None:
 def test_the_gate_and_the_registry_load_no_html_code_until_a_page_is_asked_for() -> None:
     """A run with --conv-json alone never pays for the page's modules."""
     code = (
-        "import sys, pytest_convbudget.renderers, pytest_convbudget.gate, pytest_convbudget.diff_cli; "
+        "import sys, pytest_convbudget.render.outputs, pytest_convbudget.gate, pytest_convbudget.cli.diff; "
         "print(sorted(name for name in sys.modules if name.startswith('pytest_convbudget.html')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -293,7 +293,7 @@ def test_a_page_for_the_examples_stays_well_under_two_megabytes() -> None:
 
 def test_a_model_that_shrank_has_its_layers_marked_shrunk() -> None:
     from html_cases import measurement, net_cost, run_file
-    from pytest_convbudget.verdict import GatePolicy, build_report
+    from pytest_convbudget.ci.verdict import GatePolicy, build_report
 
     base = [measurement(NET_TEST, "Sequential", net_cost(True))]
     head = [measurement(NET_TEST, "Sequential", net_cost(False))]
@@ -308,7 +308,7 @@ def test_a_model_that_shrank_has_its_layers_marked_shrunk() -> None:
 
 
 def test_without_jinja2_the_report_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_convbudget.html_report import HtmlReportError
+    from pytest_convbudget.render.html.page import HtmlReportError
 
     monkeypatch.setitem(sys.modules, "jinja2", None)  # makes `import jinja2` fail
     with pytest.raises(HtmlReportError, match=r"^the HTML report needs Jinja2: pip install 'pytest-convbudget\[html\]'$"):

@@ -17,10 +17,10 @@ from torch import nn
 
 from html_cases import measurement, report_of
 from pytest_convbudget import ConvCost, profile
-from pytest_convbudget.formulas import CallCost
-from pytest_convbudget.html_view import build_view
-from pytest_convbudget.kinds import KINDS, Kind, OpFacts, OpRule, parse_count, register
-from pytest_convbudget.renderers import render
+from pytest_convbudget.engine.formulas import CallCost
+from pytest_convbudget.render.html.view import build_view
+from pytest_convbudget.engine.kinds import KINDS, Kind, OpFacts, OpRule, parse_count, register
+from pytest_convbudget.render.outputs import render
 
 NAME = "outer"
 

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from pytest_convbudget import ConvCost, profile
-from pytest_convbudget.compare import compare_runs
-from pytest_convbudget.config import Limit
-from pytest_convbudget.markdown import COMMENT_MARKER, GITHUB_COMMENT_LIMIT, SHOWN_FAILURES, render_markdown
-from pytest_convbudget.measurement import Measurement
-from pytest_convbudget.runfile import RunEntry, RunFile, build_run_file, load_run_file
-from pytest_convbudget.verdict import GatePolicy, build_report
+from pytest_convbudget.ci.compare import compare_runs
+from pytest_convbudget.budgets.pyproject import Limit
+from pytest_convbudget.render.markdown import COMMENT_MARKER, GITHUB_COMMENT_LIMIT, SHOWN_FAILURES, render_markdown
+from pytest_convbudget.budgets.measurement import Measurement
+from pytest_convbudget.ci.runfile import RunEntry, RunFile, build_run_file, load_run_file
+from pytest_convbudget.ci.verdict import GatePolicy, build_report
 
 # ``detector(head=False)`` on 1x3x16x16, every conv padded to keep 16x16 (256 positions), all with bias:
 #   backbone.stem  Conv2d(3, 8, 3):  params 224;   MACs 27*8*256 = 55,296;   FLOPs 110,592
@@ -263,7 +263,7 @@ def test_a_reviewer_sees_each_changed_model_as_bars_inside_its_details() -> None
     """
     from html_cases import net, net_cost
 
-    from pytest_convbudget.block_bars import block_chart_lines
+    from pytest_convbudget.render.block_bars import block_chart_lines
 
     base = RunFile((entry("tests/test_models.py::test_net", "Sequential", measure(net(False))),))
     head = RunFile((entry("tests/test_models.py::test_net", "Sequential", measure(net(True))),))

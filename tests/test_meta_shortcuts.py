@@ -10,7 +10,7 @@ from torch import nn
 
 import models
 from pytest_convbudget import profile
-from pytest_convbudget.meta_shortcuts import batch_norm, hardtanh
+from pytest_convbudget.engine.meta_shortcuts import batch_norm, hardtanh
 
 
 def meta(*shape: int) -> torch.Tensor:
@@ -71,7 +71,7 @@ def test_meta_counts_equal_real_counts_with_the_shortcuts(factory) -> None:
 
 # -- the transformer shortcuts: LayerNorm, GELU, linear, scaled dot-product attention ----------
 
-from pytest_convbudget.meta_shortcuts import gelu, layer_norm, linear, scaled_dot_product_attention  # noqa: E402
+from pytest_convbudget.engine.meta_shortcuts import gelu, layer_norm, linear, scaled_dot_product_attention  # noqa: E402
 
 
 def transposed(*shape: int) -> torch.Tensor:

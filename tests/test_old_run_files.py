@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from plugin_helpers import conv_budget_section, preloaded  # noqa: F401  (preloaded: a fixture)
-from pytest_convbudget.runfile import load_run_file
+from pytest_convbudget.ci.runfile import load_run_file
 
 OLD_RUN = Path(__file__).parent / "data" / "run-0.1.json"
 

@@ -4,7 +4,7 @@ against an independent count, against torch's flop counter, and end to end.
 The brute-force loops here perform the arithmetic on Python floats, one
 multiply and one add at a time, and tally each. Their results are compared
 with torch's own op first (so the loop is known to compute the right thing),
-and only then are their tallies compared with :mod:`pytest_convbudget.formulas`.
+and only then are their tallies compared with :mod:`pytest_convbudget.engine.formulas`.
 A dot product of n terms is n multiplies and n - 1 adds (the sum starts from
 the first product); an added term or bias is one more add per output.
 """
@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from counted_arithmetic import OpCounter
 
 from pytest_convbudget import profile
-from pytest_convbudget.formulas import (
+from pytest_convbudget.engine.formulas import (
     CallCost,
     MatmulDims,
     addbmm_cost,

@@ -30,11 +30,11 @@ from plugin_helpers import (
     write_tests,
 )
 from plugin_helpers import preloaded  # noqa: F401  (a fixture, requested by name)
-from pytest_convbudget.marks import MARKER_HELP
+from pytest_convbudget.budgets.marker import MARKER_HELP
 from pytest_convbudget.plugin import USER_PROPERTY
-from pytest_convbudget.quantity import format_quantity, invalid_quantity_message
-from pytest_convbudget.report import SUMMARY_COLUMNS
-from pytest_convbudget.table import LAYER_COLUMNS
+from pytest_convbudget.words.quantity import format_quantity, invalid_quantity_message
+from pytest_convbudget.render.summary import SUMMARY_COLUMNS
+from pytest_convbudget.render.terminal import LAYER_COLUMNS
 
 # The failure message of ``tiny()`` against a 200k FLOPs marker: 250,560 / 200,000 = 1.2528.
 TINY_OVER_200K = "  FLOPs 251 k (250,560) > limit 200 k (200,000) by 25.3% [limit from @pytest.mark.budget]"

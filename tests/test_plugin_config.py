@@ -24,8 +24,8 @@ from plugin_helpers import (
     write_tests,
 )
 from plugin_helpers import preloaded  # noqa: F401  (a fixture, requested by name)
-from pytest_convbudget.config import PATTERN_KEYS, TOP_LEVEL_KEYS
-from pytest_convbudget.quantity import invalid_quantity_message
+from pytest_convbudget.budgets.pyproject import PATTERN_KEYS, TOP_LEVEL_KEYS
+from pytest_convbudget.words.quantity import invalid_quantity_message
 
 pytestmark = pytest.mark.usefixtures("preloaded")
 

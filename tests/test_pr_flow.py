@@ -21,9 +21,9 @@ from plugin_helpers import (  # noqa: F401  (preloaded: a fixture, requested by 
     assert_no_traceback, backbone_module, conv_budget_section, preloaded, usage_error_lines,
 )
 from pytest_convbudget.gate import MERGE_HINT
-from pytest_convbudget.markdown import COMMENT_MARKER
-from pytest_convbudget.runfile import load_run_file
-from pytest_convbudget.selection import DESELECT_SOURCES
+from pytest_convbudget.render.markdown import COMMENT_MARKER
+from pytest_convbudget.ci.runfile import load_run_file
+from pytest_convbudget.ci.selection import DESELECT_SOURCES
 
 # test_backbone: Sequential(stem=Conv2d(3, 8, 3), body=Conv2d(8, W, 3)), bias, on 1x3x16x16 (as in test_gate):
 #   W = 8 (main): params 808, FLOPs 250,560, MACs 125,280

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import models
 from pytest_convbudget import ConvCost, profile
-from pytest_convbudget.profiler import ModelChangedError
+from pytest_convbudget.engine.profiler import ModelChangedError
 
 THIS_FILE = str(Path(__file__).resolve())
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

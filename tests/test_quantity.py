@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_convbudget.quantity import format_quantity, parse_quantity
+from pytest_convbudget.words.quantity import format_quantity, parse_quantity
 
 QUANTITY_SETTINGS = settings(max_examples=300, deadline=None, database=None)
 SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}

@@ -19,7 +19,7 @@ import pytest
 
 from pytest_convbudget import plugin
 from pytest_convbudget.cli import build_parser
-from pytest_convbudget.markdown import COMMENT_MARKER
+from pytest_convbudget.render.markdown import COMMENT_MARKER
 
 yaml = pytest.importorskip("yaml")
 
@@ -202,7 +202,7 @@ def test_every_conv_option_in_the_workflows_is_a_real_plugin_option(
         conv = [word for word in arguments if word.startswith("--conv")]
         namespace = plugin_options.parse_args(conv)  # raises on a bad choice or a missing value
         if namespace.conv_max_increase is not None:
-            from pytest_convbudget.diff_cli import _percent
+            from pytest_convbudget.cli.diff import _percent
 
             assert _percent(namespace.conv_max_increase) >= 0
 

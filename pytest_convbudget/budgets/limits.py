@@ -1,0 +1,81 @@
+"""Which limits apply to a measurement, and how it compares with them.
+
+Precedence, per figure: a marker naming the measurement, then an unnamed
+marker (closest to the test first), then the most specific matching pattern
+of ``[tool.convbudget.budgets]``, then the table's defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from .pyproject import Limit, Settings, matching_patterns
+from ..words.vocabulary import FIGURE_LABELS, FIGURES
+from .marker import BudgetMark
+from ..words.quantity import format_quantity
+
+if TYPE_CHECKING:
+    from ..engine.results import ConvCost
+
+ENFORCEMENT = ("fail", "warn", "off")  # --conv-budget and diff --budget: what an overrun does
+
+
+def resolve_limits(test_id: str, name: str, marks: Sequence[BudgetMark], settings: Settings) -> dict[str, Limit]:
+    """The winning limit for each figure that has one."""
+    named = [mark for mark in marks if mark.name == name]
+    unnamed = [mark for mark in marks if mark.name is None]
+    layers: list[tuple[Limit, ...]] = [mark.limits() for mark in (*named, *unnamed)]
+    layers += [pattern.limits for pattern in matching_patterns(test_id, settings.patterns)]
+    layers.append(settings.defaults)
+    chosen: dict[str, Limit] = {}
+    for limits in layers:
+        for limit in limits:
+            chosen.setdefault(limit.figure, limit)
+    return {figure: chosen[figure] for figure in FIGURES if figure in chosen}
+
+
+def measured_value(cost: ConvCost, figure: str, per: str) -> int:
+    """The figure a budget compares: per sample, or for the whole batch with per='batch'."""
+    if figure == "params" or per == "sample":
+        return getattr(cost, figure)
+    return getattr(cost, f"total_{figure}")
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """One figure over its limit."""
+
+    figure: str
+    value: int
+    limit: Limit
+
+    @property
+    def percent_over(self) -> float:
+        return float("inf") if self.limit.value == 0 else 100.0 * (self.value - self.limit.value) / self.limit.value
+
+    def message(self) -> str:
+        label = FIGURE_LABELS[self.figure]
+        over = "" if self.limit.value == 0 else f" by {self.percent_over:.1f}%"
+        return (
+            f"{label} {format_quantity(self.value)} ({self.value:,}) > limit "
+            f"{format_quantity(self.limit.value)} ({self.limit.value:,}){over} [limit from {self.limit.source}]"
+        )
+
+
+def overruns(cost: ConvCost, limits: dict[str, Limit], per: str) -> list[Overrun]:
+    return [
+        Overrun(figure, measured_value(cost, figure, per), limit)
+        for figure, limit in limits.items()
+        if measured_value(cost, figure, per) > limit.value
+    ]
+
+
+def headroom(cost: ConvCost, limits: dict[str, Limit], per: str) -> float | None:
+    """The smallest spare fraction of any limit, in percent (negative when over)."""
+    spares = [
+        100.0 * (limit.value - measured_value(cost, figure, per)) / limit.value
+        for figure, limit in limits.items()
+        if limit.value > 0
+    ]
+    return min(spares) if spares else None

@@ -1,0 +1,69 @@
+"""``@pytest.mark.budget(params=..., flops=..., macs=..., name=...)``, parsed once into a typed value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .pyproject import Limit
+from ..words.vocabulary import FIGURES
+from ..words.quantity import parse_quantity
+
+MARKER = "budget"
+MARKER_HELP = (
+    "budget(params=None, flops=None, macs=None, name=None): fail the test when a model it "
+    "measures with the conv_cost fixture exceeds these limits (per sample; quantities like "
+    "'3.7G', '25.6M params', 12_000_000). name= limits only the measurement of that name."
+)
+
+
+class MarkerError(ValueError):
+    """A malformed budget marker; the message names the test, the marker and the bad value."""
+
+
+@dataclass(frozen=True)
+class BudgetMark:
+    params: int | None = None
+    flops: int | None = None
+    macs: int | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_mark(cls, args: tuple[Any, ...], kwargs: dict[str, Any], test_id: str) -> BudgetMark:
+        shown = _render(args, kwargs)
+        where = f"in @pytest.mark.{shown} of {test_id}"
+        if args:
+            raise MarkerError(f"{test_id}: @pytest.mark.{shown}: takes keyword arguments only ({', '.join(f.name for f in fields(cls))})")
+        known = {f.name for f in fields(cls)}
+        for key in kwargs:
+            if key not in known:
+                raise MarkerError(
+                    f"{test_id}: @pytest.mark.{shown}: unknown keyword {key!r} (expected {', '.join(sorted(known))})"
+                )
+        name = kwargs.get("name")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise MarkerError(f"{test_id}: @pytest.mark.{shown}: name must be a non-empty string, got {name!r}")
+        values: dict[str, int | None] = {}
+        for figure in FIGURES:
+            raw = kwargs.get(figure)
+            try:
+                values[figure] = None if raw is None else parse_quantity(raw, where=f"for {figure}= {where}")
+            except ValueError as error:
+                raise MarkerError(str(error)) from None
+        return cls(name=name, **values)
+
+    @property
+    def source(self) -> str:
+        return f"@pytest.mark.budget(name={self.name!r})" if self.name else "@pytest.mark.budget"
+
+    def limits(self) -> tuple[Limit, ...]:
+        return tuple(
+            Limit(figure, getattr(self, figure), self.source)
+            for figure in FIGURES
+            if getattr(self, figure) is not None
+        )
+
+
+def _render(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    parts = [repr(arg) for arg in args] + [f"{key}={value!r}" for key, value in kwargs.items()]
+    return f"{MARKER}({', '.join(parts)})"

@@ -1,0 +1,87 @@
+"""One model measured by one test: its cost, its limits, and the verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .limits import Overrun, headroom, overruns
+from .pyproject import Limit
+from ..words.vocabulary import FIGURE_LABELS
+from ..words.quantity import format_quantity
+from ..engine.results import ConvCost
+
+TOP_LAYERS_IN_MESSAGE = 3
+
+
+@dataclass(frozen=True)
+class Measurement:
+    test_id: str
+    name: str
+    index: int  # order of the measurement within its test
+    cost: ConvCost
+    per: str
+    limits: tuple[Limit, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What a baseline matches on."""
+        return (self.test_id, self.name)
+
+    @property
+    def overruns(self) -> list[Overrun]:
+        return overruns(self.cost, {limit.figure: limit for limit in self.limits}, self.per)
+
+    @property
+    def headroom(self) -> float | None:
+        return headroom(self.cost, {limit.figure: limit for limit in self.limits}, self.per)
+
+    @property
+    def over_budget(self) -> bool:
+        return bool(self.overruns)
+
+    @property
+    def costliest_figure(self) -> str:
+        """The figure to rank layers by: the one over its limit, or FLOPs when several are."""
+        figures = {overrun.figure for overrun in self.overruns}
+        return figures.pop() if len(figures) == 1 else "flops"
+
+    def costliest_layers(self, count: int = TOP_LAYERS_IN_MESSAGE) -> list[tuple[str, int]]:
+        """(label, value) of the layers that cost most by :attr:`costliest_figure`."""
+        key = self.costliest_figure
+        return [(layer.label, getattr(layer, key)) for layer in self.cost.top_layers(count, key)]
+
+    def costliest_line(self) -> str:
+        """``costliest layers by FLOPs: conv1 235 M, ...``, or empty for a model without layers."""
+        top = ", ".join(f"{label} {format_quantity(value)}" for label, value in self.costliest_layers())
+        return f"costliest layers by {FIGURE_LABELS[self.costliest_figure]}: {top}" if top else ""
+
+    def failure_message(self) -> str:
+        """What grew, by how much, against which limit, and the layers that cost most."""
+        lines = [f"conv budget exceeded: {self.name} in {self.test_id}"]
+        lines += [f"  {overrun.message()}" for overrun in self.overruns]
+        costliest = self.costliest_line()
+        if costliest:
+            lines.append(f"  {costliest}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "test_id": self.test_id,
+            "name": self.name,
+            "index": self.index,
+            "per": self.per,
+            "limits": [{"figure": limit.figure, "value": limit.value, "source": limit.source} for limit in self.limits],
+            "cost": self.cost.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        return cls(
+            test_id=data["test_id"],
+            name=data["name"],
+            index=data["index"],
+            per=data["per"],
+            limits=tuple(Limit(**limit) for limit in data.get("limits", ())),
+            cost=ConvCost.from_dict(data["cost"]),
+        )

@@ -1,0 +1,146 @@
+"""The one judgement of a run: what is over budget, what grew past the gate, what changed.
+
+Both the plugin's gate and ``diff`` build a :class:`RunReport` with
+:func:`build_report`, and every output format renders that same object, so
+the same two run files and the same configuration give the same verdict,
+text and exit status wherever they are compared. No prose lives here: the
+renderers (``renderers.RENDERERS``) own every word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .compare import Comparison, CountMismatch, Regression, compare_runs
+from ..budgets.pyproject import PatternBudget, Settings
+from .runfile import RunEntry, RunFile
+
+if TYPE_CHECKING:
+    from ..budgets.measurement import Measurement
+
+
+# Where a measurement over budget stands against the baseline.
+NEW, CHANGED, UNCHANGED, NOT_COMPARED = "new", "changed", "unchanged", "not compared"
+
+# RunReport.status, most serious first.
+FAILED, WARNED, CHANGED_WITHIN, NO_CHANGE, NO_BASELINE = "failed", "warned", "changed", "no change", "no baseline"
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What the gate allows: growth per test (command line, pattern, table) and how budgets are enforced."""
+
+    max_increase: float | None = None  # the table's default
+    patterns: tuple[PatternBudget, ...] = ()
+    override: float | None = None  # the command line's, beats the table and its patterns
+    enforcement: str = "fail"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, override: float | None = None, enforcement: str = "fail") -> GatePolicy:
+        return cls(settings.max_increase, tuple(settings.patterns), override, enforcement)
+
+
+@dataclass(frozen=True)
+class BudgetFailure:
+    """A measurement of this run over one or more of its limits, and how it stands against the baseline."""
+
+    entry: RunEntry
+    standing: str  # NEW, CHANGED, UNCHANGED or NOT_COMPARED
+
+    @property
+    def measurement(self) -> Measurement:
+        return self.entry.measurement
+
+
+@dataclass(frozen=True)
+class Counts:
+    measurements: int
+    changed: int = 0
+    unchanged: int = 0
+    added: int = 0
+    removed: int = 0
+    over_budget: int = 0
+    regressions: int = 0
+    mismatched: int = 0  # counted with other op kinds than the baseline: refused
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything a report needs, in every format: built once, rendered many times."""
+
+    entries: tuple[RunEntry, ...]  # this run's measurements, with their limits
+    comparison: Comparison | None  # None without a baseline
+    regressions: tuple[Regression, ...]
+    over_budget: tuple[BudgetFailure, ...]
+    enforcement: str = "fail"
+    baseline_label: str | None = None
+
+    @property
+    def counts(self) -> Counts:
+        comparison = self.comparison
+        if comparison is None:
+            return Counts(len(self.entries), over_budget=len(self.over_budget), regressions=len(self.regressions))
+        return Counts(
+            measurements=len(comparison.changes) + len(comparison.added) + len(comparison.mismatched),
+            changed=len(comparison.changed),
+            unchanged=len(comparison.unchanged),
+            added=len(comparison.added),
+            removed=len(comparison.removed),
+            over_budget=len(self.over_budget),
+            regressions=len(self.regressions),
+            mismatched=len(comparison.mismatched),
+        )
+
+    @property
+    def budget_fails(self) -> bool:
+        return bool(self.over_budget) and self.enforcement == "fail"
+
+    @property
+    def mismatched(self) -> tuple[CountMismatch, ...]:
+        return self.comparison.mismatched if self.comparison is not None else ()
+
+    @property
+    def failed(self) -> bool:
+        """The verdict: a regression, a measurement the baseline counted with other
+        kinds, or an overrun under ``--conv-budget=fail``, fails."""
+        return bool(self.regressions) or bool(self.mismatched) or self.budget_fails
+
+    @property
+    def status(self) -> str:
+        if self.failed:
+            return FAILED
+        if self.over_budget and self.enforcement == "warn":
+            return WARNED
+        if self.comparison is None:
+            return NO_BASELINE
+        counts = self.counts
+        if counts.changed or counts.added or counts.removed:
+            return CHANGED_WITHIN
+        return NO_CHANGE
+
+
+def build_report(
+    head: RunFile, baseline: RunFile | None, policy: GatePolicy, baseline_label: str | None = None
+) -> RunReport:
+    """The one place a run is judged: the plugin's gate and ``diff`` both call this."""
+    comparison = compare_runs(baseline, head) if baseline is not None else None
+    regressions: tuple[Regression, ...] = ()
+    standing: dict[tuple[str, str], str] = {}
+    if comparison is not None:
+        regressions = tuple(comparison.regressions(policy.max_increase, policy.patterns, policy.override))
+        standing.update({c.after.key: CHANGED if c.changed else UNCHANGED for c in comparison.changes})
+        standing.update({entry.key: NEW for entry in comparison.added})
+    over = tuple(
+        BudgetFailure(entry, standing.get(entry.key, NOT_COMPARED))
+        for entry in head.entries
+        if entry.measurement.over_budget
+    )
+    return RunReport(
+        entries=tuple(head.entries),
+        comparison=comparison,
+        regressions=regressions,
+        over_budget=over if policy.enforcement != "off" else (),
+        enforcement=policy.enforcement,
+        baseline_label=baseline_label,
+    )

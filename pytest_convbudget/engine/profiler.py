@@ -1,0 +1,256 @@
+"""``profile()``: run one forward with hooks on every counted module and count.
+
+The forward runs on the ``meta`` device by default: stand-in meta tensors take
+the place of every parameter and buffer (``torch.func.functional_call``), so
+no arithmetic runs, no activation memory is allocated, and the model's own
+weights are never touched. Shapes, and so the counts, are exact.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import gc
+from functools import partial
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .assemble import RunInfo, assemble
+from .guard import ModelGuard
+from .inputs import first_tensor, map_tensors, tensor_leaves
+from .kinds import KINDS, parse_count
+from .meta_shortcuts import SHORTCUTS
+from .results import ConvCost
+from .targets import Target, find_targets
+from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, CountError, ProfileError, is_known_device
+from .watch import OpWatch, RawCall
+
+
+class ProfileUsageError(ProfileError):
+    """``profile()`` was called with arguments it cannot use."""
+
+
+class ModelChangedError(ProfileError, RuntimeError):
+    """The model's own forward changed its parameters in place during a real-device run."""
+
+
+def profile(
+    model: nn.Module,
+    *inputs: Any,
+    kwargs: Mapping[str, Any] | None = None,
+    device: str | torch.device = "auto",
+    batch_size: int | None = None,
+    count: str | Sequence[str] | None = None,
+) -> ConvCost:
+    """Count the conv params, FLOPs and MACs of one forward ``model(*inputs, **kwargs)``.
+
+    ``device``: ``"meta"`` (shapes only), ``"cpu"``, ``"cuda"``/``"cuda:N"``
+    (a real forward under ``torch.no_grad()``), or ``"auto"``: meta first,
+    then a real forward on the model's own device if the model cannot run on
+    meta. ``batch_size`` overrides the leading dimension of the first tensor
+    input as the divisor for per-sample figures. ``count``: the op kinds in the
+    totals, a kind name, a list of them or ``"all"``; conv modules by default.
+    The model is left exactly as it was, whether this returns or raises.
+    """
+    __tracebackhide__ = True
+    if not isinstance(model, nn.Module):
+        raise ProfileUsageError(f"profile() needs a torch.nn.Module, got {type(model).__name__}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
+    ):
+        raise ProfileUsageError(f"batch_size must be a positive int, got {batch_size!r}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise ProfileUsageError(f"kwargs must be a dict of the forward's keyword arguments, got {type(kwargs).__name__}")
+    try:
+        kinds = DEFAULT_COUNT if count is None else parse_count(count)
+    except CountError as error:
+        raise ProfileUsageError(str(error)) from None
+    kwargs = dict(kwargs or {})
+    requested = _parse_device(device)
+    targets = find_targets(model, kinds)
+    run = _Recorder(model, targets, kinds)
+    fallback_reason = None
+    if requested == "auto":
+        try:
+            used = run.on_meta(inputs, kwargs)
+        except Exception as error:  # the model cannot run on meta: count on real tensors
+            fallback_reason = f"could not run on meta ({_one_line(error)})"
+        if fallback_reason is not None:  # outside the except: a real error is not chained to the meta one
+            used = run.on_device(_model_device(model), inputs, kwargs)
+    elif requested == "meta":
+        used = run.on_meta(inputs, kwargs)
+    else:
+        used = run.on_device(torch.device(requested), inputs, kwargs)
+    leaves = tensor_leaves((inputs, kwargs))
+    info = RunInfo(
+        model=type(model).__name__,
+        device=used,
+        model_params=sum(param.numel() for param in model.parameters()),
+        input_shapes=tuple(tuple(leaf.shape) for leaf in leaves),
+        input_batch=leaves[0].shape[0] if leaves and leaves[0].dim() > 0 else None,
+        input_ndim=leaves[0].dim() if leaves else None,
+        batch_size=batch_size,
+        count=kinds,
+        fallback_reason=fallback_reason,
+    )
+    return assemble([target for _, target in targets], run.records, run.uncounted, info)
+
+
+class _Recorder:
+    """Runs the forward with hooks and keeps what they saw."""
+
+    def __init__(self, model: nn.Module, targets: list[tuple[nn.Module, Target]], count: Sequence[str]) -> None:
+        self.model = model
+        self.targets = targets
+        self.count = count
+        # Op kinds are shown under the innermost module that ran them: every module is hooked then.
+        self.attribute = any(KINDS[kind].ops for kind in count)
+        self.records: list = []
+        self.uncounted: list = []
+
+    def on_meta(self, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        __tracebackhide__ = True
+        named = list(self.model.named_parameters())
+        stand_ins = {name: torch.empty_like(tensor, device="meta") for name, tensor in named}
+        parameters = {id(stand_ins[name]): (id(tensor), tensor.numel()) for name, tensor in named}
+        stand_ins.update(
+            (name, torch.empty_like(tensor, device="meta")) for name, tensor in self.model.named_buffers()
+        )
+        meta = torch.device("meta")
+        args = map_tensors(partial(_to_device, device=meta), inputs)
+        meta_kwargs = map_tensors(partial(_to_device, device=meta), kwargs)
+        forward = partial(
+            torch.func.functional_call, self.model, stand_ins, args, meta_kwargs,
+            tie_weights=True, strict=False,
+        )
+        self._run(forward, ModelGuard(self.model), None, parameters, SHORTCUTS)
+        return "meta"
+
+    def on_device(self, device: torch.device, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        __tracebackhide__ = True
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ProfileUsageError(f"device {str(device)!r} requested, but CUDA is not available")
+            if device.index is None:
+                device = torch.device("cuda", torch.cuda.current_device())
+        args = map_tensors(partial(_to_device, device=device), inputs)
+        moved_kwargs = map_tensors(partial(_to_device, device=device), kwargs)
+        self._run(partial(self.model, *args, **moved_kwargs), ModelGuard(self.model), device, _OwnParameters(self.model))
+        return str(device)
+
+    def _run(
+        self, forward: Callable[[], Any], guard: ModelGuard, device: torch.device | None,
+        parameters: Mapping[int, tuple[object, int]], shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
+    ) -> None:
+        __tracebackhide__ = True
+        watch = OpWatch(self.count, parameters, shortcuts)
+        handles = []
+        collecting = gc.isenabled()
+        gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
+        try:
+            guard.use_eval_mode()
+            if device is not None:
+                guard.swap_in_copies(device)
+            self._hook(watch, handles)
+            with torch.no_grad(), watch:
+                forward()
+        finally:
+            for handle in handles:
+                handle.remove()
+            guard.restore()
+            if collecting:
+                gc.enable()
+        written = guard.parameters_written()
+        if written:
+            raise ModelChangedError(
+                f"the model's forward wrote into parameter(s) {', '.join(written[:5])} in place during a "
+                "real-device profile; parameters are not copied for real runs, so they keep the new values. "
+                "Profile on device='meta' (the default tries it first) to leave them untouched"
+            )
+        self.records = watch.records
+        self.uncounted = watch.uncounted
+
+    def _hook(self, watch: OpWatch, handles: list[Any]) -> None:
+        """Hooks on every counted module, and on every other one when op kinds need its name."""
+        counted = {id(module) for module, _ in self.targets}
+        for index, (module, target) in enumerate(self.targets):
+            own_ops = KINDS[target.kind].own_ops
+            handles.append(module.register_forward_pre_hook(partial(_enter, watch, target.name, own_ops)))
+            handles.append(module.register_forward_hook(
+                partial(_leave, watch, index), with_kwargs=True, always_call=True
+            ))
+        if self.attribute:
+            for name, module in self.model.named_modules():
+                if id(module) not in counted:
+                    handles.append(module.register_forward_pre_hook(partial(_enter_module, watch, name or ROOT_NAME)))
+                    handles.append(module.register_forward_hook(partial(_leave_module, watch), always_call=True))
+
+
+class _OwnParameters(collections.abc.Mapping):
+    """The model's parameters by ``id``, read when an op first asks: a conv-only profile
+    of a CNN never does, and a real-device run keeps to its forward's cost."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._model = model
+        self._table: dict[int, tuple[object, int]] | None = None
+
+    def _read(self) -> dict[int, tuple[object, int]]:
+        if self._table is None:
+            self._table = {id(tensor): (id(tensor), tensor.numel()) for tensor in self._model.parameters()}
+        return self._table
+
+    def __getitem__(self, key: int) -> tuple[object, int]:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
+def _enter(watch: OpWatch, name: str, own_ops: str | None, module: nn.Module, args: tuple) -> None:
+    watch.enter(name, own_ops)
+
+
+def _leave(watch: OpWatch, index: int, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+    place = watch.leave()  # also when the module raised (always_call): a caught error must not hide later calls
+    if output is None:
+        return
+    data = args[0] if args else next(iter(kwargs.values()), None)
+    result = output if isinstance(output, torch.Tensor) else first_tensor(output)
+    if isinstance(data, torch.Tensor) and result is not None:
+        watch.records.insert(place, RawCall(index, tuple(data.shape), tuple(result.shape)))
+
+
+def _enter_module(watch: OpWatch, name: str, module: nn.Module, args: tuple) -> None:
+    watch.enter_module(name)
+
+
+def _leave_module(watch: OpWatch, module: nn.Module, args: tuple, output: Any) -> None:
+    watch.leave_module()
+
+
+def _parse_device(device: str | torch.device) -> str:
+    text = str(device)
+    if not is_known_device(text):
+        raise ProfileUsageError(f"unknown device {text!r}: expected one of {', '.join(DEVICE_CHOICES)}")
+    return text
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return tensor.to(device)
+
+
+def _one_line(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,227 @@
+"""What a profile found: dataclasses with exact integer counts.
+
+``to_dict`` / ``from_dict`` give the JSON form that reports and baselines
+store; it round-trips exactly. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable, Mapping
+
+from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_COUNT
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One counted call: of a counted module, or of a counted op under the
+    innermost module that ran it (``type`` is then the op, such as ``matmul``).
+
+    ``params``, ``flops`` and ``macs`` are this call's per-sample share, so
+    the records of a profile sum exactly to its totals: a module's params sit
+    on its first call, later calls carry 0. ``total_flops`` and ``total_macs``
+    are the whole call, batch included.
+    """
+
+    name: str
+    call: int
+    type: str
+    kind: str  # the op kind that counted it: "conv", "linear", "matmul", ...
+    kernel_size: Shape
+    stride: Shape
+    padding: Shape | str
+    dilation: Shape
+    groups: int
+    bias: bool
+    input_shape: Shape
+    output_shape: Shape
+    batch: int
+    params: int
+    flops: int
+    macs: int
+    total_flops: int
+    total_macs: int
+
+    @property
+    def label(self) -> str:
+        """The name, with ``#N`` for the N-th call of a module called more than once."""
+        return self.name if self.call == 1 else f"{self.name}#{self.call}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerCost:
+        values = dict(data)
+        for key in ("kernel_size", "stride", "dilation", "input_shape", "output_shape"):
+            values[key] = tuple(values[key])
+        if not isinstance(values["padding"], str):
+            values["padding"] = tuple(values["padding"])
+        if values["kind"] == "transposed":  # written by 0.1, which told transposed convs apart by kind
+            values["kind"] = "conv"
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class IdleModule:
+    """A counted kind of module that the profiled forward never called."""
+
+    name: str
+    type: str
+    params: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IdleModule:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class UncountedCall:
+    """An op of a registered kind that ran but is NOT in the profile's totals:
+    its kind is not counted (a bare ``F.conv2d`` or a matmul under the default
+    ``count``), or (``inside`` names the module) a counted module's forward ran
+    it beside its own op. Its cost, for the whole batch, is shown for information.
+    """
+
+    function: str
+    input_shape: Shape
+    weight_shape: Shape
+    output_shape: Shape
+    total_flops: int
+    total_macs: int
+    inside: str = ""
+    kind: str = "functional_conv"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UncountedCall:
+        values = dict(data)
+        for key in ("input_shape", "weight_shape", "output_shape"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModuleCost:
+    """All calls of one module (or of every module under a name prefix) added up."""
+
+    name: str
+    calls: int
+    params: int
+    flops: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class ConvCost:
+    """The conv cost of one forward of a model.
+
+    ``params``, ``flops`` and ``macs`` are per sample; ``total_flops`` and
+    ``total_macs`` cover the whole profiled batch.
+    """
+
+    model: str
+    params: int
+    flops: int
+    macs: int
+    total_flops: int
+    total_macs: int
+    batch_size: int
+    device: str
+    model_params: int
+    input_shapes: tuple[Shape, ...] = ()
+    layers: tuple[LayerCost, ...] = ()
+    idle_modules: tuple[IdleModule, ...] = ()
+    uncounted: tuple[UncountedCall, ...] = ()
+    fallback_reason: str | None = None
+    count: tuple[str, ...] = DEFAULT_COUNT  # the op kinds in the totals
+    per_sample_exact: bool = True
+    cost_model_version: int = field(default=COST_MODEL_VERSION)
+
+    @property
+    def idle_params(self) -> int:
+        """Params of the conv modules that never ran (not in ``params``)."""
+        return sum(idle.params for idle in self.idle_modules)
+
+    def by_module(self, depth: int | None = None) -> dict[str, ModuleCost]:
+        """Per-sample figures summed per module, in first-call order.
+
+        With ``depth``, names are cut to their first ``depth`` parts first, so
+        ``depth=1`` gives one row per top-level block (``layer3``).
+        """
+        groups: dict[str, list[LayerCost]] = {}
+        for layer in self.layers:
+            key = layer.name if depth is None else ".".join(layer.name.split(".")[:depth])
+            groups.setdefault(key, []).append(layer)
+        return {
+            name: ModuleCost(
+                name=name,
+                calls=len(calls),
+                params=sum(layer.params for layer in calls),
+                flops=sum(layer.flops for layer in calls),
+                macs=sum(layer.macs for layer in calls),
+            )
+            for name, calls in groups.items()
+        }
+
+    def by_kind(self) -> dict[str, ModuleCost]:
+        """Per-sample figures summed per counted kind, in ``count`` order (zeros included)."""
+        return {
+            kind: ModuleCost(
+                name=kind,
+                calls=sum(1 for layer in self.layers if layer.kind == kind),
+                params=sum(layer.params for layer in self.layers if layer.kind == kind),
+                flops=sum(layer.flops for layer in self.layers if layer.kind == kind),
+                macs=sum(layer.macs for layer in self.layers if layer.kind == kind),
+            )
+            for kind in self.count
+        }
+
+    def top_layers(self, count: int = 3, key: str = "flops") -> list[LayerCost]:
+        """The ``count`` costliest layer calls by ``key`` (flops, macs or params)."""
+        return sorted(self.layers, key=lambda layer: getattr(layer, key), reverse=True)[:count]
+
+    def table(self) -> str:
+        """A readable per-layer table with totals, as ``python -m pytest_convbudget`` prints."""
+        from ..render.terminal import render_cost
+
+        return render_cost(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("layers", "idle_modules", "uncounted"):
+                data[f.name] = [item.to_dict() for item in value]
+            else:
+                data[f.name] = _jsonable(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConvCost:
+        values = dict(data)
+        if "include_linear" in values:  # written by 0.1: conv, and linear when opted in
+            values["count"] = ("conv", "linear") if values.pop("include_linear") else DEFAULT_COUNT
+        values["count"] = tuple(values.get("count", DEFAULT_COUNT))
+        values["input_shapes"] = tuple(tuple(shape) for shape in values.get("input_shapes", ()))
+        values["layers"] = _load(LayerCost, values.get("layers", ()))
+        values["idle_modules"] = _load(IdleModule, values.get("idle_modules", ()))
+        values["uncounted"] = _load(UncountedCall, values.get("uncounted", ()))
+        return cls(**values)
+
+
+def _load(cls: Any, items: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
+    return tuple(cls.from_dict(item) for item in items)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(item) for item in value]
+    return value

@@ -1,0 +1,212 @@
+"""See the torch functions a forward runs, count those of counted op kinds, and
+write down every other op of a registered kind that stays outside the totals.
+
+A ``TorchFunctionMode`` is active only for the profiled forward (a context,
+not a patch of torch). The module hooks tell it which counted module is
+running (its first op of its own kind is its own work, anything more inside
+it is listed, not counted again) and, when op kinds are counted, which module
+is innermost, so each counted op is shown under that module's name.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from functools import lru_cache
+from pkgutil import resolve_name
+from typing import Any, Callable, Mapping, Sequence
+
+from torch.overrides import TorchFunctionMode
+
+from .kinds import KINDS, SEE_THROUGH, Kind, OpFacts, OpRule
+from .results import UncountedCall
+from ..words.vocabulary import ROOT_NAME
+
+Rules = Mapping[Any, tuple[tuple[Kind, OpRule], ...]]
+
+
+@dataclass(frozen=True)
+class RawCall:
+    """One hooked call of a counted module: which target, and the shapes it saw."""
+
+    target: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RawOp:
+    """One counted torch function call, under the innermost module that ran it."""
+
+    kind: str
+    name: str
+    type: str
+    facts: OpFacts
+    tensors: tuple[tuple[object, int], ...]  # parameters it consumed: (identity, element count)
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """The registry's op rules by the torch function they watch, in registry order,
+    and, for functions whose rules are all of one kind, that kind: a counted
+    module's own call of such a function needs no reading at all."""
+
+    rules: Rules
+    sole_kind: Mapping[Any, str]
+
+
+def op_table() -> OpTable:
+    """Built once per state of the registry: a kind registered later is seen by
+    the next profile, never silently left out."""
+    return _op_table(tuple(KINDS.values()))
+
+
+@lru_cache(maxsize=8)
+def _op_table(kinds: tuple[Kind, ...]) -> OpTable:
+    table: dict[Any, list[tuple[Kind, OpRule]]] = {}
+    for kind in kinds:
+        for rule in kind.ops:
+            for path in rule.functions:
+                table.setdefault(resolve_name(path), []).append((kind, rule))
+    rules = {function: tuple(pairs) for function, pairs in table.items()}
+    sole = {function: pairs[0][0].name for function, pairs in rules.items() if len({k.name for k, _ in pairs}) == 1}
+    return OpTable(rules, sole)
+
+
+@lru_cache(maxsize=None)
+def see_through() -> Mapping[Any, Callable[..., Any]]:
+    """Copies of the :data:`~.kinds.SEE_THROUGH` functions that do not hand
+    themselves to the mode, so the ops inside them reach it one by one."""
+    copies = {}
+    for path in SEE_THROUGH:
+        function = resolve_name(path)
+        names = dict(function.__globals__, has_torch_function=lambda *args: False)
+        copy = types.FunctionType(function.__code__, names, function.__name__, function.__defaults__,
+                                  function.__closure__)
+        copy.__kwdefaults__ = function.__kwdefaults__
+        copies[function] = copy
+    return copies
+
+
+class OpWatch(TorchFunctionMode):
+    """Counts op-kind calls and lists what stays outside the totals.
+
+    ``parameters`` maps the id of every parameter tensor the forward can see
+    (meta stand-ins included) to (identity of the original, element count).
+    With ``shortcuts`` (meta runs only), shape-preserving ops are answered
+    without their slow meta kernels; see :mod:`.meta_shortcuts`.
+    """
+
+    def __init__(
+        self,
+        counted: Sequence[str],
+        parameters: Mapping[int, tuple[object, int]],
+        shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.counted = frozenset(counted)
+        self.parameters = parameters
+        self.shortcuts = shortcuts or {}
+        table = op_table()
+        self.rules = table.rules
+        self.sole_kind = table.sole_kind
+        self.see_through = see_through()
+        # [name, own op kind, own op seen, records before it] per counted module call under way
+        self.running: list[list[Any]] = []
+        self.names: list[str] = []  # every hooked module call under way, innermost last
+        self.records: list[RawCall | RawOp] = []
+        self.uncounted: list[UncountedCall] = []
+
+    # -- called by the module hooks ---------------------------------------
+
+    def enter(self, name: str, own_ops: str | None) -> None:
+        self.running.append([name, own_ops, False, len(self.records)])
+        self.names.append(name)
+
+    def leave(self) -> int:
+        """Where the module's own call goes in the records: before the ops counted inside it."""
+        self.names.pop()
+        return self.running.pop()[3]
+
+    def enter_module(self, name: str) -> None:
+        self.names.append(name)
+
+    def leave_module(self) -> None:
+        self.names.pop()
+
+    # -- the mode -----------------------------------------------------------
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        __tracebackhide__ = True
+        kwargs = kwargs or {}
+        shortcut = self.shortcuts.get(func)
+        result = shortcut(args, kwargs) if shortcut is not None else NotImplemented
+        rules = self.rules.get(func)
+        if rules is None:  # most calls (BatchNorm, ReLU, adds): run them, nothing to note
+            if result is not NotImplemented:
+                return result
+            inner = self.see_through.get(func)
+            if inner is not None:
+                with self:
+                    return inner(*args, **kwargs)
+            return func(*args, **kwargs)
+        if result is NotImplemented:
+            result = func(*args, **kwargs)
+        if self.running:
+            current = self.running[-1]
+            if not current[2] and current[1] == self.sole_kind.get(func):
+                current[2] = True  # the counted module's own op (its hook counts it): nothing to read
+                return result
+        self._note(func, rules, args, kwargs, result)
+        return result
+
+    def _note(self, func: Any, rules: Sequence[tuple[Kind, OpRule]], args: tuple[Any, ...],
+              kwargs: Mapping[str, Any], result: Any) -> None:
+        for kind, rule in rules:
+            facts = rule.read(args, kwargs, result, self.is_parameter)
+            if facts is not None:
+                break
+        else:
+            return
+        name = facts.type or getattr(func, "__name__", str(func))
+        inside = ""
+        if self.running:
+            current = self.running[-1]
+            if current[1] == kind.name and not current[2]:
+                current[2] = True  # the counted module's own op: its hook counts it
+                return
+            inside = current[0]
+        if kind.name in self.counted:  # a counted kind is counted wherever it runs, inside a counted module too
+            owner = self.names[-1] if self.names else ROOT_NAME
+            self.records.append(RawOp(kind.name, owner, name, facts, self._consumed(facts.operands)))
+        else:
+            self.uncounted.append(_uncounted(kind.name, name, facts, inside=inside))
+
+    def is_parameter(self, tensor: Any) -> bool:
+        return self._parameter(tensor) is not None
+
+    def _parameter(self, tensor: Any) -> tuple[object, int] | None:
+        if tensor is None:
+            return None
+        found = self.parameters.get(id(tensor))
+        base = getattr(tensor, "_base", None)
+        if found is None and base is not None:  # W.t(), a chunk of in_proj_weight
+            found = self.parameters.get(id(base))
+        return found
+
+    def _consumed(self, operands: Sequence[Any]) -> tuple[tuple[object, int], ...]:
+        found = (self._parameter(tensor) for tensor in operands)
+        return tuple(dict.fromkeys(entry for entry in found if entry is not None))
+
+
+def _uncounted(kind: str, function: str, facts: OpFacts, inside: str = "") -> UncountedCall:
+    return UncountedCall(
+        function=function,
+        input_shape=facts.input_shape,
+        weight_shape=facts.weight_shape,
+        output_shape=facts.output_shape,
+        total_flops=facts.cost.flops,
+        total_macs=facts.cost.macs,
+        inside=inside,
+        kind=kind,
+    )

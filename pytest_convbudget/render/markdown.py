@@ -1,0 +1,197 @@
+"""The pull-request comment: a verdict, every failure, a table of changes, collapsed layer details.
+
+Stays under GitHub's 65,536-character comment limit: layer details are
+dropped (and the drop is said) once the body nears it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .block_bars import block_chart_lines
+from ..ci.compare import FigureChange, LayerChange, MeasurementChange
+from ..words.vocabulary import FIGURE_LABELS
+from .gate_text import kinds_change_text, mismatch_text, percent_text, regression_text
+from .phrases import headline
+from ..words.quantity import format_quantity
+from ..ci.verdict import (
+    CHANGED, CHANGED_WITHIN, FAILED, NEW, NO_BASELINE, NO_CHANGE, NOT_COMPARED, UNCHANGED, WARNED, BudgetFailure,
+    RunReport,
+)
+
+COMMENT_MARKER = "<!-- pytest-convbudget -->"  # lets a workflow find and update its own comment
+GITHUB_COMMENT_LIMIT = 65_536
+SIZE_BUDGET = 60_000  # room left for the workflow's own header or footer
+DETAIL_ROWS = 40
+NOTE_ROOM = 1_000  # kept free for the "left out" notes and the unchanged line
+
+
+def arrow(change: FigureChange) -> str:
+    """A glance-sized bar: one to three arrows by the size of the change."""
+    if change.delta == 0:
+        return ""
+    size = abs(change.percent)
+    count = 1 if size < 5 else 2 if size < 20 else 3
+    return ("🔺" if change.delta > 0 else "🔻") * count
+
+
+def _cell(change: FigureChange) -> str:
+    if change.delta == 0:
+        return format_quantity(change.after)
+    return f"{format_quantity(change.before)} → {format_quantity(change.after)} ({percent_text(change)}) {arrow(change)}"
+
+
+STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
+STANDING_NOTE = {NEW: " (new)", CHANGED: " (changed)", UNCHANGED: " (unchanged)", NOT_COMPARED: ""}
+SHOWN_FAILURES = 20  # failures listed openly; the rest of a long list folds into <details>
+FOLDED_ROOM = 12_000  # at most this much folded per list, so the lists after it still get their share
+
+
+def verdict(report: RunReport) -> str:
+    """The comment's first visible line: a mark, then the headline every format shares."""
+    return f"{STATUS_MARK[report.status]} **conv budget**: {headline(report)}"
+
+
+def overrun_line(failure: BudgetFailure) -> str:
+    """One measurement over budget: each figure, value, limit, overshoot and source; then its costliest layers."""
+    measurement = failure.measurement
+    figures = "; ".join(
+        f"{FIGURE_LABELS[o.figure]} {format_quantity(o.value)} > {format_quantity(o.limit.value)}"
+        + ("" if o.limit.value == 0 else f" (+{o.percent_over:.1f}%)")
+        + f", limit from {_code(o.limit.source)}"
+        for o in measurement.overruns
+    )
+    top = ", ".join(f"{_code(label)} {format_quantity(value)}" for label, value in measurement.costliest_layers())
+    costliest = f"; costliest by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
+    return (f"- {_code(measurement.name)} in {_code(measurement.test_id)}{STANDING_NOTE[failure.standing]}: "
+            f"{figures}{costliest}")
+
+
+def _code(text: str) -> str:
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _details(change: MeasurementChange) -> str:
+    """One changed model, folded: its top-level blocks as bars before and after, then the layers that moved."""
+    rows = [
+        "| layer | status | FLOPs | params |",
+        "| --- | --- | --- | --- |",
+    ]
+    for layer in change.layers[:DETAIL_ROWS]:
+        rows.append(f"| {_code(layer.name)} | {layer.status} | {_layer_flops(layer)} | {_layer_params(layer)} |")
+    if len(change.layers) > DETAIL_ROWS:
+        rows.append(f"| … {len(change.layers) - DETAIL_ROWS} more | | | |")
+    summary = f"{_code(change.name)} in {_code(change.test_id)}: {len(change.layers)} layer(s) changed"
+    bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost)
+    kinds = kinds_change_text(change, arrow="→")
+    counted = [kinds[0].upper() + kinds[1:] + ".", ""] if kinds else []
+    return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *counted, *bars, "", *rows, "", "</details>"])
+
+
+def _layer_flops(layer: LayerChange) -> str:
+    return _cell(layer.flops())
+
+
+def _layer_params(layer: LayerChange) -> str:
+    before = layer.before.params if layer.before else 0
+    after = layer.after.params if layer.after else 0
+    return _cell(FigureChange("params", before, after))
+
+
+class _Body:
+    """Markdown lines that stop growing before GitHub's limit, counting what they leave out."""
+
+    def __init__(self, limit: int) -> None:
+        self.lines: list[str] = []
+        self.size = 0
+        self.limit = limit
+
+    def add(self, line: str) -> bool:
+        if self.size + len(line) + 1 > self.limit:
+            return False
+        self.lines.append(line)
+        self.size += len(line) + 1
+        return True
+
+    def add_all(self, lines: Sequence[str], what: str, room: int | None = None) -> None:
+        """Add lines in order; past the limit (or past ``room`` more characters), one note says how many were left out."""
+        stop = self.size + room if room is not None else self.limit
+        for index, line in enumerate(lines):
+            if self.size + len(line) + 1 > stop or not self.add(line):
+                self.lines.append(f"_… {len(lines) - index} more {what} left out to stay within GitHub's comment size; see the JSON artifact._")
+                return
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _failure_section(body: _Body, title: str, lines: Sequence[str], what: str) -> None:
+    """A titled list: the first few openly, a long rest folded, all of it trimmed before GitHub's limit."""
+    if not lines:
+        return
+    body.add(f"**{title} ({len(lines)}):**")
+    body.add_all(lines[:SHOWN_FAILURES], what)
+    rest = lines[SHOWN_FAILURES:]
+    if rest and len(body.lines) and not body.lines[-1].startswith("_…"):
+        body.add("")
+        body.add(f"<details><summary>{len(rest)} more {what}</summary>")
+        body.add("")
+        body.add_all(rest, what, room=FOLDED_ROOM)
+        body.lines.append("")
+        body.lines.append("</details>")
+    body.add("")
+
+
+def render_markdown(report: RunReport) -> str:
+    """The comment body: verdict, every failure, then what changed, then layer details.
+
+    Sections come in order of importance; each one stops (and says so) when the
+    body nears :data:`SIZE_BUDGET`, with room kept for the notes that follow.
+    """
+    body = _Body(SIZE_BUDGET - NOTE_ROOM)
+    body.add(COMMENT_MARKER)
+    body.add(verdict(report))
+    comparison = report.comparison
+    if report.over_budget or report.regressions or comparison is not None:
+        body.add("")
+    over_title = "Over budget" + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
+    _failure_section(body, over_title, [overrun_line(f) for f in report.over_budget], "over-budget measurement(s)")
+    _failure_section(body, "Grew past the allowed increase", [f"- {regression_text(r)}" for r in report.regressions],
+                     "regression(s)")
+    _failure_section(body, "Not compared: counted with other kinds than the baseline",
+                     [f"- {mismatch_text(m)}" for m in report.mismatched], "mismatched measurement(s)")
+    if comparison is None:
+        return body.text().rstrip("\n") + "\n"
+    changed = comparison.changed
+    if changed:
+        body.add("| test | model | params | FLOPs | MACs |")
+        body.add("| --- | --- | --- | --- | --- |")
+        body.add_all([
+            f"| {_code(c.test_id)} | {_code(c.name)} | {_cell(c.figure('params'))} | "
+            f"{_cell(c.figure('flops'))} | {_cell(c.figure('macs'))} |"
+            for c in changed
+        ], "changed measurement(s)")
+        body.add("")
+    listed = [
+        f"- new: {_code(e.measurement.name)} in {_code(e.measurement.test_id)} "
+        f"({format_quantity(e.measurement.cost.flops)} FLOPs)"
+        for e in comparison.added
+    ] + [f"- removed: {_code(e.measurement.name)} in {_code(e.measurement.test_id)}" for e in comparison.removed]
+    if listed:
+        body.add_all(listed, "new or removed measurement(s)")
+        body.add("")
+    if comparison.unchanged:
+        body.lines += [f"{len(comparison.unchanged)} unchanged measurement(s) not shown.", ""]
+    text = body.text().rstrip("\n") + "\n"
+    left_out = 0
+    for change in changed:
+        if not change.layers:
+            continue
+        detail = _details(change) + "\n"
+        if len(text) + len(detail) > SIZE_BUDGET:
+            left_out += 1
+            continue
+        text += detail
+    if left_out:
+        text += f"\n_{left_out} model(s)' layer details left out to stay within GitHub's comment size; see the JSON artifact._\n"
+    return text
