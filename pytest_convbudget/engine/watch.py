@@ -18,9 +18,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from torch.overrides import TorchFunctionMode
 
+from ..words.vocabulary import ROOT_NAME
 from .kinds import KINDS, SEE_THROUGH, Kind, OpFacts, OpRule
 from .results import UncountedCall
-from ..words.vocabulary import ROOT_NAME
 
 Rules = Mapping[Any, tuple[tuple[Kind, OpRule], ...]]
 
@@ -88,6 +88,20 @@ def see_through() -> Mapping[Any, Callable[..., Any]]:
     return copies
 
 
+class RunningModule:
+    """A counted module's call under way: whose it is, and whether its own op was seen yet.
+
+    Slotted, because the function mode reads it on every op of a counted kind."""
+
+    __slots__ = ("name", "own_kind", "own_seen", "records_before")
+
+    def __init__(self, name: str, own_kind: str | None, records_before: int) -> None:
+        self.name = name
+        self.own_kind = own_kind  # the kind of op that is the module's own work (its hook counts it)
+        self.own_seen = False
+        self.records_before = records_before  # where the module's own call goes among the records
+
+
 class OpWatch(TorchFunctionMode):
     """Counts op-kind calls and lists what stays outside the totals.
 
@@ -111,8 +125,7 @@ class OpWatch(TorchFunctionMode):
         self.rules = table.rules
         self.sole_kind = table.sole_kind
         self.see_through = see_through()
-        # [name, own op kind, own op seen, records before it] per counted module call under way
-        self.running: list[list[Any]] = []
+        self.running: list[RunningModule] = []  # counted module calls under way, innermost last
         self.names: list[str] = []  # every hooked module call under way, innermost last
         self.records: list[RawCall | RawOp] = []
         self.uncounted: list[UncountedCall] = []
@@ -120,13 +133,13 @@ class OpWatch(TorchFunctionMode):
     # -- called by the module hooks ---------------------------------------
 
     def enter(self, name: str, own_ops: str | None) -> None:
-        self.running.append([name, own_ops, False, len(self.records)])
+        self.running.append(RunningModule(name, own_ops, len(self.records)))
         self.names.append(name)
 
     def leave(self) -> int:
         """Where the module's own call goes in the records: before the ops counted inside it."""
         self.names.pop()
-        return self.running.pop()[3]
+        return self.running.pop().records_before
 
     def enter_module(self, name: str) -> None:
         self.names.append(name)
@@ -154,8 +167,8 @@ class OpWatch(TorchFunctionMode):
             result = func(*args, **kwargs)
         if self.running:
             current = self.running[-1]
-            if not current[2] and current[1] == self.sole_kind.get(func):
-                current[2] = True  # the counted module's own op (its hook counts it): nothing to read
+            if not current.own_seen and current.own_kind == self.sole_kind.get(func):
+                current.own_seen = True  # the counted module's own op (its hook counts it): nothing to read
                 return result
         self._note(func, rules, args, kwargs, result)
         return result
@@ -172,10 +185,10 @@ class OpWatch(TorchFunctionMode):
         inside = ""
         if self.running:
             current = self.running[-1]
-            if current[1] == kind.name and not current[2]:
-                current[2] = True  # the counted module's own op: its hook counts it
+            if current.own_kind == kind.name and not current.own_seen:
+                current.own_seen = True  # the counted module's own op: its hook counts it
                 return
-            inside = current[0]
+            inside = current.name
         if kind.name in self.counted:  # a counted kind is counted wherever it runs, inside a counted module too
             owner = self.names[-1] if self.names else ROOT_NAME
             self.records.append(RawOp(kind.name, owner, name, facts, self._consumed(facts.operands)))
