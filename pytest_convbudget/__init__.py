@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .words.vocabulary import COST_MODEL_VERSION, ProfileError
+from .words.errors import ProfileError
 from .words.quantity import format_quantity, parse_quantity
+from .words.vocabulary import COST_MODEL_VERSION
 
 __all__ = [
     "COST_MODEL_VERSION",
@@ -28,7 +29,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .engine.profiler import ModelChangedError, profile
-    from .engine.results import ConvCost, IdleModule, LayerCost, ModuleCost, UncountedCall
+    from .engine.results import (
+        ConvCost,
+        IdleModule,
+        LayerCost,
+        ModuleCost,
+        UncountedCall,
+    )
 
 _RESULT_CLASSES = ("ConvCost", "IdleModule", "LayerCost", "ModuleCost", "UncountedCall")
 

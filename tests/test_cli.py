@@ -22,8 +22,8 @@ import torch
 
 import models
 from pytest_convbudget import profile
-from pytest_convbudget.gate import not_written
-from pytest_convbudget.render.html.page import HTML_REPORT
+from pytest_convbudget.render.phrases import not_written
+from pytest_convbudget.render.phrases import HTML_REPORT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ERROR_PREFIX = "python -m pytest_convbudget: error:"

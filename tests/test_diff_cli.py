@@ -216,7 +216,7 @@ def test_a_new_format_is_one_registry_entry(
 ) -> None:
     """diff --format offers whatever RENDERERS holds: an HTML renderer (or any other) plugs in with one entry."""
     from pytest_convbudget.render.phrases import headline
-    from pytest_convbudget.render.outputs import RENDERERS
+    from pytest_convbudget.render.outputs import OUTPUTS as RENDERERS
 
     monkeypatch.setitem(RENDERERS, "shout", lambda report: headline(report).upper() + "\n")
     monkeypatch.chdir(artifacts)
@@ -270,7 +270,7 @@ def test_html_is_the_report_as_one_page(artifacts: Path) -> None:
     """--format html draws the same report as a page: its verdict, its regressions, and the exit status of the others."""
     import html
 
-    from pytest_convbudget.render.outputs import RENDERERS
+    from pytest_convbudget.render.outputs import OUTPUTS as RENDERERS
 
     assert "html" in RENDERERS
     done = diff(artifacts, "base.json", "head.json", "--format", "html", "--max-increase", "50")

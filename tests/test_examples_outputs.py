@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from examples_outputs import produce
 
 EXPECTED = Path(__file__).resolve().parent / "data" / "examples_outputs"

@@ -22,7 +22,7 @@ import torch
 from plugin_helpers import (
     assert_no_traceback, backbone_module, conv_budget_section, row, usage_error_lines, write_pyproject,
 )
-from pytest_convbudget.render.gate_text import STALE_NOTE
+from pytest_convbudget.render.phrases import STALE_NOTE
 from pytest_convbudget import COST_MODEL_VERSION
 from pytest_convbudget.render.markdown import COMMENT_MARKER
 from pytest_convbudget.ci.runfile import SCHEMA, SCHEMA_VERSION, load_run_file, write_atomically

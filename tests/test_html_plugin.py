@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from plugin_helpers import assert_no_traceback, backbone_module, conv_budget_section, preloaded, write_pyproject  # noqa: F401
-from pytest_convbudget.gate import not_written
-from pytest_convbudget.render.html.page import HTML_REPORT
+from pytest_convbudget.render.phrases import not_written
+from pytest_convbudget.render.phrases import HTML_REPORT
 
 WIDTH = "CONVBUDGET_HTML_TEST_WIDTH"
 MODELS = backbone_module(WIDTH) + '''

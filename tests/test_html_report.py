@@ -169,7 +169,7 @@ def test_kind_colours_come_from_the_registry(page: str) -> None:
 
 def test_a_measurement_the_baseline_counted_otherwise_is_listed_not_compared() -> None:
     from html_cases import measurement, mixed_cost, net_cost, run_file
-    from pytest_convbudget.render.gate_text import mismatch_text
+    from pytest_convbudget.render.phrases import mismatch_text
     from pytest_convbudget.ci.verdict import GatePolicy, build_report
 
     base = [measurement(NET_TEST, "Sequential", net_cost(False))]
@@ -203,7 +203,7 @@ def test_idle_modules_and_uncounted_ops_are_listed_as_the_text_report_lists_them
     cost = profile(Leaky(), image(), device="meta")
     page = render_html(report_of([measurement("t.py::t", "leaky", cost)]))
     assert "never ran, not in the totals: aux (Conv2d, 148 params)" in page
-    from pytest_convbudget.render.terminal import render_notes
+    from pytest_convbudget.render.phrases import notes as render_notes
 
     (uncounted,) = [line for line in render_notes(cost) if line.startswith("not in the totals (count = conv): ")]
     assert uncounted.startswith("not in the totals (count = conv): 1 functional_conv op(s) (conv2d; ")

@@ -31,9 +31,9 @@ from plugin_helpers import (
 )
 from plugin_helpers import preloaded  # noqa: F401  (a fixture, requested by name)
 from pytest_convbudget.budgets.marker import MARKER_HELP
-from pytest_convbudget.plugin import USER_PROPERTY
+from pytest_convbudget.session import USER_PROPERTY
 from pytest_convbudget.words.quantity import format_quantity, invalid_quantity_message
-from pytest_convbudget.render.summary import SUMMARY_COLUMNS
+from pytest_convbudget.render.terminal import SUMMARY_COLUMNS
 from pytest_convbudget.render.terminal import LAYER_COLUMNS
 
 # The failure message of ``tiny()`` against a 200k FLOPs marker: 250,560 / 200,000 = 1.2528.

@@ -20,7 +20,7 @@ import pytest
 from plugin_helpers import (  # noqa: F401  (preloaded: a fixture, requested by name)
     assert_no_traceback, backbone_module, conv_budget_section, preloaded, usage_error_lines,
 )
-from pytest_convbudget.gate import MERGE_HINT
+from pytest_convbudget.render.phrases import MERGE_HINT
 from pytest_convbudget.render.markdown import COMMENT_MARKER
 from pytest_convbudget.ci.runfile import load_run_file
 from pytest_convbudget.ci.selection import DESELECT_SOURCES

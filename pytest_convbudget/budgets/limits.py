@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .pyproject import Limit, Settings, matching_patterns
-from ..words.vocabulary import FIGURE_LABELS, FIGURES
+from ..words.vocabulary import FIGURES
 from .marker import BudgetMark
-from ..words.quantity import format_quantity
+from .pyproject import Limit, Settings, matching_patterns
 
 if TYPE_CHECKING:
     from ..engine.results import ConvCost
@@ -53,14 +52,6 @@ class Overrun:
     @property
     def percent_over(self) -> float:
         return float("inf") if self.limit.value == 0 else 100.0 * (self.value - self.limit.value) / self.limit.value
-
-    def message(self) -> str:
-        label = FIGURE_LABELS[self.figure]
-        over = "" if self.limit.value == 0 else f" by {self.percent_over:.1f}%"
-        return (
-            f"{label} {format_quantity(self.value)} ({self.value:,}) > limit "
-            f"{format_quantity(self.limit.value)} ({self.limit.value:,}){over} [limit from {self.limit.source}]"
-        )
 
 
 def overruns(cost: ConvCost, limits: dict[str, Limit], per: str) -> list[Overrun]:

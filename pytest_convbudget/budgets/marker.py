@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .pyproject import Limit
-from ..words.vocabulary import FIGURES
+from ..words.errors import MarkerError
 from ..words.quantity import parse_quantity
+from ..words.vocabulary import FIGURES
+from .pyproject import Limit
 
 MARKER = "budget"
 MARKER_HELP = (
@@ -16,9 +17,6 @@ MARKER_HELP = (
     "'3.7G', '25.6M params', 12_000_000). name= limits only the measurement of that name."
 )
 
-
-class MarkerError(ValueError):
-    """A malformed budget marker; the message names the test, the marker and the bad value."""
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..engine.results import ConvCost
 from .limits import Overrun, headroom, overruns
 from .pyproject import Limit
-from ..words.vocabulary import FIGURE_LABELS
-from ..words.quantity import format_quantity
-from ..engine.results import ConvCost
 
-TOP_LAYERS_IN_MESSAGE = 3
+TOP_LAYERS_IN_MESSAGE = 3  # the costliest layers a failure names
 
 
 @dataclass(frozen=True)
@@ -50,20 +48,6 @@ class Measurement:
         """(label, value) of the layers that cost most by :attr:`costliest_figure`."""
         key = self.costliest_figure
         return [(layer.label, getattr(layer, key)) for layer in self.cost.top_layers(count, key)]
-
-    def costliest_line(self) -> str:
-        """``costliest layers by FLOPs: conv1 235 M, ...``, or empty for a model without layers."""
-        top = ", ".join(f"{label} {format_quantity(value)}" for label, value in self.costliest_layers())
-        return f"costliest layers by {FIGURE_LABELS[self.costliest_figure]}: {top}" if top else ""
-
-    def failure_message(self) -> str:
-        """What grew, by how much, against which limit, and the layers that cost most."""
-        lines = [f"conv budget exceeded: {self.name} in {self.test_id}"]
-        lines += [f"  {overrun.message()}" for overrun in self.overruns]
-        costliest = self.costliest_line()
-        if costliest:
-            lines.append(f"  {costliest}")
-        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,8 +12,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..words.errors import ConfigError, CountError
 from ..words.quantity import parse_percent, parse_quantity
-from ..words.vocabulary import DEFAULT_COUNT, DEVICES, FIGURES, ConfigError, CountError, is_known_device
+from ..words.vocabulary import DEFAULT_COUNT, DEVICES, FIGURES, is_known_device
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -162,7 +163,9 @@ def _boolean(table: Mapping[str, Any], key: str, where: _Where) -> bool:
 def _count(table: Mapping[str, Any], where: _Where, name: str) -> tuple[str, ...] | None:
     if "count" not in table:
         return None
-    from ..engine.kinds import parse_count  # the registry loads only when a table names kinds
+    from ..engine.kinds import (
+        parse_count,  # the registry loads only when a table names kinds
+    )
 
     try:
         return parse_count(table["count"], f"{where.path}: {name}")

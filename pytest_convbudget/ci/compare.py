@@ -11,9 +11,9 @@ from typing import Sequence
 
 from ..budgets.limits import measured_value
 from ..budgets.pyproject import PatternBudget, matching_patterns
-from .runfile import RunEntry, RunFile
 from ..engine.results import ModuleCost
 from ..words.vocabulary import FIGURES
+from .runfile import RunEntry, RunFile
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,14 @@ class MeasurementChange:
     def figure(self, name: str) -> FigureChange:
         return next(change for change in self.figures if change.figure == name)
 
+    def flops_by_kind(self) -> dict[str, tuple[int, int]]:
+        """Per-sample FLOPs of each counted kind, before and after. (Both sides counted the
+        same kinds: a measurement counted with other kinds is a mismatch, never a change.)"""
+        before = self.before.measurement.cost.by_kind()
+        return {
+            kind: (before[kind].flops if kind in before else 0, share.flops)
+            for kind, share in self.after.measurement.cost.by_kind().items()
+        }
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..words.vocabulary import COST_MODEL_VERSION
 from ..budgets.measurement import Measurement
+from ..words.errors import RunFileError
+from ..words.vocabulary import COST_MODEL_VERSION
 
 SCHEMA = "pytest-convbudget/run"
 SCHEMA_VERSION = 1
 
-
-class RunFileError(ValueError):
-    """A run or baseline file that cannot be used; the message names the file."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Both the plugin's gate and ``diff`` build a :class:`RunReport` with
 :func:`build_report`, and every output format renders that same object, so
 the same two run files and the same configuration give the same verdict,
 text and exit status wherever they are compared. No prose lives here: the
-renderers (``renderers.RENDERERS``) own every word.
+renderers (``render.outputs.OUTPUTS``, in the words of ``render.phrases``) own every word.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .compare import Comparison, CountMismatch, Regression, compare_runs
 from ..budgets.pyproject import PatternBudget, Settings
+from .compare import Comparison, CountMismatch, Regression, compare_runs
 from .runfile import RunEntry, RunFile
 
 if TYPE_CHECKING:
@@ -93,6 +93,11 @@ class RunReport:
         )
 
     @property
+    def standings(self) -> dict[tuple[str, str], str]:
+        """How each measurement stands against the baseline; empty without one."""
+        return standings(self.comparison)
+
+    @property
     def budget_fails(self) -> bool:
         return bool(self.over_budget) and self.enforcement == "fail"
 
@@ -120,17 +125,27 @@ class RunReport:
         return NO_CHANGE
 
 
+def standings(comparison: Comparison | None) -> dict[tuple[str, str], str]:
+    """Each measurement of the run against the baseline: NEW, CHANGED, UNCHANGED, or
+    NOT_COMPARED when the baseline counted it with other kinds. Worked out here only:
+    the verdict and the page both read it."""
+    if comparison is None:
+        return {}
+    found = {change.after.key: CHANGED if change.changed else UNCHANGED for change in comparison.changes}
+    found.update({entry.key: NEW for entry in comparison.added})
+    found.update({mismatch.after.key: NOT_COMPARED for mismatch in comparison.mismatched})
+    return found
+
+
 def build_report(
     head: RunFile, baseline: RunFile | None, policy: GatePolicy, baseline_label: str | None = None
 ) -> RunReport:
     """The one place a run is judged: the plugin's gate and ``diff`` both call this."""
     comparison = compare_runs(baseline, head) if baseline is not None else None
     regressions: tuple[Regression, ...] = ()
-    standing: dict[tuple[str, str], str] = {}
     if comparison is not None:
         regressions = tuple(comparison.regressions(policy.max_increase, policy.patterns, policy.override))
-        standing.update({c.after.key: CHANGED if c.changed else UNCHANGED for c in comparison.changes})
-        standing.update({entry.key: NEW for entry in comparison.added})
+    standing = standings(comparison)
     over = tuple(
         BudgetFailure(entry, standing.get(entry.key, NOT_COMPARED))
         for entry in head.entries

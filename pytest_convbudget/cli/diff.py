@@ -2,7 +2,7 @@
 
 For workflows that compare the JSON artifacts of two jobs: the same report
 as the plugin's (one ``build_report``, one ``[tool.convbudget]``), in any
-format of ``renderers.RENDERERS``, and exit 1 where the plugin would fail.
+format of the table of outputs (``render.outputs.OUTPUTS``), and exit 1 where the plugin would fail.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ def _percent(text: str) -> float:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from ..render.outputs import RENDERERS
     from ..budgets.limits import ENFORCEMENT
+    from ..render.outputs import OUTPUTS
 
     parser.add_argument("base", type=Path, help="the baseline run file (JSON)")
     parser.add_argument("head", type=Path, help="the run file to compare with it (JSON)")
-    parser.add_argument("--format", choices=tuple(RENDERERS), default="text")
+    parser.add_argument("--format", choices=tuple(OUTPUTS), default="text")
     parser.add_argument("--config", type=Path, default=None, metavar="PATH",
                         help="the pyproject.toml whose [tool.convbudget] sets max_increase and its patterns "
                         "(default: found from the current folder the way the pytest plugin finds it)")
@@ -50,11 +50,11 @@ def add_diff_command(commands: Any) -> None:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from ..budgets.pyproject import ConfigError, find_pyproject_from, load_settings
-    from ..render.html.page import HtmlReportError
-    from ..render.outputs import render
-    from ..ci.runfile import RunFileError, load_run_file
+    from ..budgets.pyproject import find_pyproject_from, load_settings
+    from ..ci.runfile import load_run_file
     from ..ci.verdict import GatePolicy, build_report
+    from ..render.outputs import render
+    from ..words.errors import ConfigError, OutputUnavailable, RunFileError
 
     try:
         settings = load_settings(args.config if args.config is not None else find_pyproject_from(Path.cwd()))
@@ -66,7 +66,7 @@ def run_diff(args: argparse.Namespace) -> int:
     report = build_report(head, base, GatePolicy.from_settings(settings, args.max_increase, args.budget), str(args.base))
     try:
         text = render(report, args.format)
-    except HtmlReportError as error:  # --format html without Jinja2: say what to install
+    except OutputUnavailable as error:  # --format html without Jinja2: say what to install
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     _write_utf8(text)

@@ -9,9 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-
-class SpecError(ValueError):
-    """A factory spec that cannot be resolved; the message is one line for the user."""
+from ..words.errors import SpecError
 
 
 def load_object(spec: str) -> Any:

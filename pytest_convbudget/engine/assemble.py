@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Sequence
 
+from ..words.errors import ProfileError
 from .formulas import CallCost
 from .results import ConvCost, IdleModule, LayerCost, Shape, UncountedCall
 from .targets import Target
-from ..words.vocabulary import ProfileError
 from .watch import RawCall, RawOp
 
 

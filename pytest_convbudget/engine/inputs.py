@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch.utils import _pytree as pytree
@@ -74,3 +74,14 @@ def _rebuild_dataclass(original: Any, function: TensorMap) -> Any:
     for name, item in changed.items():
         object.__setattr__(rebuilt, name, item)  # frozen dataclasses too
     return rebuilt
+
+
+def is_model(value: Any) -> bool:
+    """Whether ``value`` is a ``torch.nn.Module`` (for callers that do not import torch)."""
+    return isinstance(value, torch.nn.Module)
+
+
+def random_inputs(shapes: Sequence[tuple[int, ...]], device: str) -> list[torch.Tensor]:
+    """A random float tensor of each shape: what ``profile --input SHAPE`` feeds a model.
+    On meta nothing is allocated; every other device profiles from CPU tensors."""
+    return [torch.randn(shape, device="meta" if device == "meta" else "cpu") for shape in shapes]

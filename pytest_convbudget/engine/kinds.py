@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any, Callable, Mapping, Sequence
 
+from ..words.errors import CountError
 from .formulas import (
     CallCost,
     addbmm_cost,
@@ -33,7 +34,6 @@ from .formulas import (
     matmul_dims,
     transposed_conv_cost,
 )
-from ..words.vocabulary import CountError
 
 Shape = tuple[int, ...]
 ALL = "all"
@@ -140,12 +140,6 @@ def parse_count(value: object, where: str = "") -> tuple[str, ...]:
 def count_expected() -> str:
     """What a ``count`` value may be, from the registry as it is now."""
     return f"expected a kind ({', '.join(KINDS)}), a list of them, or 'all'"
-
-
-def count_label(count: Sequence[str]) -> str:
-    """``conv``, ``conv and linear``, ``conv, linear and matmul``: for totals and headings."""
-    names = list(count)
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 # -- shape helpers -----------------------------------------------------------

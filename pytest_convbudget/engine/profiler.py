@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..words.errors import CountError, ProfileError
+from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, is_known_device
 from .assemble import RunInfo, assemble
 from .guard import ModelGuard
 from .inputs import first_tensor, map_tensors, tensor_leaves
@@ -23,7 +25,6 @@ from .kinds import KINDS, parse_count
 from .meta_shortcuts import SHORTCUTS
 from .results import ConvCost
 from .targets import Target, find_targets
-from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, CountError, ProfileError, is_known_device
 from .watch import OpWatch, RawCall
 
 

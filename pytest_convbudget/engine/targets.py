@@ -16,8 +16,9 @@ from typing import Sequence
 
 from torch import nn
 
+from ..words.errors import ProfileError
+from ..words.vocabulary import ROOT_NAME
 from .kinds import KINDS, ModuleFacts, ModuleRule
-from ..words.vocabulary import ROOT_NAME, ProfileError
 
 
 @dataclass(frozen=True)

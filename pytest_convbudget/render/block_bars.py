@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..ci.compare import FigureChange
-from ..words.vocabulary import FIGURE_LABELS
-from .gate_text import percent_text
 from ..words.quantity import format_quantity
+from ..words.vocabulary import FIGURE_LABELS
+from .markup import code_span
+from .phrases import percent_text
 
 if TYPE_CHECKING:
     from ..engine.results import ConvCost
@@ -91,10 +92,6 @@ def _cell(value: int, scale: int, present: bool) -> str:
     return f"`{bar(value, scale)}` {format_quantity(value)}"
 
 
-def _code(text: str) -> str:
-    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
-
-
 def block_chart_lines(
     before: ConvCost, after: ConvCost, figure: str = "flops", max_rows: int = MAX_ROWS
 ) -> list[str]:
@@ -117,7 +114,7 @@ def block_chart_lines(
     ]
     for row in shown:
         lines.append(
-            f"| {_code(row.name)} | {_cell(row.before, scale, row.present_before)} | "
+            f"| {code_span(row.name)} | {_cell(row.before, scale, row.present_before)} | "
             f"{_cell(row.after, scale, row.present_after)} | {_change_text(row)} |"
         )
     if folded:

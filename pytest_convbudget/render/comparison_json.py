@@ -1,4 +1,6 @@
-"""A run report as JSON, for scripts: exact integers, the verdict, and what each finding is."""
+"""The comparison JSON (``diff --format json``, ``--conv-comparison-json``): a run report for scripts,
+with exact integers, the verdict, and what each finding is. Not the run file: that holds every
+measurement (``ci.runfile``); this holds the judgement of one run against its baseline."""
 
 from __future__ import annotations
 
@@ -6,9 +8,8 @@ import json
 from typing import Any
 
 from ..ci.compare import MeasurementChange
-from .gate_text import flops_by_kind, mismatch_text, regression_text
-from .phrases import headline
 from ..ci.verdict import RunReport
+from .phrases import headline, mismatch_text, regression_text
 
 
 def _figures(change: MeasurementChange) -> dict[str, Any]:
@@ -16,7 +17,7 @@ def _figures(change: MeasurementChange) -> dict[str, Any]:
 
 
 def _flops_by_kind(change: MeasurementChange) -> dict[str, dict[str, int]]:
-    return {kind: {"before": before, "after": after} for kind, (before, after) in flops_by_kind(change).items()}
+    return {kind: {"before": before, "after": after} for kind, (before, after) in change.flops_by_kind().items()}
 
 
 def report_json(report: RunReport) -> dict[str, Any]:
@@ -63,5 +64,5 @@ def report_json(report: RunReport) -> dict[str, Any]:
     return data
 
 
-def render_json(report: RunReport) -> str:
+def render_comparison_json(report: RunReport) -> str:
     return json.dumps(report_json(report), indent=2, sort_keys=True) + "\n"

@@ -8,15 +8,34 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .block_bars import block_chart_lines
 from ..ci.compare import FigureChange, LayerChange, MeasurementChange
-from ..words.vocabulary import FIGURE_LABELS
-from .gate_text import kinds_change_text, mismatch_text, percent_text, regression_text
-from .phrases import headline
-from ..words.quantity import format_quantity
 from ..ci.verdict import (
-    CHANGED, CHANGED_WITHIN, FAILED, NEW, NO_BASELINE, NO_CHANGE, NOT_COMPARED, UNCHANGED, WARNED, BudgetFailure,
+    CHANGED,
+    CHANGED_WITHIN,
+    FAILED,
+    NEW,
+    NO_BASELINE,
+    NO_CHANGE,
+    NOT_COMPARED,
+    UNCHANGED,
+    WARNED,
+    BudgetFailure,
     RunReport,
+)
+from ..words.quantity import format_quantity
+from ..words.vocabulary import FIGURE_LABELS
+from .block_bars import block_chart_lines
+from .markup import code_span
+from .phrases import (
+    MISMATCHED_TITLE,
+    OVER_BUDGET_TITLE,
+    REGRESSIONS_TITLE,
+    SECTION,
+    change_text,
+    headline,
+    kinds_change_text,
+    mismatch_text,
+    regression_text,
 )
 
 COMMENT_MARKER = "<!-- pytest-convbudget -->"  # lets a workflow find and update its own comment
@@ -36,9 +55,7 @@ def arrow(change: FigureChange) -> str:
 
 
 def _cell(change: FigureChange) -> str:
-    if change.delta == 0:
-        return format_quantity(change.after)
-    return f"{format_quantity(change.before)} → {format_quantity(change.after)} ({percent_text(change)}) {arrow(change)}"
+    return change_text(change, "→") + (f" {arrow(change)}" if change.delta else "")
 
 
 STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
@@ -49,7 +66,7 @@ FOLDED_ROOM = 12_000  # at most this much folded per list, so the lists after it
 
 def verdict(report: RunReport) -> str:
     """The comment's first visible line: a mark, then the headline every format shares."""
-    return f"{STATUS_MARK[report.status]} **conv budget**: {headline(report)}"
+    return f"{STATUS_MARK[report.status]} **{SECTION}**: {headline(report)}"
 
 
 def overrun_line(failure: BudgetFailure) -> str:
@@ -58,17 +75,13 @@ def overrun_line(failure: BudgetFailure) -> str:
     figures = "; ".join(
         f"{FIGURE_LABELS[o.figure]} {format_quantity(o.value)} > {format_quantity(o.limit.value)}"
         + ("" if o.limit.value == 0 else f" (+{o.percent_over:.1f}%)")
-        + f", limit from {_code(o.limit.source)}"
+        + f", limit from {code_span(o.limit.source)}"
         for o in measurement.overruns
     )
-    top = ", ".join(f"{_code(label)} {format_quantity(value)}" for label, value in measurement.costliest_layers())
+    top = ", ".join(f"{code_span(label)} {format_quantity(value)}" for label, value in measurement.costliest_layers())
     costliest = f"; costliest by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
-    return (f"- {_code(measurement.name)} in {_code(measurement.test_id)}{STANDING_NOTE[failure.standing]}: "
+    return (f"- {code_span(measurement.name)} in {code_span(measurement.test_id)}{STANDING_NOTE[failure.standing]}: "
             f"{figures}{costliest}")
-
-
-def _code(text: str) -> str:
-    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
 def _details(change: MeasurementChange) -> str:
@@ -78,10 +91,10 @@ def _details(change: MeasurementChange) -> str:
         "| --- | --- | --- | --- |",
     ]
     for layer in change.layers[:DETAIL_ROWS]:
-        rows.append(f"| {_code(layer.name)} | {layer.status} | {_layer_flops(layer)} | {_layer_params(layer)} |")
+        rows.append(f"| {code_span(layer.name)} | {layer.status} | {_layer_flops(layer)} | {_layer_params(layer)} |")
     if len(change.layers) > DETAIL_ROWS:
         rows.append(f"| … {len(change.layers) - DETAIL_ROWS} more | | | |")
-    summary = f"{_code(change.name)} in {_code(change.test_id)}: {len(change.layers)} layer(s) changed"
+    summary = f"{code_span(change.name)} in {code_span(change.test_id)}: {len(change.layers)} layer(s) changed"
     bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost)
     kinds = kinds_change_text(change, arrow="→")
     counted = [kinds[0].upper() + kinds[1:] + ".", ""] if kinds else []
@@ -154,11 +167,11 @@ def render_markdown(report: RunReport) -> str:
     comparison = report.comparison
     if report.over_budget or report.regressions or comparison is not None:
         body.add("")
-    over_title = "Over budget" + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
+    over_title = OVER_BUDGET_TITLE + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
     _failure_section(body, over_title, [overrun_line(f) for f in report.over_budget], "over-budget measurement(s)")
-    _failure_section(body, "Grew past the allowed increase", [f"- {regression_text(r)}" for r in report.regressions],
+    _failure_section(body, REGRESSIONS_TITLE, [f"- {regression_text(r)}" for r in report.regressions],
                      "regression(s)")
-    _failure_section(body, "Not compared: counted with other kinds than the baseline",
+    _failure_section(body, MISMATCHED_TITLE,
                      [f"- {mismatch_text(m)}" for m in report.mismatched], "mismatched measurement(s)")
     if comparison is None:
         return body.text().rstrip("\n") + "\n"
@@ -167,16 +180,16 @@ def render_markdown(report: RunReport) -> str:
         body.add("| test | model | params | FLOPs | MACs |")
         body.add("| --- | --- | --- | --- | --- |")
         body.add_all([
-            f"| {_code(c.test_id)} | {_code(c.name)} | {_cell(c.figure('params'))} | "
+            f"| {code_span(c.test_id)} | {code_span(c.name)} | {_cell(c.figure('params'))} | "
             f"{_cell(c.figure('flops'))} | {_cell(c.figure('macs'))} |"
             for c in changed
         ], "changed measurement(s)")
         body.add("")
     listed = [
-        f"- new: {_code(e.measurement.name)} in {_code(e.measurement.test_id)} "
+        f"- new: {code_span(e.measurement.name)} in {code_span(e.measurement.test_id)} "
         f"({format_quantity(e.measurement.cost.flops)} FLOPs)"
         for e in comparison.added
-    ] + [f"- removed: {_code(e.measurement.name)} in {_code(e.measurement.test_id)}" for e in comparison.removed]
+    ] + [f"- removed: {code_span(e.measurement.name)} in {code_span(e.measurement.test_id)}" for e in comparison.removed]
     if listed:
         body.add_all(listed, "new or removed measurement(s)")
         body.add("")

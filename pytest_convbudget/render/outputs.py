@@ -1,40 +1,82 @@
-"""Every output format of a run report, in one registry.
+"""The table of outputs: every format a run report is drawn in, one entry each.
 
-A renderer takes the :class:`~pytest_convbudget.verdict.RunReport` that
-:func:`~pytest_convbudget.verdict.build_report` built and returns the whole
-text. The plugin's gate and ``diff --format`` both look formats up here, so a
-new format is one entry in :data:`RENDERERS` and both get it. ``html`` is
-such an entry; its modules (and Jinja2) load only when a page is drawn, so
-importing this registry stays light.
+An entry is the format's name (``diff --format NAME``), where its renderer
+lives, what its file is called in the gate's lines, and the plugin option
+that writes it to a file. The plugin declares its options from this table,
+the gate writes what they ask for, and ``diff --format`` offers every entry:
+a new format is one renderer and one entry here. Renderers are imported
+when a report is drawn, so reading the table at plugin load costs nothing
+(and the HTML page's Jinja2 loads only for a page).
+
+Not here: the run file (``--conv-run-file``, ``--conv-save-baseline``), which
+holds the measurements themselves rather than a rendering of the verdict;
+see :mod:`..ci.runfile`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Callable, Union
 
-from .gate_text import render_text
-from .comparison_json import render_json
-from .markdown import render_markdown
-from ..ci.verdict import RunReport
+from . import phrases
 
-Renderer = Callable[[RunReport], str]
+if TYPE_CHECKING:
+    from ..ci.verdict import RunReport
 
-
-def render_html(report: RunReport) -> str:
-    """:func:`.html_report.render_html`, imported when a page is asked for."""
-    from .html.page import render_html as draw
-
-    return draw(report)
+Renderer = Callable[["RunReport"], str]
 
 
-RENDERERS: dict[str, Renderer] = {
-    "text": render_text,
-    "markdown": render_markdown,
-    "json": render_json,
-    "html": render_html,
+@dataclass(frozen=True)
+class Output:
+    """One output format: called with a run report, it returns the whole text."""
+
+    format: str  # its name for ``diff --format``
+    renderer: str  # "module:function", imported on first use; ".module" is under this package
+    label: str  # what its file is called in "wrote ..." and "cannot write ..." lines
+    option: str | None = None  # the plugin option that writes it to PATH; None: diff only
+    help: str = ""
+    step_summary: bool = False  # also appended to $GITHUB_STEP_SUMMARY when that is set
+
+    @property
+    def dest(self) -> str | None:
+        """The option's name in pytest's ``config.getoption``."""
+        return None if self.option is None else self.option.lstrip("-").replace("-", "_")
+
+    def __call__(self, report: RunReport) -> str:
+        module, _, function = self.renderer.partition(":")
+        draw: Renderer = getattr(import_module(module, __package__), function)
+        return draw(report)
+
+
+# A format is any callable from a run report to text; an Output adds its option and file label.
+OUTPUTS: dict[str, Union[Output, Renderer]] = {
+    output.format: output
+    for output in (
+        Output("text", ".terminal:render_text", "text"),
+        Output(
+            "markdown", ".markdown:render_markdown", "markdown", "--conv-markdown", step_summary=True,
+            help="write the pull-request comment (markdown) to PATH; also appended to $GITHUB_STEP_SUMMARY when set",
+        ),
+        Output(
+            "json", ".comparison_json:render_comparison_json", phrases.COMPARISON_JSON, "--conv-comparison-json",
+            help="write the comparison JSON (the verdict against the baseline, as diff --format json prints it) "
+            "to PATH; not the run file, which --conv-run-file writes",
+        ),
+        Output(
+            "html", ".html.page:render_html", phrases.HTML_REPORT, "--conv-html",
+            help="write the run as one self-contained HTML page to PATH (charts of where the cost goes; "
+            "with --conv-baseline, what changed)",
+        ),
+    )
 }
 
 
+def file_outputs() -> list[Output]:
+    """The entries a plugin option writes to a file, in table order (the order the gate writes them)."""
+    return [output for output in OUTPUTS.values() if isinstance(output, Output) and output.option is not None]
+
+
 def render(report: RunReport, format: str) -> str:
-    """The report in ``format`` (a key of :data:`RENDERERS`)."""
-    return RENDERERS[format](report)
+    """The report in ``format`` (a key of :data:`OUTPUTS`)."""
+    return OUTPUTS[format](report)

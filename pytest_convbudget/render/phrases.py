@@ -1,12 +1,184 @@
-"""The one-line verdict that tops every format: the terminal, ``diff``, the PR comment and JSON.
+"""The phrasebook: every sentence a person reads about a measurement or a run, written once.
 
-Written once, here, so the plugin and ``diff`` can never word the same
-verdict differently.
+The terminal, the PR comment, the comparison JSON, the HTML page, the gate's
+file lines and the plugin's messages take their words from here; result
+objects (``ConvCost``, ``Measurement``, ``RunReport``) hold data only. Tests
+import these phrases to assert on the real text. Only a format's own markup
+(a table's columns, a comment's backticks and arrows) stays in that format's
+module. A usage error about bad input is written by the one function that
+validates that input, and raised as a class of :mod:`..words.errors`.
 """
 
 from __future__ import annotations
 
-from ..ci.verdict import RunReport
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from ..words.quantity import format_quantity
+from ..words.vocabulary import DEFAULT_COUNT, FIGURE_LABELS
+
+if TYPE_CHECKING:
+    from ..budgets.limits import Overrun
+    from ..budgets.measurement import Measurement
+    from ..ci.compare import CountMismatch, FigureChange, MeasurementChange, Regression
+    from ..ci.verdict import RunReport
+    from ..engine.results import ConvCost, UncountedCall
+
+SECTION = "conv budget"  # the terminal section's title, the verdict's prefix, the comment's name
+
+# -- figures ---------------------------------------------------------------
+
+
+def exact_and_short(value: int) -> str:
+    """``8,163,158,528 (8.16 G)``: the exact count and its short form."""
+    return f"{value:,} ({format_quantity(value)})" if value >= 1000 else f"{value:,}"
+
+
+def count_label(count: Sequence[str]) -> str:
+    """``conv``, ``conv and linear``, ``conv, linear and matmul``: for totals and headings."""
+    names = list(count)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def percent_text(change: FigureChange) -> str:
+    if change.delta == 0:
+        return "0%"
+    if change.percent == float("inf"):
+        return "new"
+    return f"{change.percent:+.1f}%"
+
+
+def change_text(change: FigureChange, arrow: str = "->") -> str:
+    """``1.41 G -> 2.21 G (+56.3%)``, or just the value when it did not move."""
+    if change.delta == 0:
+        return format_quantity(change.after)
+    return f"{format_quantity(change.before)} {arrow} {format_quantity(change.after)} ({percent_text(change)})"
+
+
+# -- one measurement against its limits --------------------------------------
+
+
+def overrun_text(overrun: Overrun) -> str:
+    """``FLOPs 11.0 G (11,027,005,440) > limit 10.0 G (10,000,000,000) by 10.3% [limit from ...]``."""
+    label = FIGURE_LABELS[overrun.figure]
+    limit = overrun.limit
+    over = "" if limit.value == 0 else f" by {overrun.percent_over:.1f}%"
+    return (
+        f"{label} {format_quantity(overrun.value)} ({overrun.value:,}) > limit "
+        f"{format_quantity(limit.value)} ({limit.value:,}){over} [limit from {limit.source}]"
+    )
+
+
+def costliest_line(measurement: Measurement) -> str:
+    """``costliest layers by FLOPs: conv1 235 M, ...``, or empty for a model without layers."""
+    top = ", ".join(f"{label} {format_quantity(value)}" for label, value in measurement.costliest_layers())
+    return f"costliest layers by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
+
+
+def exceeded_title(measurement: Measurement) -> str:
+    return f"{SECTION} exceeded: {measurement.name} in {measurement.test_id}"
+
+
+def failure_message(measurement: Measurement) -> str:
+    """What a test over budget fails with: what grew, by how much, against which limit, and
+    the layers that cost most."""
+    lines = [exceeded_title(measurement)]
+    lines += [f"  {overrun_text(overrun)}" for overrun in measurement.overruns]
+    costliest = costliest_line(measurement)
+    if costliest:
+        lines.append(f"  {costliest}")
+    return "\n".join(lines)
+
+
+def status_text(measurement: Measurement, enforcement: str) -> str:
+    if not measurement.limits:
+        return "no budget"
+    if not measurement.over_budget:
+        return "ok"
+    return {"fail": "OVER", "warn": "over (warn)", "off": "over (off)"}[enforcement]
+
+
+def budget_text(measurement: Measurement) -> str:
+    return ", ".join(
+        f"{FIGURE_LABELS[limit.figure]} {format_quantity(limit.value)}" for limit in measurement.limits
+    ) or "-"
+
+
+# -- what a profile counted, and what it did not -----------------------------
+
+
+def kinds_note(cost: ConvCost) -> list[str]:
+    """What a measurement counted, when it is more than the default conv modules, with the
+    per-sample FLOPs of each kind."""
+    if cost.count == DEFAULT_COUNT:
+        return []
+    shares = ", ".join(f"{kind} {format_quantity(share.flops)}" for kind, share in cost.by_kind().items())
+    return [f"counted {count_label(cost.count)} (FLOPs by kind: {shares})"]
+
+
+def totals_lines(cost: ConvCost) -> list[str]:
+    """The totals under a profile's layer table."""
+    kinds = count_label(cost.count) if len(cost.count) <= 2 else "counted"
+    lines = [
+        f"total {kinds} parameters: {exact_and_short(cost.params)}"
+        f"   (model parameters: {exact_and_short(cost.model_params)})",
+        f"total {kinds} FLOPs: {exact_and_short(cost.flops)} per sample,"
+        f" {exact_and_short(cost.total_flops)} for the batch of {cost.batch_size}",
+        f"total {kinds} MACs: {exact_and_short(cost.macs)} per sample,"
+        f" {exact_and_short(cost.total_macs)} for the batch of {cost.batch_size}",
+    ]
+    if not cost.per_sample_exact:
+        lines.append("note: a layer saw a batch not divisible by the profiled batch size; per-sample figures are rounded")
+    return lines
+
+
+def notes(cost: ConvCost) -> list[str]:
+    """What is NOT in the totals: idle modules, ops of kinds not counted, and extra
+    ops inside counted modules; and why a profile ran where it did."""
+    lines = []
+    if cost.idle_modules:
+        names = ", ".join(f"{idle.name} ({idle.type}, {idle.params:,} params)" for idle in cost.idle_modules)
+        lines.append(f"never ran, not in the totals: {names}")
+    outside = [call for call in cost.uncounted if not call.inside]
+    if outside:
+        lines.append(f"not in the totals (count = {', '.join(cost.count)}): " + "; ".join(
+            f"{len(calls)} {kind} op(s) ({', '.join(sorted({call.function for call in calls}))}; "
+            f"{exact_and_short(sum(call.total_flops for call in calls))} FLOPs for the batch)"
+            for kind, calls in _by_kind(outside).items()
+        ))
+    inside = [call for call in cost.uncounted if call.inside]
+    if inside:
+        modules = sorted({call.inside for call in inside})
+        lines.append(
+            f"not in the totals: {len(inside)} extra op(s) inside {', '.join(modules)} beside each module's own"
+            f" ({', '.join(sorted({call.function for call in inside}))};"
+            f" {exact_and_short(sum(call.total_flops for call in inside))} FLOPs for the batch)"
+        )
+    if cost.fallback_reason:
+        lines.append(f"device: {cost.device}, {cost.fallback_reason}")
+    return lines
+
+
+def _by_kind(calls: Sequence[UncountedCall]) -> dict[str, list[UncountedCall]]:
+    grouped: dict[str, list[UncountedCall]] = {}
+    for call in calls:
+        grouped.setdefault(call.kind, []).append(call)
+    return grouped
+
+
+def per_line(per: set[str]) -> str:
+    """The summary table's footnote: which figures budgets compare."""
+    return (f"FLOPs and MACs are per {'sample' if per == {'sample'} else 'batch where per=batch'}; "
+            "budgets compare the same figures")
+
+
+# -- a run against its baseline ------------------------------------------------
+
+STALE_NOTE = "refresh the baseline"
+STANDING_TEXT = {"new": "new", "changed": "changed", "unchanged": "unchanged since the baseline", "not compared": ""}
+OVER_BUDGET_TITLE = "Over budget"  # the comment's and the page's section
+REGRESSIONS_TITLE = "Grew past the allowed increase"
+MISMATCHED_TITLE = "Not compared: counted with other kinds than the baseline"
 
 
 def problems(report: RunReport) -> list[str]:
@@ -22,7 +194,8 @@ def problems(report: RunReport) -> list[str]:
 
 
 def headline(report: RunReport) -> str:
-    """``0 of 10 measurements changed, 0 new, 0 removed; 1 over budget``, and the like."""
+    """The verdict that tops every format: ``0 of 10 measurements changed, 0 new, 0 removed;
+    1 over budget``, and the like."""
     counts = report.counts
     wrong = problems(report)
     if report.comparison is None:
@@ -34,3 +207,120 @@ def headline(report: RunReport) -> str:
         f"{counts.changed} of {counts.measurements} measurements changed, {counts.added} new, "
         f"{counts.removed} removed; {', '.join(wrong) or 'all within limits'}"
     )
+
+
+def regression_text(regression: Regression) -> str:
+    """One regression in a line: every figure past the allowance, before -> after, and where it grew."""
+    grown = regression.grown_layers()
+    where = f"; grew in {', '.join(grown)}" if grown else ""
+    figures = ", ".join(
+        f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}% ({format_quantity(f.before)} -> {format_quantity(f.after)})"
+        for f in regression.figures
+    )
+    change = regression.change
+    return f"{change.test_id} [{change.name}]: {figures}, more than the {regression.allowed:g}% allowed{where}"
+
+
+def mismatch_text(mismatch: CountMismatch) -> str:
+    """Why a measurement was not compared with its baseline entry."""
+    before, after = mismatch.before.measurement, mismatch.after.measurement
+    return (
+        f"{after.test_id} [{after.name}]: not compared: the baseline counted {count_label(before.cost.count)}, "
+        f"this run counts {count_label(after.cost.count)}; save the baseline again to compare these figures"
+    )
+
+
+def kinds_change_text(change: MeasurementChange, arrow: str = "->") -> str:
+    """What a changed measurement counted and each kind's FLOPs before and after, when
+    it counted more than the default conv modules; "" otherwise."""
+    count = change.after.measurement.cost.count
+    if count == DEFAULT_COUNT:
+        return ""
+    shares = ", ".join(
+        f"{kind} {format_quantity(before)} {arrow} {format_quantity(after)}"
+        for kind, (before, after) in change.flops_by_kind().items()
+    )
+    return f"counted {count_label(count)} (FLOPs by kind: {shares})"
+
+
+def stale_text(change: MeasurementChange, figure: FigureChange) -> str:
+    return (f"stale baseline: {change.test_id} [{change.name}]: {FIGURE_LABELS[figure.figure]} fell "
+            f"{-figure.percent:.1f}%: {STALE_NOTE}")
+
+
+# -- the gate's files ----------------------------------------------------------
+
+MERGE_HINT = "--conv-merge-baseline updates only the measured entries"
+RUN_FILE = "run file"  # what each written file is called in "wrote ..." and "cannot write ..." lines
+BASELINE = "baseline"
+HTML_REPORT = "HTML report"
+COMPARISON_JSON = "comparison JSON"
+
+
+def written(label: str, path: Path, detail: str = "") -> str:
+    return f"wrote {label} {path}{detail}"
+
+
+def measurements_detail(count: int) -> str:
+    return f" ({count} measurements)"
+
+
+def merged_detail(updated: int, count: int) -> str:
+    return f" (merged: {updated} measured test(s) updated, {count} measurements)"
+
+
+def not_written(label: str, path: Path, why: str) -> str:
+    """The one line an output that can't be written gets, in the gate and under ``profile --html``."""
+    return f"cannot write {label} {path}: {why}"
+
+
+def not_saved(path: Path, why: str, hint: str = "") -> str:
+    return f"baseline not saved to {path}: {why}; the old file is left as it was" + (f" ({hint})" if hint else "")
+
+
+def merge_refusal(path: Path) -> str:
+    return (f"{path}: no baseline to merge into: --conv-merge-baseline updates an existing baseline "
+            "(save a whole one first with --conv-save-baseline)")
+
+
+SAVE_AND_MERGE = "--conv-save-baseline and --conv-merge-baseline: give one of them"
+REQUIRE_WITHOUT_PATH = "--conv-require-baseline was given, but no --conv-baseline PATH to compare with"
+
+
+def required_baseline_missing(path: Path) -> str:
+    return f"{path}: baseline file not found, and a baseline is required"
+
+
+def no_baseline(path: Path | None) -> str:
+    return (f"no baseline at {path}: nothing compared "
+            "(save one with --conv-save-baseline; --conv-require-baseline makes this fail)")
+
+
+def step_summary_failed(summary: str, error: OSError) -> str:
+    return f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {error}"
+
+
+# -- the plugin's own messages ---------------------------------------------------
+
+
+def measured_nothing(test_id: str) -> str:
+    return f"{test_id} has @pytest.mark.budget but measured no model: call conv_cost(model, *inputs) in the test"
+
+
+def names_no_measurement(test_id: str, source: str, measured: set[str]) -> str:
+    return f"{test_id}: {source} names no measurement of this test (measured: {', '.join(sorted(measured))})"
+
+
+def unmatched_pattern(label: str, pattern: str) -> str:
+    return f"warning: {label} [tool.convbudget.budgets] {pattern!r} matches no collected test"
+
+
+def final_line_word(noun: str, suffix: str = "", plural: str | None = None) -> tuple[str, str]:
+    """The singular and plural words of one finding on pytest's last line: ``conv budget regression(s)``."""
+    return f"{SECTION} {noun}{suffix}", f"{SECTION} {plural or noun + 's'}{suffix}"
+
+
+OVERRUN_WORDS = final_line_word("overrun", " (warn)")
+REGRESSION_WORDS = final_line_word("regression")
+MISMATCH_WORDS = final_line_word("baseline mismatch", plural="baseline mismatches")
+NOT_WRITTEN_WORDS = final_line_word("file not written", plural="files not written")

@@ -1,16 +1,46 @@
-"""Plain-text rendering of a :class:`ConvCost`: the per-layer table and totals."""
+"""The terminal: a profile's layer table, the "conv budget" summary table, and a run
+report as text (the gate's section in pytest's summary, and ``diff``'s default format).
+
+Columns and alignment live here; every sentence comes from :mod:`.phrases`.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from ..engine.kinds import count_label
+from ..budgets.limits import measured_value
 from ..words.quantity import format_quantity
-from ..engine.results import ConvCost, LayerCost, UncountedCall
+from . import phrases
+
+if TYPE_CHECKING:
+    from ..budgets.measurement import Measurement
+    from ..ci.compare import Comparison
+    from ..ci.verdict import RunReport
+    from ..engine.results import ConvCost, LayerCost
 
 LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs")
 KIND_COLUMNS = ("by kind", "calls", "params", "FLOPs", "MACs")
-_NUMERIC = {"params", "FLOPs", "MACs", "calls"}
+SUMMARY_COLUMNS = ("test", "name", "params", "FLOPs", "MACs", "budget", "headroom", "status")
+CHANGE_COLUMNS = ("test", "name", "params", "FLOPs", "MACs")
+_NUMERIC = {"params", "FLOPs", "MACs", "calls", "headroom"}
+TOP_LAYERS_IN_REPORT = 5
+LAYERS_LISTED_PER_CHANGE = 5
+
+
+def render_rows(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[str]) -> list[str]:
+    """Align columns; columns named in ``numeric`` are right-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = []
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(width) if name in numeric else cell.ljust(width)
+            for cell, width, name in zip(row, widths, header)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+# -- one profile -----------------------------------------------------------------
 
 
 def _dims(values: Sequence[int] | str) -> str:
@@ -35,40 +65,9 @@ def layer_row(layer: LayerCost, with_kind: bool = False) -> list[str]:
     ]
 
 
-def render_rows(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[str]) -> list[str]:
-    """Align columns; columns named in ``numeric`` are right-aligned."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = []
-    for row in (header, *rows):
-        cells = [
-            cell.rjust(width) if name in numeric else cell.ljust(width)
-            for cell, width, name in zip(row, widths, header)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return lines
-
-
-def exact_and_short(value: int) -> str:
-    """``8,163,158,528 (8.16 G)``: the exact count and its short form."""
-    return f"{value:,} ({format_quantity(value)})" if value >= 1000 else f"{value:,}"
-
-
-def render_totals(cost: ConvCost) -> list[str]:
-    kinds = count_label(cost.count) if len(cost.count) <= 2 else "counted"
-    lines = [
-        f"total {kinds} parameters: {exact_and_short(cost.params)}"
-        f"   (model parameters: {exact_and_short(cost.model_params)})",
-        f"total {kinds} FLOPs: {exact_and_short(cost.flops)} per sample,"
-        f" {exact_and_short(cost.total_flops)} for the batch of {cost.batch_size}",
-        f"total {kinds} MACs: {exact_and_short(cost.macs)} per sample,"
-        f" {exact_and_short(cost.total_macs)} for the batch of {cost.batch_size}",
-    ]
-    if not cost.per_sample_exact:
-        lines.append("note: a layer saw a batch not divisible by the profiled batch size; per-sample figures are rounded")
-    if len(cost.count) > 1:
-        lines.extend(render_kinds(cost))
-    lines.extend(render_notes(cost))
-    return lines
+def render_layers(layers: Sequence[LayerCost], with_kind: bool = False) -> list[str]:
+    header = (LAYER_COLUMNS[0], "kind", *LAYER_COLUMNS[1:]) if with_kind else LAYER_COLUMNS
+    return render_rows(header, [layer_row(layer, with_kind) for layer in layers], _NUMERIC)
 
 
 def render_kinds(cost: ConvCost) -> list[str]:
@@ -80,47 +79,125 @@ def render_kinds(cost: ConvCost) -> list[str]:
     return render_rows(KIND_COLUMNS, rows, _NUMERIC)
 
 
-def render_notes(cost: ConvCost) -> list[str]:
-    """What is NOT in the totals: idle modules, ops of kinds not counted, and extra
-    ops inside counted modules."""
-    lines = []
-    if cost.idle_modules:
-        names = ", ".join(f"{idle.name} ({idle.type}, {idle.params:,} params)" for idle in cost.idle_modules)
-        lines.append(f"never ran, not in the totals: {names}")
-    outside = [call for call in cost.uncounted if not call.inside]
-    if outside:
-        lines.append(f"not in the totals (count = {', '.join(cost.count)}): " + "; ".join(
-            f"{len(calls)} {kind} op(s) ({', '.join(sorted({call.function for call in calls}))}; "
-            f"{exact_and_short(sum(call.total_flops for call in calls))} FLOPs for the batch)"
-            for kind, calls in _by_kind(outside).items()
-        ))
-    inside = [call for call in cost.uncounted if call.inside]
-    if inside:
-        modules = sorted({call.inside for call in inside})
-        lines.append(
-            f"not in the totals: {len(inside)} extra op(s) inside {', '.join(modules)} beside each module's own"
-            f" ({', '.join(sorted({call.function for call in inside}))};"
-            f" {exact_and_short(sum(call.total_flops for call in inside))} FLOPs for the batch)"
-        )
-    if cost.fallback_reason:
-        lines.append(f"device: {cost.device}, {cost.fallback_reason}")
+def render_totals(cost: ConvCost) -> list[str]:
+    lines = phrases.totals_lines(cost)
+    if len(cost.count) > 1:
+        lines.extend(render_kinds(cost))
+    lines.extend(phrases.notes(cost))
     return lines
 
 
-def render_layers(layers: Sequence[LayerCost], with_kind: bool = False) -> list[str]:
-    header = (LAYER_COLUMNS[0], "kind", *LAYER_COLUMNS[1:]) if with_kind else LAYER_COLUMNS
-    return render_rows(header, [layer_row(layer, with_kind) for layer in layers], _NUMERIC)
-
-
-def _by_kind(calls: Sequence[UncountedCall]) -> dict[str, list[UncountedCall]]:
-    grouped: dict[str, list[UncountedCall]] = {}
-    for call in calls:
-        grouped.setdefault(call.kind, []).append(call)
-    return grouped
-
-
 def render_cost(cost: ConvCost) -> str:
+    """What ``ConvCost.table()`` and ``python -m pytest_convbudget profile`` print."""
     shapes = ", ".join(_dims(shape) for shape in cost.input_shapes) or "no tensor input"
     title = f"{cost.model} on {shapes} ({cost.device}; params, FLOPs and MACs per sample)"
     lines = [title, *render_layers(cost.layers, len(cost.count) > 1), "", *render_totals(cost)]
     return "\n".join(lines)
+
+
+# -- the summary table of a session (--conv-report) --------------------------------
+
+
+def summary_row(measurement: Measurement, enforcement: str) -> list[str]:
+    cost, per = measurement.cost, measurement.per
+    room = measurement.headroom
+    return [
+        measurement.test_id,
+        measurement.name,
+        format_quantity(cost.params),
+        format_quantity(measured_value(cost, "flops", per)),
+        format_quantity(measured_value(cost, "macs", per)),
+        phrases.budget_text(measurement),
+        "-" if room is None else f"{room:.1f}%",
+        phrases.status_text(measurement, enforcement),
+    ]
+
+
+def summary_lines(measurements: Sequence[Measurement], enforcement: str, show_layers: bool) -> list[str]:
+    """The ``--conv-report`` table, its notes, and the costliest layers of what is over budget
+    (every layer of every measurement with ``--conv-report=layers``)."""
+    if not measurements:
+        return ["no conv_cost measurements in this run"]
+    rows = [summary_row(m, enforcement) for m in measurements]
+    rows.append([
+        "total",
+        f"{len(measurements)} measurement(s)",
+        format_quantity(sum(m.cost.params for m in measurements)),
+        format_quantity(sum(measured_value(m.cost, "flops", m.per) for m in measurements)),
+        format_quantity(sum(measured_value(m.cost, "macs", m.per) for m in measurements)),
+        "", "", f"{sum(m.over_budget for m in measurements)} over",
+    ])
+    lines = render_rows(SUMMARY_COLUMNS, rows, _NUMERIC)
+    lines.append(phrases.per_line({m.per for m in measurements}))
+    for measurement in measurements:
+        notes = [*phrases.kinds_note(measurement.cost), *phrases.notes(measurement.cost)]
+        if notes:
+            lines.append(f"{measurement.test_id} [{measurement.name}]: " + "; ".join(notes))
+    for measurement in measurements:
+        if measurement.over_budget and not show_layers:
+            lines += ["", phrases.exceeded_title(measurement) + ", costliest layers:"]
+            top = measurement.cost.top_layers(TOP_LAYERS_IN_REPORT)
+            lines += ["  " + line for line in render_layers(top, len(measurement.cost.count) > 1)]
+    if show_layers:
+        for measurement in measurements:
+            lines += ["", f"{measurement.test_id} [{measurement.name}] ({measurement.cost.device}):"]
+            lines += ["  " + line for line in render_layers(measurement.cost.layers, len(measurement.cost.count) > 1)]
+    return lines
+
+
+# -- a run report ------------------------------------------------------------------
+
+
+def render_text(report: RunReport) -> str:
+    """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
+    lines = comparison_lines(report.comparison, report.baseline_label or "") if report.comparison else []
+    if report.over_budget:
+        lines.append(f"OVER BUDGET: {len(report.over_budget)} measurement(s) over their limits:")
+        for failure in report.over_budget:
+            measurement = failure.measurement
+            standing = phrases.STANDING_TEXT[failure.standing]
+            lines.append(f"  {measurement.test_id} [{measurement.name}]" + (f" ({standing})" if standing else ""))
+            lines += [f"    {phrases.overrun_text(overrun)}" for overrun in measurement.overruns]
+            costliest = phrases.costliest_line(measurement)
+            if costliest:
+                lines.append(f"    {costliest}")
+    if report.regressions:
+        lines.append(f"REGRESSION: {len(report.regressions)} measurement(s) grew more than allowed:")
+        lines += [f"  {phrases.regression_text(regression)}" for regression in report.regressions]
+    if report.mismatched:
+        lines.append(f"BASELINE MISMATCH: {len(report.mismatched)} measurement(s) counted with other kinds than the baseline:")
+        lines += [f"  {phrases.mismatch_text(mismatch)}" for mismatch in report.mismatched]
+    lines.append(f"{phrases.SECTION}: {phrases.headline(report)}")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:
+    """Before -> after per changed measurement, its layers, what is new, gone or stale."""
+    lines = [f"compared with baseline {baseline_label}:"]
+    changed = comparison.changed
+    if changed:
+        rows = [
+            [change.test_id, change.name, *(phrases.change_text(change.figure(f)) for f in ("params", "flops", "macs"))]
+            for change in changed
+        ]
+        lines += render_rows(CHANGE_COLUMNS, rows, set())
+        for change in changed:
+            moved = change.layers[:LAYERS_LISTED_PER_CHANGE]
+            if moved:
+                described = ", ".join(
+                    f"{layer.name} {layer.status} ({phrases.percent_text(layer.flops())} FLOPs)"
+                    if layer.status in ("grown", "shrunk") else f"{layer.name} {layer.status}"
+                    for layer in moved
+                )
+                more = len(change.layers) - len(moved)
+                lines.append(f"  {change.test_id} [{change.name}] layers: {described}" + (f", and {more} more" if more > 0 else ""))
+            kinds = phrases.kinds_change_text(change)
+            if kinds:
+                lines.append(f"  {change.test_id} [{change.name}] {kinds}")
+    for entry in comparison.added:
+        lines.append(f"new: {entry.measurement.test_id} [{entry.measurement.name}] "
+                     f"({format_quantity(entry.measurement.cost.flops)} FLOPs)")
+    for entry in comparison.removed:
+        lines.append(f"removed: {entry.measurement.test_id} [{entry.measurement.name}] (in the baseline, not in this run)")
+    lines += [phrases.stale_text(change, figure) for change, figure in comparison.stale()]
+    return lines

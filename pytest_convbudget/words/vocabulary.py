@@ -26,14 +26,3 @@ def is_known_device(device: object) -> bool:
         return False
     return device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())
 
-
-class ProfileError(ValueError):
-    """Base of every usage error raised by :func:`pytest_convbudget.profile`."""
-
-
-class ConfigError(ValueError):
-    """A bad ``[tool.convbudget]`` table; the message names file and key."""
-
-
-class CountError(ValueError):
-    """A bad ``count=`` value; the message names where it came from."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from ...words.errors import OutputUnavailable
 from .view import TITLE, build_view
 
 if TYPE_CHECKING:
@@ -19,14 +20,13 @@ if TYPE_CHECKING:
 TEMPLATE = "page.html.j2"  # the template, style and script sit beside this module
 STYLE = "page.css"
 SCRIPT = "page.js"
-HTML_REPORT = "HTML report"  # what the page is called in "wrote ..." and "cannot write ..." lines
 
 
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-class HtmlReportError(RuntimeError):
+class HtmlReportError(OutputUnavailable):
     """The report cannot be drawn here; the message says what to install."""
 
 
@@ -54,7 +54,7 @@ def _inline(name: str) -> Any:
 
 
 def render_html(report: RunReport, title: str = TITLE) -> str:
-    """The page for a run report: ``renderers.RENDERERS["html"]``, so the gate's
+    """The page for a run report: ``outputs.OUTPUTS["html"]``, so the gate's
     ``--conv-html``, ``diff --format html`` and ``profile --html`` all draw the
     report every other format renders."""
     return render_view(build_view(report, title))

@@ -1,6 +1,6 @@
 """What the HTML report shows, as plain dicts: a run report in, view model out.
 
-Kept apart from the drawing (``html_report``): the page is built from the one
+Kept apart from the drawing (``page``): the page is built from the one
 :class:`~pytest_convbudget.verdict.RunReport` every format renders, so the
 plugin's ``--conv-html``, ``profile --html`` and ``diff --format html`` show
 the same judgement as the text and the comment, in the same words. Every
@@ -13,29 +13,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..block_bars import block_rows
 from ...budgets.limits import measured_value
-from ..gate_text import mismatch_text, percent_text, regression_text
-from ..phrases import headline
+from ...ci.verdict import RunReport
 from ...engine.kinds import KINDS
 from ...words.quantity import format_quantity
-from ..summary import budget_text, kinds_note, status_text
-from ..terminal import exact_and_short, layer_row, render_notes
-from ...ci.verdict import CHANGED, NEW, NOT_COMPARED, UNCHANGED, RunReport
 from ...words.vocabulary import FIGURE_LABELS, FIGURES
+from ..block_bars import block_rows
+from ..phrases import (
+    SECTION,
+    budget_text,
+    exact_and_short,
+    headline,
+    kinds_note,
+    mismatch_text,
+    notes,
+    percent_text,
+    regression_text,
+    status_text,
+)
+from ..terminal import layer_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from ...ci.compare import LayerChange, MeasurementChange
     from ...budgets.measurement import Measurement
+    from ...ci.compare import LayerChange, MeasurementChange
     from ...engine.results import ConvCost, LayerCost, ModuleCost
 
 OPEN_SECTIONS = 3  # sections unfolded on load: the first over-budget or regressed ones, else the first
 OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
 # The layer table's columns; params, FLOPs and MACs are exact decimal strings.
 LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")
-TITLE = "conv budget"
+TITLE = SECTION
 
 
 def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
@@ -43,10 +52,7 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
     comparison = report.comparison
     measurements = [entry.measurement for entry in report.entries]
     changes = {change.after.key: change for change in comparison.changes} if comparison else {}
-    standing = {change.after.key: UNCHANGED for change in comparison.changes} if comparison else {}
-    standing.update({key: CHANGED for key, change in changes.items() if change.changed})
-    standing.update({entry.key: NEW for entry in comparison.added} if comparison else {})
-    standing.update({mismatch.after.key: NOT_COMPARED for mismatch in report.mismatched})
+    standing = report.standings
     mismatches = {mismatch.after.key: mismatch_text(mismatch) for mismatch in report.mismatched}
     regressed = {regression.change.after.key: regression_text(regression) for regression in report.regressions}
     over = {failure.entry.key for failure in report.over_budget}
@@ -156,7 +162,7 @@ def measurement_view(
         "headroom": None if room is None else round(room, 1),
         "used": None if room is None else max(0.0, min(100.0 - room, 100.0)),
         "figures": [_figure(measurement, figure, change) for figure in FIGURES],
-        "notes": [*kinds_note(cost), *render_notes(cost)],
+        "notes": [*kinds_note(cost), *notes(cost)],
         "detail": {
             "kinds": list(cost.count),
             "tree": module_tree(cost, layer_changes),

@@ -1,0 +1,93 @@
+"""``python -m pytest_convbudget profile SPEC --input SHAPE``: one model's per-layer table, now."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..engine.kinds import KINDS, parse_count
+from ..render.phrases import HTML_REPORT
+from ..words.errors import CliError, CountError, ProfileError
+from .loading import load_object
+
+if TYPE_CHECKING:
+    from ..engine.results import ConvCost
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"1x3x224x224"`` -> ``(1, 3, 224, 224)``; every size a positive integer."""
+    parts = text.strip().lower().split("x")
+    if not text.strip() or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise CliError(f"bad --input shape {text!r}: expected positive sizes joined by x, e.g. 1x3x224x224")
+    return tuple(int(part) for part in parts)
+
+
+def add_profile_command(commands: Any) -> None:
+    prof = commands.add_parser("profile", help="profile one model and print its per-layer table")
+    prof.add_argument("spec", help="path/to/models.py:factory or package.module:factory")
+    prof.add_argument("--input", action="append", required=True, metavar="SHAPE",
+                      help="input shape such as 1x3x224x224; repeat for several inputs")
+    prof.add_argument("--device", default="auto", help="auto (default), meta, cpu, cuda or cuda:N")
+    prof.add_argument("--batch-size", type=int, default=None, help="divide totals by this instead of the input's batch")
+    prof.add_argument("--count", action="append", default=None, metavar="KIND",
+                      help=f"an op kind to count ({', '.join(KINDS)}) or 'all'; repeat for several; default: conv")
+    prof.add_argument("--json", action="store_true", help="print the result as JSON (exact integers)")
+    prof.add_argument("--html", type=Path, default=None, metavar="PATH",
+                      help="also write the profile as one self-contained HTML page to PATH")
+    prof.set_defaults(run=run_profile)
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    shapes = [parse_shape(text) for text in args.input]
+    count = None
+    if args.count is not None:
+        try:
+            count = parse_count(args.count)
+        except CountError as error:
+            raise CliError(f"--count: {error}") from None
+    factory = load_object(args.spec)
+    from ..engine.inputs import is_model, random_inputs
+    from ..engine.profiler import profile
+
+    if is_model(factory):
+        model = factory
+    elif callable(factory):
+        try:
+            model = factory()
+        except Exception as error:
+            raise CliError(f"factory {args.spec} raised {type(error).__name__}: {error}") from error
+        if not is_model(model):
+            raise CliError(f"factory {args.spec} returned {type(model).__name__}, not a torch.nn.Module")
+    else:
+        raise CliError(f"{args.spec} is neither a torch.nn.Module nor a factory that returns one")
+    inputs = random_inputs(shapes, args.device)
+    try:
+        cost = profile(model, *inputs, device=args.device, batch_size=args.batch_size,
+                       count=count)
+    except ProfileError as error:
+        raise CliError(str(error)) from error
+    except Exception as error:
+        raise CliError(f"the forward of {args.spec} raised {type(error).__name__}: {error}") from error
+    if args.html is not None:  # before printing: a bad path is the one line a mistake gets
+        write_profile_page(args.html, args.spec, cost)
+    print(json.dumps(cost.to_dict(), indent=2, sort_keys=True) if args.json else cost.table())
+    return 0
+
+
+def write_profile_page(path: Path, spec: str, cost: ConvCost) -> None:
+    """The profile as the HTML report draws a run: one measurement, no limits, no baseline,
+    judged by the same ``build_report``, drawn and written by the gate's own two steps."""
+    from ..budgets.measurement import Measurement
+    from ..ci.runfile import RunEntry, RunFile
+    from ..ci.verdict import GatePolicy, build_report
+    from ..gate import NotWritten, draw, write
+    from ..render.outputs import OUTPUTS
+
+    measurement = Measurement(test_id=spec, name=cost.model, index=0, cost=cost, per="sample")
+    report = build_report(RunFile((RunEntry(measurement, "passed"),)), None, GatePolicy())
+    try:
+        write(HTML_REPORT, path, draw(OUTPUTS["html"], report, path, HTML_REPORT))
+    except NotWritten as failure:
+        raise CliError(str(failure)) from None

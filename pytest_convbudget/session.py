@@ -1,0 +1,313 @@
+"""A pytest session's work: the measurements its tests make, their budgets, and the gate at its end.
+
+:mod:`.plugin` holds the hooks and options; each hook hands its event to the
+one :class:`ConvBudgetSession` of the run, kept in ``config.stash``. Nothing
+here imports torch: the engine loads when a test first calls ``conv_cost``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .budgets.marker import MARKER, BudgetMark
+from .budgets.pyproject import Settings
+from .render import phrases
+from .words.errors import MarkerError
+
+if TYPE_CHECKING:
+    from .budgets.measurement import Measurement
+    from .gate import GateResult, RegressionGate
+
+PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "count")  # passed on to profile()
+MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
+MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
+USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
+WORKER_DESELECTED = "convbudget_deselected"  # workeroutput key: the ids a worker deselected
+RUN_FILE_OPTION = "conv_run_file"  # --conv-run-file, also spelt --conv-json
+CI_OPTIONS = (
+    RUN_FILE_OPTION, "conv_save_baseline", "conv_merge_baseline", "conv_baseline", "conv_max_increase",
+    "conv_require_baseline",
+)  # with the options of the table of outputs, the ones that wake the gate
+
+
+class ConvBudgetSession:
+    """The session's state: settings, measurements seen, what was collected and deselected."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.device_override: str | None = config.getoption("conv_device")
+        self.enforcement: str = config.getoption("conv_budget") or "fail"
+        self.measurements: list[Measurement] = []
+        self.order: dict[str, int] = {}
+        self.outcomes: dict[str, str] = {}
+        self.gate = make_gate(config, settings, self.enforcement)
+        self.gate_lines: list[str] = []
+        self.deselected: list[str] = []
+        self.last_failed_only = False
+
+    # -- per test -------------------------------------------------------
+
+    def read_marks(self, item: pytest.Item) -> None:
+        """Parse the test's budget markers once, before it runs; a bad one fails the test in one line."""
+        marks, problem = [], None
+        for mark in item.iter_markers(MARKER):
+            try:
+                marks.append(BudgetMark.from_mark(mark.args, dict(mark.kwargs), item.nodeid))
+            except MarkerError as error:
+                problem = str(error)
+                break
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+        item.stash[MARKS] = tuple(marks)
+
+    def problems(self, item: pytest.Item) -> list[str]:
+        """What the test's measurements broke, as the failure (or warning) says it."""
+        if self.enforcement == "off":
+            return []
+        marks = item.stash.get(MARKS, ())
+        measurements = item.stash.get(MEASUREMENTS, [])
+        if marks and not measurements:
+            return [phrases.measured_nothing(item.nodeid)]
+        found = [phrases.failure_message(m) for m in measurements if m.over_budget]
+        measured = {m.name for m in measurements}
+        for mark in marks:
+            if mark.name is not None and mark.name not in measured:
+                found.append(phrases.names_no_measurement(item.nodeid, mark.source, measured))
+        return found
+
+    # -- collecting results (serial and xdist alike) -------------------
+
+    def note_deselected(self, ids: list[str]) -> None:
+        known = set(self.deselected)
+        for test_id in ids:
+            if test_id not in known:
+                known.add(test_id)
+                self.deselected.append(test_id)
+
+    def note_collected(self, ids: list[str]) -> None:
+        if not self.order:
+            self.order = {test_id: index for index, test_id in enumerate(ids)}
+
+    def note_report(self, report: pytest.TestReport) -> None:
+        """A test's outcome and its measurements, from whichever process ran it."""
+        if report.when != "call":
+            return
+        self.outcomes[report.nodeid] = report.outcome
+        for key, value in report.user_properties:
+            if key == USER_PROPERTY:
+                from .budgets.measurement import Measurement
+
+                self.measurements.append(Measurement.from_dict(json.loads(value)))
+
+    def ordered_measurements(self) -> list[Measurement]:
+        """Collection order, so serial and ``-n 2`` runs report identically."""
+        unknown = len(self.order)
+        return sorted(
+            self.measurements,
+            key=lambda m: (self.order.get(m.test_id, unknown), m.test_id, m.index),
+        )
+
+    def unmatched_patterns(self) -> list[str]:
+        """Patterns that match no test of the suite: collected ones, deselected ones included.
+
+        A run that named only part of the suite on its command line cannot tell, so it says nothing.
+        """
+        from .ci.selection import narrowing_args
+
+        if narrowing_args(self.config):
+            return []
+        suite = [*self.order, *self.deselected]
+        return [
+            budget.pattern
+            for budget in self.settings.patterns
+            if not any(budget.matches(test_id) for test_id in suite)
+        ]
+
+    # -- at the end -------------------------------------------------------
+
+    def finish(self, session: pytest.Session) -> None:
+        """Run the gate, and put what it found on pytest's last line and in the exit status."""
+        parts: dict[tuple[str, str], int] = {}
+        if self.enforcement == "warn":
+            parts[phrases.OVERRUN_WORDS] = sum(m.over_budget for m in self.measurements)
+        if self.gate is not None:
+            result = self._finish_gate(session)
+            parts[phrases.REGRESSION_WORDS] = len(result.report.regressions) if result.report else 0
+            parts[phrases.MISMATCH_WORDS] = len(result.report.mismatched) if result.report else 0
+            parts[phrases.NOT_WRITTEN_WORDS] = result.file_errors
+            if result.failed and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        add_to_final_line(self.config, parts)
+
+    def _finish_gate(self, session: pytest.Session) -> GateResult:
+        from .ci.runfile import RunEntry
+        from .ci.selection import narrowed_reason
+
+        assert self.gate is not None
+        entries = [
+            RunEntry(measurement, self.outcomes.get(measurement.test_id, "passed"))
+            for measurement in self.ordered_measurements()
+        ]
+        narrowed = narrowed_reason(self.config, self.deselected, self.last_failed_only)
+        result = self.gate.finish(
+            entries, self.device_override or self.settings.device, incomplete_reason(session), narrowed
+        )
+        self.gate_lines = result.lines
+        return result
+
+    def summary_lines(self) -> list[str]:
+        """The "conv budget" section of pytest's summary: the report, the gate, unmatched patterns
+        (nothing at all when there is none of them)."""
+        style = self.config.getoption("conv_report")
+        unmatched = self.unmatched_patterns()
+        if style is None and not unmatched and not self.gate_lines:
+            return []
+        lines = []
+        if style is not None:
+            from .render.terminal import summary_lines
+
+            lines += summary_lines(self.ordered_measurements(), self.enforcement, style == "layers")
+        lines += self.gate_lines
+        lines += [phrases.unmatched_pattern(self.settings.label, pattern) for pattern in unmatched]
+        return lines
+
+
+class Meter:
+    """The callable the ``conv_cost`` fixture gives a test."""
+
+    def __init__(self, session: ConvBudgetSession, item: pytest.Item) -> None:
+        self._session = session
+        self._item = item
+
+    def __call__(self, model: Any, *inputs: Any, name: str | None = None, **options: Any) -> Any:
+        __tracebackhide__ = True
+        from .budgets.limits import resolve_limits
+        from .budgets.measurement import Measurement
+        from .engine.profiler import profile
+        from .words.errors import ProfileError
+
+        settings = self._session.settings
+        unknown = sorted(set(options) - set(PROFILE_OPTIONS))
+        if unknown:
+            pytest.fail(
+                f"{self._item.nodeid}: conv_cost: unknown option(s) {', '.join(unknown)} "
+                f"(expected name, {', '.join(PROFILE_OPTIONS)})",
+                pytrace=False,
+            )
+        requested = options.pop("device", None)
+        device = self._session.device_override or requested or settings.device
+        options.setdefault("count", settings.count_for(self._item.nodeid))
+        problem = None
+        try:
+            cost = profile(model, *inputs, device=device, **options)
+        except ProfileError as error:
+            problem = str(error).replace("profile()", "conv_cost()")
+        if problem is not None:  # failed outside the except, so pytest shows no exception chain
+            pytest.fail(f"{self._item.nodeid}: conv_cost: {problem}", pytrace=False)
+        measurements = self._item.stash.setdefault(MEASUREMENTS, [])
+        name = self._unique_name(name, cost.model, measurements)
+        marks = self._item.stash.get(MARKS, ())
+        limits = resolve_limits(self._item.nodeid, name, marks, settings)
+        measurement = Measurement(
+            test_id=self._item.nodeid, name=name, index=len(measurements), cost=cost,
+            per=settings.per, limits=tuple(limits.values()),
+        )
+        measurements.append(measurement)
+        self._item.user_properties.append((USER_PROPERTY, json.dumps(measurement.to_dict(), sort_keys=True)))
+        return cost
+
+    def _unique_name(self, name: str | None, model_name: str, measurements: list[Measurement]) -> str:
+        __tracebackhide__ = True
+        taken = {m.name for m in measurements}
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                pytest.fail(f"{self._item.nodeid}: conv_cost: name must be a non-empty string, got {name!r}", pytrace=False)
+            if name in taken:
+                pytest.fail(
+                    f"{self._item.nodeid}: conv_cost: name {name!r} is measured twice; give each measurement its own name=",
+                    pytrace=False,
+                )
+            return name
+        candidate, number = model_name, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{model_name}#{number}"
+        return candidate
+
+
+class FinalLineEntry:
+    """A stand-in report in ``terminalreporter.stats``: pytest counts them into the final line."""
+
+    count_towards_summary = True
+    when = ""
+
+
+def add_to_final_line(config: pytest.Config, parts: dict[tuple[str, str], int]) -> None:
+    """Put conv budget findings on pytest's last line (``8 passed, 1 conv budget regression in 1.2s``).
+
+    The terminal reporter builds that line from its ``stats``: each key is
+    printed as ``<number of entries> <key>``, after pytest's own, and a key it
+    does not know turns a green line yellow.
+    """
+    reporter: Any = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    for (singular, plural), count in parts.items():
+        if count > 0:
+            key = singular if count == 1 else plural
+            reporter.stats.setdefault(key, []).extend(FinalLineEntry() for _ in range(count))
+
+
+def incomplete_reason(session: pytest.Session) -> str | None:
+    """Why this run did not measure the whole selected suite, if it did not."""
+    if session.config.option.collectonly:
+        return "--collect-only ran no test"
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "the run was interrupted"
+    if session.shouldfail or session.shouldstop:
+        return f"the run stopped early ({session.shouldfail or session.shouldstop})"
+    if session.exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return "the run ended in an internal error"
+    return None
+
+
+def make_gate(config: pytest.Config, settings: Settings, enforcement: str = "fail") -> RegressionGate | None:
+    """The CI gate, imported and built only when a CI option is given (start-up stays light)."""
+    from .render.outputs import file_outputs
+
+    outputs = file_outputs()
+    if all(config.getoption(option) is None for option in (*CI_OPTIONS, *(o.dest for o in outputs))):
+        return None
+    from .gate import GateOptions, RegressionGate
+    from .words.quantity import parse_percent
+
+    def path(option: str) -> Path | None:
+        value = config.getoption(option)
+        return None if value is None else Path(value)
+
+    raw_increase = config.getoption("conv_max_increase")
+    max_increase = None
+    if raw_increase is not None:
+        try:
+            max_increase = parse_percent(raw_increase)
+        except ValueError as error:
+            raise pytest.UsageError(f"--conv-max-increase: {error}") from None
+    require = config.getoption("conv_require_baseline")
+    options = GateOptions(
+        run_file=path(RUN_FILE_OPTION),
+        save_baseline=path("conv_save_baseline"),
+        merge_baseline=path("conv_merge_baseline"),
+        outputs=tuple((output, Path(config.getoption(output.dest))) for output in outputs
+                      if config.getoption(output.dest) is not None),
+        baseline_path=path("conv_baseline"),
+        max_increase=max_increase,
+        require_baseline=bool(require),
+        require_existing=settings.require_baseline,
+        enforcement=enforcement,
+    )
+    return RegressionGate(options, settings)
