@@ -20,7 +20,7 @@ def _flops_by_kind(change: MeasurementChange) -> dict[str, dict[str, int]]:
     return {kind: {"before": before, "after": after} for kind, (before, after) in change.flops_by_kind().items()}
 
 
-def report_json(report: RunReport) -> dict[str, Any]:
+def comparison_data(report: RunReport) -> dict[str, Any]:
     counts = report.counts
     comparison = report.comparison
     data: dict[str, Any] = {
@@ -65,4 +65,4 @@ def report_json(report: RunReport) -> dict[str, Any]:
 
 
 def render_comparison_json(report: RunReport) -> str:
-    return json.dumps(report_json(report), indent=2, sort_keys=True) + "\n"
+    return json.dumps(comparison_data(report), indent=2, sort_keys=True) + "\n"
