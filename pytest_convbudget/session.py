@@ -146,16 +146,17 @@ class ConvBudgetSession:
 
     def _finish_gate(self, session: pytest.Session) -> GateResult:
         from .ci.runfile import RunEntry
-        from .ci.selection import narrowed_reason
+        from .ci.selection import narrowing
 
         assert self.gate is not None
         entries = [
             RunEntry(measurement, self.outcomes.get(measurement.test_id, "passed"))
             for measurement in self.ordered_measurements()
         ]
-        narrowed = narrowed_reason(self.config, self.deselected, self.last_failed_only)
+        narrowed = narrowing(self.config, self.deselected, self.last_failed_only)
         result = self.gate.finish(
-            entries, self.device_override or self.settings.device, incomplete_reason(session), narrowed
+            entries, self.device_override or self.settings.device, incomplete_reason(session),
+            None if narrowed is None else phrases.narrowed_text(narrowed),
         )
         self.gate_lines = result.lines
         return result
@@ -266,13 +267,13 @@ def add_to_final_line(config: pytest.Config, parts: dict[tuple[str, str], int]) 
 def incomplete_reason(session: pytest.Session) -> str | None:
     """Why this run did not measure the whole selected suite, if it did not."""
     if session.config.option.collectonly:
-        return "--collect-only ran no test"
+        return phrases.INCOMPLETE_COLLECT_ONLY
     if session.exitstatus == pytest.ExitCode.INTERRUPTED:
-        return "the run was interrupted"
+        return phrases.INCOMPLETE_INTERRUPTED
     if session.shouldfail or session.shouldstop:
-        return f"the run stopped early ({session.shouldfail or session.shouldstop})"
+        return phrases.stopped_early(session.shouldfail or session.shouldstop)
     if session.exitstatus == pytest.ExitCode.INTERNAL_ERROR:
-        return "the run ended in an internal error"
+        return phrases.INCOMPLETE_INTERNAL_ERROR
     return None
 
 

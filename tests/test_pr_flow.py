@@ -23,7 +23,7 @@ from plugin_helpers import (  # noqa: F401  (preloaded: a fixture, requested by 
 from pytest_convbudget.render.phrases import MERGE_HINT
 from pytest_convbudget.render.markdown import COMMENT_MARKER
 from pytest_convbudget.ci.runfile import load_run_file
-from pytest_convbudget.ci.selection import DESELECT_SOURCES
+from pytest_convbudget.render.phrases import DESELECT_SOURCES
 
 # test_backbone: Sequential(stem=Conv2d(3, 8, 3), body=Conv2d(8, W, 3)), bias, on 1x3x16x16 (as in test_gate):
 #   W = 8 (main): params 808, FLOPs 250,560, MACs 125,280

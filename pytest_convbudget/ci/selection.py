@@ -10,12 +10,21 @@ baseline that silently lacks the tests left out.
 from __future__ import annotations
 
 import glob
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
 
-DESELECT_SOURCES = "-k, -m, --deselect, --lf, --sw or a plugin"
+
+@dataclass(frozen=True)
+class Narrowing:
+    """How a run covered only part of the suite: the command-line arguments that narrowed it,
+    ``--lf`` with failures on record, or how many collected tests were deselected."""
+
+    args: tuple[str, ...] = ()
+    last_failed: bool = False
+    deselected: int = 0
 
 
 def configured_roots(config: pytest.Config) -> list[Path]:
@@ -57,14 +66,13 @@ def last_failed_only(config: pytest.Config) -> bool:
     return bool(getattr(plugin, "lastfailed", None))
 
 
-def narrowed_reason(config: pytest.Config, deselected: Sequence[str], last_failed: bool) -> str | None:
-    """Why this run covered only part of the suite, in a few words; None when it covered it all."""
+def narrowing(config: pytest.Config, deselected: Sequence[str], last_failed: bool) -> Narrowing | None:
+    """Why this run covered only part of the suite; None when it covered it all."""
     args = narrowing_args(config)
     if args:
-        shown = ", ".join(args[:3]) + (f" and {len(args) - 3} more" if len(args) > 3 else "")
-        return f"the command line ran only part of the suite ({shown})"
+        return Narrowing(args=tuple(args))
     if last_failed:
-        return "--lf ran only the tests that failed last time"
+        return Narrowing(last_failed=True)
     if deselected:
-        return f"{len(deselected)} collected test(s) were deselected ({DESELECT_SOURCES})"
+        return Narrowing(deselected=len(deselected))
     return None

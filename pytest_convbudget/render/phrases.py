@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..budgets.limits import Overrun
     from ..budgets.measurement import Measurement
     from ..ci.compare import CountMismatch, FigureChange, MeasurementChange, Regression
+    from ..ci.selection import Narrowing
     from ..ci.verdict import RunReport
     from ..engine.results import ConvCost, UncountedCall
 
@@ -249,6 +250,29 @@ def stale_text(change: MeasurementChange, figure: FigureChange) -> str:
 
 
 # -- the gate's files ----------------------------------------------------------
+
+DESELECT_SOURCES = "-k, -m, --deselect, --lf, --sw or a plugin"
+
+
+def narrowed_text(narrowing: Narrowing) -> str:
+    """Why a run that covered part of the suite may not replace the baseline, in a few words."""
+    if narrowing.args:
+        args = narrowing.args
+        shown = ", ".join(args[:3]) + (f" and {len(args) - 3} more" if len(args) > 3 else "")
+        return f"the command line ran only part of the suite ({shown})"
+    if narrowing.last_failed:
+        return "--lf ran only the tests that failed last time"
+    return f"{narrowing.deselected} collected test(s) were deselected ({DESELECT_SOURCES})"
+
+
+INCOMPLETE_COLLECT_ONLY = "--collect-only ran no test"
+INCOMPLETE_INTERRUPTED = "the run was interrupted"
+INCOMPLETE_INTERNAL_ERROR = "the run ended in an internal error"
+
+
+def stopped_early(why: object) -> str:
+    return f"the run stopped early ({why})"
+
 
 MERGE_HINT = "--conv-merge-baseline updates only the measured entries"
 RUN_FILE = "run file"  # what each written file is called in "wrote ..." and "cannot write ..." lines
