@@ -1,7 +1,7 @@
 """Shared setup for the test suite.
 
 The engine and CLI tests measure the architectures in ``examples/models.py``,
-the same networks the README shows. That folder is not a package, so it is put
+the same networks the README and the docs show. That folder is not a package, so it is put
 on ``sys.path`` here: the tests then run the same way whether or not the
 caller set ``PYTHONPATH``.
 """

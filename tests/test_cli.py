@@ -121,7 +121,7 @@ def runs(helpers: Path) -> dict[str, subprocess.CompletedProcess[str]]:
 
 
 def test_profile_prints_the_layer_table_and_exact_totals(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
-    """The README's command gives one row per conv call and the totals, as exact integers."""
+    """The documented command gives one row per conv call and the totals, as exact integers."""
     result = runs["table"]
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr

@@ -9,7 +9,7 @@ this module imports no torch and the pytest plugin can validate ``count=``
 values at start-up for free.
 
 Adding a kind is one :func:`register` call below, its formula in
-:mod:`.formulas`, its tests and its README row.
+:mod:`.formulas`, its tests and its row in the cost model's page (docs/cost-model.md).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class OpRule:
 @dataclass(frozen=True)
 class Kind:
     name: str
-    summary: str  # what it counts, in a user's words (help texts, README)
+    summary: str  # what it counts, in a user's words (help texts, docs)
     colour: str  # its colour in charts
     modules: tuple[ModuleRule, ...] = ()
     ops: tuple[OpRule, ...] = ()

@@ -14,7 +14,9 @@ The convention (written for readers in docs/development.md, "Shown outputs"):
 
 Each command runs with bash in a fresh temporary folder holding a copy of the repository's
 ``examples/`` and ``pyproject.toml``, so a command reads as if typed at the repository root;
-``python`` is the interpreter running the tests. Only what differs between machines is masked:
+``python`` is the interpreter running the tests. The environment is the tests' own, 80 columns
+wide, less what would change an output or reach outside the run (``PYTEST_*``, ``CONVBUDGET_*``,
+``$GITHUB_STEP_SUMMARY``, colour settings). Only what differs between machines is masked:
 the seconds at the end of pytest's last line. Trailing spaces and trailing blank lines are ignored.
 """
 
@@ -87,7 +89,7 @@ def documents() -> list[Path]:
 def fences(path: Path) -> list[Fence]:
     """Every fenced block of a markdown file, with the shown-output marker right before it."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    relative = path.relative_to(REPO_ROOT).as_posix()
+    relative = path.relative_to(REPO_ROOT).as_posix() if REPO_ROOT in path.parents else path.name
     found: list[Fence] = []
     index = 0
     while index < len(lines):
@@ -138,10 +140,10 @@ def _steps(body: tuple[str, ...], where: str) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def collect() -> list[Block]:
+def collect(paths: list[Path] | None = None) -> list[Block]:
     """Every shown-output block, after checking the convention across all the documents."""
     blocks: list[Block] = []
-    for path in documents():
+    for path in documents() if paths is None else paths:
         for fence in fences(path):
             where = f"{fence.path}:{fence.line}"
             if fence.marker is None:
