@@ -3,7 +3,7 @@ run against its baseline, and write every output format the options ask for.
 
 Runs on the process that sees every test report (the xdist controller, or
 the only process of a serial run), once, when the session finishes. It sits
-above the renderers, which it uses, and beside the session, which calls it.
+above the renderers, which it uses, and below the session, which calls it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from .budgets.pyproject import Settings
 from .ci.runfile import (
@@ -20,35 +20,11 @@ from .ci.runfile import (
     build_run_file,
     load_run_file,
     merge_runs,
-    write_atomically,
 )
 from .ci.verdict import GatePolicy, RunReport, build_report
 from .render import phrases
-from .render.outputs import Output, render
-from .words.errors import GateError, OutputUnavailable, RunFileError
-
-if TYPE_CHECKING:
-    from .render.outputs import Renderer
-
-
-class NotWritten(Exception):
-    """An output that could not be drawn or written; the message is the one line a person reads."""
-
-
-def draw(output: Output | Renderer, report: RunReport, path: Path, label: str) -> str:
-    """The output's text; a format that cannot be drawn here (no Jinja2) is :class:`NotWritten`."""
-    try:
-        return output(report)
-    except OutputUnavailable as error:
-        raise NotWritten(phrases.not_written(label, path, str(error))) from None
-
-
-def write(label: str, path: Path, text: str) -> None:
-    """Write one file atomically; a failure is :class:`NotWritten`, never a traceback."""
-    try:
-        write_atomically(path, text)
-    except OSError as error:
-        raise NotWritten(phrases.not_written(label, path, error.strerror or str(error))) from None
+from .render.outputs import NotWritten, Output, draw, render, write
+from .words.errors import GateError, RunFileError
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "off: budgets are not checked (the report still shows them)",
     )
     group.addoption(
-        "--conv-run-file", "--conv-json", dest="conv_run_file", default=None, metavar="PATH",
+        "--conv-run-file", "--conv-json", dest="conv_json", default=None, metavar="PATH",  # dest: 0.2's name, kept for conftests
         help="write the run file to PATH: every measurement of the run, as JSON (the baseline format)",
     )
     group.addoption(

@@ -27,7 +27,7 @@ MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
 MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
 USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
 WORKER_DESELECTED = "convbudget_deselected"  # workeroutput key: the ids a worker deselected
-RUN_FILE_OPTION = "conv_run_file"  # --conv-run-file, also spelt --conv-json
+RUN_FILE_OPTION = "conv_json"  # --conv-run-file (also spelt --conv-json): its dest keeps the name 0.2 gave it
 CI_OPTIONS = (
     RUN_FILE_OPTION, "conv_save_baseline", "conv_merge_baseline", "conv_baseline", "conv_max_increase",
     "conv_require_baseline",

@@ -55,7 +55,10 @@ def floor(name: str) -> int:
 def imports_of(path: Path) -> list[tuple[int, str]]:
     """(line, module of ours) for every import in the file, resolved to a dotted name under the package."""
     name = module_name(path)
-    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    if path == PACKAGE / "__init__.py":
+        package = []
+    else:
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
@@ -74,12 +77,20 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     return [(line, target or "__init__") for line, target in found]
 
 
+TORCH = {"torch", "torchvision"}
+
+
 def torch_imports(path: Path) -> list[int]:
+    """Lines that import torch (or torchvision), as a statement or by ``import_module("torch...")``."""
     lines = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "torch" for alias in node.names):
+        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] in TORCH for alias in node.names):
             lines.append(node.lineno)
-        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "torch":
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in TORCH:
+            lines.append(node.lineno)
+        if (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+                and node.args and isinstance(node.args[0], ast.Constant)
+                and str(node.args[0].value).split(".")[0] in TORCH):
             lines.append(node.lineno)
     return lines
 
@@ -109,10 +120,14 @@ def test_the_listed_climb_is_real_and_lazy() -> None:
     for importer, target in CLIMBS:
         path = PACKAGE / (importer.replace(".", "/") + ".py")
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        top_level = {node.lineno for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))}
+        inside_functions = {
+            inner.lineno
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for inner in ast.walk(node) if isinstance(inner, (ast.Import, ast.ImportFrom))
+        }
         lines = [line for line, imported in imports_of(path) if imported == target]
         assert lines, f"{importer} no longer imports {target}: remove it from CLIMBS"
-        assert not set(lines) & top_level, f"{importer} imports {target} at module level"
+        assert set(lines) <= inside_functions, f"{importer} imports {target} outside a function: it would run at import"
 
 
 def test_shared_words_import_nothing_of_ours() -> None:
@@ -140,3 +155,31 @@ def test_the_reading_of_imports_sees_every_form() -> None:
     terminal = {target for _, target in imports_of(PACKAGE / "render" / "terminal.py")}
     assert "render.phrases" in terminal  # from . import phrases
     assert floor("render.html.view") == 4 and floor("cli.diff") == 6
+
+
+def test_the_torch_free_modules_load_without_torch() -> None:
+    """The plugin loads these at start-up or when a pyproject names kinds; torch must not come with them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, pytest_convbudget.plugin, pytest_convbudget.engine.kinds, pytest_convbudget.engine.formulas, "
+        "pytest_convbudget.engine.results, pytest_convbudget.render.outputs, pytest_convbudget.cli; "
+        "print(sorted(name for name in ('torch', 'torchvision') if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_every_output_renderer_lives_in_the_renderers_floor() -> None:
+    """The table names its renderers as strings: each must resolve, under render/."""
+    from pytest_convbudget.render.outputs import OUTPUTS, Output
+
+    for output in OUTPUTS.values():
+        assert isinstance(output, Output)
+        module, _, function = output.renderer.partition(":")
+        assert module.startswith("."), output.renderer
+        target = "render" + module
+        assert floor(target) == FLOORS["render"] and (PACKAGE / (target.replace(".", "/") + ".py")).is_file(), target
+        source = (PACKAGE / (target.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        assert f"def {function}(" in source, output.renderer

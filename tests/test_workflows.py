@@ -178,7 +178,7 @@ def test_files_line_up_between_the_jobs(workflows: dict[str, dict[Any, Any]], pl
 
     (pr_upload,) = uses(workflows[PR], "actions/upload-artifact")
     uploaded_paths = pr_upload["with"]["path"].split()
-    assert compared.conv_run_file in uploaded_paths
+    assert compared.conv_json in uploaded_paths
     markdown_folder = str(Path(compared.conv_markdown).parent) + "/"
     assert markdown_folder in uploaded_paths
     comment_script = "\n".join(commands(workflows[COMMENT]))
@@ -213,7 +213,7 @@ def test_the_pr_job_gates_and_requires_its_baseline(
     """The point of the PR workflow: compare, fail past the limit, and fail if main's baseline went missing."""
     (pr_args,) = pytest_arguments(workflows[PR])
     compared = plugin_options.parse_args([word for word in pr_args if word.startswith("--conv")])
-    assert compared.conv_baseline and compared.conv_markdown and compared.conv_run_file
+    assert compared.conv_baseline and compared.conv_markdown and compared.conv_json
     assert compared.conv_require_baseline is True
     assert compared.conv_max_increase is not None
 

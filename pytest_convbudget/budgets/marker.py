@@ -18,7 +18,6 @@ MARKER_HELP = (
 )
 
 
-
 @dataclass(frozen=True)
 class BudgetMark:
     params: int | None = None

@@ -163,9 +163,8 @@ def _boolean(table: Mapping[str, Any], key: str, where: _Where) -> bool:
 def _count(table: Mapping[str, Any], where: _Where, name: str) -> tuple[str, ...] | None:
     if "count" not in table:
         return None
-    from ..engine.kinds import (
-        parse_count,  # the registry loads only when a table names kinds
-    )
+    # The registry loads only when a table names kinds.
+    from ..engine.kinds import parse_count
 
     try:
         return parse_count(table["count"], f"{where.path}: {name}")

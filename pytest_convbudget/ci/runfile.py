@@ -22,7 +22,6 @@ SCHEMA = "pytest-convbudget/run"
 SCHEMA_VERSION = 1
 
 
-
 @dataclass(frozen=True)
 class RunEntry:
     """One measurement in a run file, with its test's outcome."""

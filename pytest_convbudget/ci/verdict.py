@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..budgets.pyproject import PatternBudget, Settings
+from ..words.vocabulary import CHANGED, NEW, NOT_COMPARED, UNCHANGED
 from .compare import Comparison, CountMismatch, Regression, compare_runs
 from .runfile import RunEntry, RunFile
 
@@ -20,8 +21,7 @@ if TYPE_CHECKING:
     from ..budgets.measurement import Measurement
 
 
-# Where a measurement over budget stands against the baseline.
-NEW, CHANGED, UNCHANGED, NOT_COMPARED = "new", "changed", "unchanged", "not compared"
+# Where a measurement stands against the baseline: NEW, CHANGED, UNCHANGED, NOT_COMPARED (shared words).
 
 # RunReport.status, most serious first.
 FAILED, WARNED, CHANGED_WITHIN, NO_CHANGE, NO_BASELINE = "failed", "warned", "changed", "no change", "no baseline"

@@ -78,12 +78,11 @@ def run_profile(args: argparse.Namespace) -> int:
 
 def write_profile_page(path: Path, spec: str, cost: ConvCost) -> None:
     """The profile as the HTML report draws a run: one measurement, no limits, no baseline,
-    judged by the same ``build_report``, drawn and written by the gate's own two steps."""
+    judged by the same ``build_report``, drawn and written by the same two steps as the gate's files."""
     from ..budgets.measurement import Measurement
     from ..ci.runfile import RunEntry, RunFile
     from ..ci.verdict import GatePolicy, build_report
-    from ..gate import NotWritten, draw, write
-    from ..render.outputs import OUTPUTS
+    from ..render.outputs import OUTPUTS, NotWritten, draw, write
 
     measurement = Measurement(test_id=spec, name=cost.model, index=0, cost=cost, per="sample")
     report = build_report(RunFile((RunEntry(measurement, "passed"),)), None, GatePolicy())

@@ -10,14 +10,10 @@ from typing import Sequence
 
 from ..ci.compare import FigureChange, LayerChange, MeasurementChange
 from ..ci.verdict import (
-    CHANGED,
     CHANGED_WITHIN,
     FAILED,
-    NEW,
     NO_BASELINE,
     NO_CHANGE,
-    NOT_COMPARED,
-    UNCHANGED,
     WARNED,
     BudgetFailure,
     RunReport,
@@ -31,11 +27,15 @@ from .phrases import (
     OVER_BUDGET_TITLE,
     REGRESSIONS_TITLE,
     SECTION,
+    STANDING_NOTE,
     change_text,
+    details_left_out,
     headline,
     kinds_change_text,
+    left_out,
     mismatch_text,
     regression_text,
+    unchanged_not_shown,
 )
 
 COMMENT_MARKER = "<!-- pytest-convbudget -->"  # lets a workflow find and update its own comment
@@ -59,7 +59,6 @@ def _cell(change: FigureChange) -> str:
 
 
 STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
-STANDING_NOTE = {NEW: " (new)", CHANGED: " (changed)", UNCHANGED: " (unchanged)", NOT_COMPARED: ""}
 SHOWN_FAILURES = 20  # failures listed openly; the rest of a long list folds into <details>
 FOLDED_ROOM = 12_000  # at most this much folded per list, so the lists after it still get their share
 
@@ -131,7 +130,7 @@ class _Body:
         stop = self.size + room if room is not None else self.limit
         for index, line in enumerate(lines):
             if self.size + len(line) + 1 > stop or not self.add(line):
-                self.lines.append(f"_… {len(lines) - index} more {what} left out to stay within GitHub's comment size; see the JSON artifact._")
+                self.lines.append(left_out(len(lines) - index, what))
                 return
 
     def text(self) -> str:
@@ -194,17 +193,17 @@ def render_markdown(report: RunReport) -> str:
         body.add_all(listed, "new or removed measurement(s)")
         body.add("")
     if comparison.unchanged:
-        body.lines += [f"{len(comparison.unchanged)} unchanged measurement(s) not shown.", ""]
+        body.lines += [unchanged_not_shown(len(comparison.unchanged)), ""]
     text = body.text().rstrip("\n") + "\n"
-    left_out = 0
+    left_out_count = 0
     for change in changed:
         if not change.layers:
             continue
         detail = _details(change) + "\n"
         if len(text) + len(detail) > SIZE_BUDGET:
-            left_out += 1
+            left_out_count += 1
             continue
         text += detail
-    if left_out:
-        text += f"\n_{left_out} model(s)' layer details left out to stay within GitHub's comment size; see the JSON artifact._\n"
+    if left_out_count:
+        text += f"\n{details_left_out(left_out_count)}\n"
     return text

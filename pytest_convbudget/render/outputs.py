@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
+from ..words.errors import OutputUnavailable
 from . import phrases
 
 if TYPE_CHECKING:
@@ -70,6 +72,29 @@ OUTPUTS: dict[str, Union[Output, Renderer]] = {
         ),
     )
 }
+
+
+class NotWritten(Exception):
+    """An output that could not be drawn or written; the message is the one line a person reads."""
+
+
+def draw(output: Output | Renderer, report: RunReport, path: Path, label: str) -> str:
+    """The output's text; a format that cannot be drawn here (no Jinja2) is :class:`NotWritten`."""
+    try:
+        return output(report)
+    except OutputUnavailable as error:
+        raise NotWritten(phrases.not_written(label, path, str(error))) from None
+
+
+def write(label: str, path: Path, text: str) -> None:
+    """Write one file atomically; a failure is :class:`NotWritten`, never a traceback."""
+    # Imported here: the plugin reads this table at start-up, which must stay light.
+    from ..ci.runfile import write_atomically
+
+    try:
+        write_atomically(path, text)
+    except OSError as error:
+        raise NotWritten(phrases.not_written(label, path, error.strerror or str(error))) from None
 
 
 def file_outputs() -> list[Output]:

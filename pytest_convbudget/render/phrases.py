@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..words.quantity import format_quantity
-from ..words.vocabulary import DEFAULT_COUNT, FIGURE_LABELS
+from ..words.vocabulary import (
+    CHANGED,
+    DEFAULT_COUNT,
+    FIGURE_LABELS,
+    NEW,
+    NOT_COMPARED,
+    UNCHANGED,
+)
 
 if TYPE_CHECKING:
     from ..budgets.limits import Overrun
@@ -176,10 +183,58 @@ def per_line(per: set[str]) -> str:
 # -- a run against its baseline ------------------------------------------------
 
 STALE_NOTE = "refresh the baseline"
-STANDING_TEXT = {"new": "new", "changed": "changed", "unchanged": "unchanged since the baseline", "not compared": ""}
-OVER_BUDGET_TITLE = "Over budget"  # the comment's and the page's section
+STANDING_TEXT = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged since the baseline", NOT_COMPARED: ""}
+STANDING_NOTE = {NEW: " (new)", CHANGED: " (changed)", UNCHANGED: " (unchanged)", NOT_COMPARED: ""}  # the comment's
+OVER_BUDGET_TITLE = "Over budget"  # the comment's section titles; the last two are the page's too
 REGRESSIONS_TITLE = "Grew past the allowed increase"
 MISMATCHED_TITLE = "Not compared: counted with other kinds than the baseline"
+NO_MEASUREMENTS = "no conv_cost measurements in this run"
+
+
+def over_budget_heading(count: int) -> str:
+    """The terminal's section titles."""
+    return f"OVER BUDGET: {count} measurement(s) over their limits:"
+
+
+def regressions_heading(count: int) -> str:
+    return f"REGRESSION: {count} measurement(s) grew more than allowed:"
+
+
+def mismatched_heading(count: int) -> str:
+    return f"BASELINE MISMATCH: {count} measurement(s) counted with other kinds than the baseline:"
+
+
+def compared_heading(baseline_label: str) -> str:
+    return f"compared with baseline {baseline_label}:"
+
+
+def verdict_line(report: RunReport) -> str:
+    """The terminal's and ``diff``'s last line."""
+    return f"{SECTION}: {headline(report)}"
+
+
+def new_text(test_id: str, name: str, flops: int) -> str:
+    return f"new: {test_id} [{name}] ({format_quantity(flops)} FLOPs)"
+
+
+def removed_text(test_id: str, name: str) -> str:
+    return f"removed: {test_id} [{name}] (in the baseline, not in this run)"
+
+
+GITHUB_SIZE_NOTE = "left out to stay within GitHub's comment size; see the JSON artifact"
+
+
+def left_out(count: int, what: str) -> str:
+    """A comment section trimmed to stay under GitHub's size limit says what it left out."""
+    return f"_… {count} more {what} {GITHUB_SIZE_NOTE}._"
+
+
+def details_left_out(count: int) -> str:
+    return f"_{count} model(s)' layer details {GITHUB_SIZE_NOTE}._"
+
+
+def unchanged_not_shown(count: int) -> str:
+    return f"{count} unchanged measurement(s) not shown."
 
 
 def problems(report: RunReport) -> list[str]:

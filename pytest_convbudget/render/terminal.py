@@ -117,7 +117,7 @@ def summary_lines(measurements: Sequence[Measurement], enforcement: str, show_la
     """The ``--conv-report`` table, its notes, and the costliest layers of what is over budget
     (every layer of every measurement with ``--conv-report=layers``)."""
     if not measurements:
-        return ["no conv_cost measurements in this run"]
+        return [phrases.NO_MEASUREMENTS]
     rows = [summary_row(m, enforcement) for m in measurements]
     rows.append([
         "total",
@@ -152,7 +152,7 @@ def render_text(report: RunReport) -> str:
     """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
     lines = comparison_lines(report.comparison, report.baseline_label or "") if report.comparison else []
     if report.over_budget:
-        lines.append(f"OVER BUDGET: {len(report.over_budget)} measurement(s) over their limits:")
+        lines.append(phrases.over_budget_heading(len(report.over_budget)))
         for failure in report.over_budget:
             measurement = failure.measurement
             standing = phrases.STANDING_TEXT[failure.standing]
@@ -162,18 +162,18 @@ def render_text(report: RunReport) -> str:
             if costliest:
                 lines.append(f"    {costliest}")
     if report.regressions:
-        lines.append(f"REGRESSION: {len(report.regressions)} measurement(s) grew more than allowed:")
+        lines.append(phrases.regressions_heading(len(report.regressions)))
         lines += [f"  {phrases.regression_text(regression)}" for regression in report.regressions]
     if report.mismatched:
-        lines.append(f"BASELINE MISMATCH: {len(report.mismatched)} measurement(s) counted with other kinds than the baseline:")
+        lines.append(phrases.mismatched_heading(len(report.mismatched)))
         lines += [f"  {phrases.mismatch_text(mismatch)}" for mismatch in report.mismatched]
-    lines.append(f"{phrases.SECTION}: {phrases.headline(report)}")
+    lines.append(phrases.verdict_line(report))
     return "\n".join(lines) + "\n"
 
 
 def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:
     """Before -> after per changed measurement, its layers, what is new, gone or stale."""
-    lines = [f"compared with baseline {baseline_label}:"]
+    lines = [phrases.compared_heading(baseline_label)]
     changed = comparison.changed
     if changed:
         rows = [
@@ -194,10 +194,7 @@ def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:
             kinds = phrases.kinds_change_text(change)
             if kinds:
                 lines.append(f"  {change.test_id} [{change.name}] {kinds}")
-    for entry in comparison.added:
-        lines.append(f"new: {entry.measurement.test_id} [{entry.measurement.name}] "
-                     f"({format_quantity(entry.measurement.cost.flops)} FLOPs)")
-    for entry in comparison.removed:
-        lines.append(f"removed: {entry.measurement.test_id} [{entry.measurement.name}] (in the baseline, not in this run)")
+    lines += [phrases.new_text(e.measurement.test_id, e.measurement.name, e.measurement.cost.flops) for e in comparison.added]
+    lines += [phrases.removed_text(e.measurement.test_id, e.measurement.name) for e in comparison.removed]
     lines += [phrases.stale_text(change, figure) for change, figure in comparison.stale()]
     return lines

@@ -1,10 +1,11 @@
 """The words every part of the package shares, in a module that imports nothing of ours.
 
 Budget figures and their labels, device names, the default op kinds, the cost
-model's version, and the error classes a user can cause. The engine, the
-pyproject reader, the CLI and the renderers all read them from here, so none
-of them has to import another just for a name, and the plugin can load them
-without the engine.
+model's version, and how a measurement stands against its baseline. The
+engine, the pyproject reader, the CI gate and the renderers all read them
+from here, so none of them has to import another just for a name, and the
+plugin can load them without the engine. (The error classes are in
+``errors``; the sentences a person reads are in ``render/phrases``.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ DEFAULT_COUNT: tuple[str, ...] = ("conv",)  # what a profile counts unless told 
 # Bumped whenever a formula changes what it counts; stored in every run file so that
 # a baseline counted under another version is refused, never silently compared.
 COST_MODEL_VERSION = 1
+# How a measurement of a run stands against the baseline (the verdict decides, the renderers word it).
+NEW, CHANGED, UNCHANGED, NOT_COMPARED = "new", "changed", "unchanged", "not compared"
 
 
 def is_known_device(device: object) -> bool:

@@ -31,7 +31,7 @@ class HtmlReportError(OutputUnavailable):
 
 
 def render_view(view: dict[str, Any]) -> str:
-    """Draw a view model from :func:`html_view.build_view` as one HTML page."""
+    """Draw a view model from :func:`.view.build_view` as one HTML page."""
     try:
         import jinja2
     except ImportError:

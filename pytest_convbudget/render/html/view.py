@@ -1,7 +1,7 @@
 """What the HTML report shows, as plain dicts: a run report in, view model out.
 
 Kept apart from the drawing (``page``): the page is built from the one
-:class:`~pytest_convbudget.verdict.RunReport` every format renders, so the
+:class:`~pytest_convbudget.ci.verdict.RunReport` every format renders, so the
 plugin's ``--conv-html``, ``profile --html`` and ``diff --format html`` show
 the same judgement as the text and the comment, in the same words. Every
 count leaves here as an exact decimal string (``"3624638976"``) beside its
@@ -20,6 +20,8 @@ from ...words.quantity import format_quantity
 from ...words.vocabulary import FIGURE_LABELS, FIGURES
 from ..block_bars import block_rows
 from ..phrases import (
+    MISMATCHED_TITLE,
+    REGRESSIONS_TITLE,
     SECTION,
     budget_text,
     exact_and_short,
@@ -76,6 +78,7 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
         "status": report.status,
         "failed": report.failed,
         "headline": headline(report),
+        "titles": {"regressions": REGRESSIONS_TITLE, "mismatched": MISMATCHED_TITLE},
         "baseline_label": report.baseline_label or "",
         "compared": comparison is not None,
         "regressions": list(regressed.values()),
