@@ -13,14 +13,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from .budgets.limits import ENFORCEMENT
 from .budgets.marker import MARKER_HELP
 from .budgets.pyproject import find_pyproject, load_settings
 from .render.outputs import file_outputs
-from .render.phrases import SECTION
 from .session import WORKER_DESELECTED, ConvBudgetSession, Meter
 from .words.errors import ConfigError
-from .words.vocabulary import DEVICES, is_known_device
+from .words.vocabulary import DEVICES, ENFORCEMENT, is_known_device
 
 SESSION = pytest.StashKey[ConvBudgetSession]()
 SESSION_PLUGIN = "convbudget-session"
@@ -183,6 +181,8 @@ class SessionHooks:
         lines = self.session.summary_lines()
         if not lines:
             return
+        from .render.phrases import SECTION
+
         terminalreporter.write_sep("=", SECTION)
         for line in lines:
             terminalreporter.write_line(line)

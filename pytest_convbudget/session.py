@@ -15,7 +15,6 @@ import pytest
 
 from .budgets.marker import MARKER, BudgetMark
 from .budgets.pyproject import Settings
-from .render import phrases
 from .words.errors import MarkerError
 
 if TYPE_CHECKING:
@@ -71,6 +70,12 @@ class ConvBudgetSession:
             return []
         marks = item.stash.get(MARKS, ())
         measurements = item.stash.get(MEASUREMENTS, [])
+        if not marks and not measurements:
+            return []
+        from .render import (
+            phrases,  # the phrasebook loads when a test measures, not with the plugin
+        )
+
         if marks and not measurements:
             return [phrases.measured_nothing(item.nodeid)]
         found = [phrases.failure_message(m) for m in measurements if m.over_budget]
@@ -132,6 +137,10 @@ class ConvBudgetSession:
 
     def finish(self, session: pytest.Session) -> None:
         """Run the gate, and put what it found on pytest's last line and in the exit status."""
+        if self.enforcement != "warn" and self.gate is None:
+            return
+        from .render import phrases
+
         parts: dict[tuple[str, str], int] = {}
         if self.enforcement == "warn":
             parts[phrases.OVERRUN_WORDS] = sum(m.over_budget for m in self.measurements)
@@ -147,6 +156,7 @@ class ConvBudgetSession:
     def _finish_gate(self, session: pytest.Session) -> GateResult:
         from .ci.runfile import RunEntry
         from .ci.selection import narrowing
+        from .render import phrases
 
         assert self.gate is not None
         entries = [
@@ -168,6 +178,8 @@ class ConvBudgetSession:
         unmatched = self.unmatched_patterns()
         if style is None and not unmatched and not self.gate_lines:
             return []
+        from .render import phrases
+
         lines = []
         if style is not None:
             from .render.terminal import summary_lines
@@ -266,6 +278,8 @@ def add_to_final_line(config: pytest.Config, parts: dict[tuple[str, str], int]) 
 
 def incomplete_reason(session: pytest.Session) -> str | None:
     """Why this run did not measure the whole selected suite, if it did not."""
+    from .render import phrases
+
     if session.config.option.collectonly:
         return phrases.INCOMPLETE_COLLECT_ONLY
     if session.exitstatus == pytest.ExitCode.INTERRUPTED:

@@ -17,13 +17,13 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import models
 import pytest
 import torch
 
-import models
 from pytest_convbudget import profile
+from pytest_convbudget.render.outputs import HTML_REPORT
 from pytest_convbudget.render.phrases import not_written
-from pytest_convbudget.render.phrases import HTML_REPORT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ERROR_PREFIX = "python -m pytest_convbudget: error:"

@@ -16,10 +16,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugin_helpers import (  # noqa: F401
+    assert_no_traceback,
+    backbone_module,
+    conv_budget_section,
+    preloaded,
+    write_pyproject,
+)
 
-from plugin_helpers import assert_no_traceback, backbone_module, conv_budget_section, preloaded, write_pyproject  # noqa: F401
+from pytest_convbudget.render.outputs import HTML_REPORT
 from pytest_convbudget.render.phrases import not_written
-from pytest_convbudget.render.phrases import HTML_REPORT
 
 WIDTH = "CONVBUDGET_HTML_TEST_WIDTH"
 MODELS = backbone_module(WIDTH) + '''

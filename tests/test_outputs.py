@@ -17,8 +17,13 @@ import pytest
 from plugin_helpers import preloaded, write_pyproject  # noqa: F401  (preloaded: a fixture, requested by name)
 
 from pytest_convbudget.ci.runfile import load_run_file
-from pytest_convbudget.render import phrases
-from pytest_convbudget.render.outputs import OUTPUTS, Output, file_outputs
+from pytest_convbudget.render.outputs import (
+    COMPARISON_JSON,
+    HTML_REPORT,
+    OUTPUTS,
+    Output,
+    file_outputs,
+)
 
 MODELS = """
 import os
@@ -54,8 +59,8 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, preloade
 def test_every_file_output_has_an_option_a_label_and_a_diff_format() -> None:
     assert [(o.format, o.option, o.label) for o in file_outputs()] == [
         ("markdown", "--conv-markdown", "markdown"),
-        ("json", "--conv-comparison-json", phrases.COMPARISON_JSON),
-        ("html", "--conv-html", phrases.HTML_REPORT),
+        ("json", "--conv-comparison-json", COMPARISON_JSON),
+        ("html", "--conv-html", HTML_REPORT),
     ]
     assert list(OUTPUTS) == ["text", "markdown", "json", "html"]
 

@@ -17,7 +17,6 @@ from .pyproject import Limit, Settings, matching_patterns
 if TYPE_CHECKING:
     from ..engine.results import ConvCost
 
-ENFORCEMENT = ("fail", "warn", "off")  # --conv-budget and diff --budget: what an overrun does
 
 
 def resolve_limits(test_id: str, name: str, marks: Sequence[BudgetMark], settings: Settings) -> dict[str, Limit]:

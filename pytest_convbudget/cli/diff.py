@@ -26,8 +26,8 @@ def _percent(text: str) -> float:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from ..budgets.limits import ENFORCEMENT
     from ..render.outputs import OUTPUTS
+    from ..words.vocabulary import ENFORCEMENT
 
     parser.add_argument("base", type=Path, help="the baseline run file (JSON)")
     parser.add_argument("head", type=Path, help="the run file to compare with it (JSON)")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine.kinds import KINDS, parse_count
-from ..render.phrases import HTML_REPORT
+from ..render.outputs import HTML_REPORT
 from ..words.errors import CliError, CountError, ProfileError
 from .loading import load_object
 

@@ -15,13 +15,11 @@ see :mod:`..ci.runfile`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable, NamedTuple, Union
 
 from ..words.errors import OutputUnavailable
-from . import phrases
 
 if TYPE_CHECKING:
     from ..ci.verdict import RunReport
@@ -29,9 +27,13 @@ if TYPE_CHECKING:
 Renderer = Callable[["RunReport"], str]
 
 
-@dataclass(frozen=True)
-class Output:
-    """One output format: called with a run report, it returns the whole text."""
+HTML_REPORT = "HTML report"  # what the page's file is called in "wrote ..." and "cannot write ..." lines
+COMPARISON_JSON = "comparison JSON"
+
+
+class Output(NamedTuple):
+    """One output format: called with a run report, it returns the whole text. (A named tuple:
+    the plugin builds this table at every start-up, and a dataclass costs ten times more to define.)"""
 
     format: str  # its name for ``diff --format``
     renderer: str  # "module:function", imported on first use; ".module" is under this package
@@ -61,12 +63,12 @@ OUTPUTS: dict[str, Union[Output, Renderer]] = {
             help="write the pull-request comment (markdown) to PATH; also appended to $GITHUB_STEP_SUMMARY when set",
         ),
         Output(
-            "json", ".comparison_json:render_comparison_json", phrases.COMPARISON_JSON, "--conv-comparison-json",
+            "json", ".comparison_json:render_comparison_json", COMPARISON_JSON, "--conv-comparison-json",
             help="write the comparison JSON (the verdict against the baseline, as diff --format json prints it) "
             "to PATH; not the run file, which --conv-run-file writes",
         ),
         Output(
-            "html", ".html.page:render_html", phrases.HTML_REPORT, "--conv-html",
+            "html", ".html.page:render_html", HTML_REPORT, "--conv-html",
             help="write the run as one self-contained HTML page to PATH (charts of where the cost goes; "
             "with --conv-baseline, what changed)",
         ),
@@ -83,7 +85,9 @@ def draw(output: Output | Renderer, report: RunReport, path: Path, label: str) -
     try:
         return output(report)
     except OutputUnavailable as error:
-        raise NotWritten(phrases.not_written(label, path, str(error))) from None
+        from .phrases import not_written
+
+        raise NotWritten(not_written(label, path, str(error))) from None
 
 
 def write(label: str, path: Path, text: str) -> None:
@@ -94,7 +98,9 @@ def write(label: str, path: Path, text: str) -> None:
     try:
         write_atomically(path, text)
     except OSError as error:
-        raise NotWritten(phrases.not_written(label, path, error.strerror or str(error))) from None
+        from .phrases import not_written
+
+        raise NotWritten(not_written(label, path, error.strerror or str(error))) from None
 
 
 def file_outputs() -> list[Output]:

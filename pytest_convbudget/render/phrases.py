@@ -330,10 +330,8 @@ def stopped_early(why: object) -> str:
 
 
 MERGE_HINT = "--conv-merge-baseline updates only the measured entries"
-RUN_FILE = "run file"  # what each written file is called in "wrote ..." and "cannot write ..." lines
+RUN_FILE = "run file"  # what each data file is called in "wrote ..." lines (a format's: its entry in render.outputs)
 BASELINE = "baseline"
-HTML_REPORT = "HTML report"
-COMPARISON_JSON = "comparison JSON"
 
 
 def written(label: str, path: Path, detail: str = "") -> str:
