@@ -151,7 +151,7 @@ def test_the_reading_of_imports_sees_every_form() -> None:
     plugin = dict((target, line) for line, target in imports_of(PACKAGE / "plugin.py"))
     assert "session" in plugin and "words.errors" in plugin
     profile_cli = {target for _, target in imports_of(PACKAGE / "cli" / "profile.py")}
-    assert {"engine.profiler", "engine.inputs", "render.phrases", "cli.loading"} <= profile_cli
+    assert {"engine.profiler", "engine.inputs", "render.outputs", "cli.loading"} <= profile_cli
     terminal = {target for _, target in imports_of(PACKAGE / "render" / "terminal.py")}
     assert "render.phrases" in terminal  # from . import phrases
     assert floor("render.html.view") == 4 and floor("cli.diff") == 6
