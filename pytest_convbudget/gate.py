@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import pytest
+
 from .budgets.pyproject import Settings
 from .ci.runfile import (
     RunEntry,
@@ -23,8 +25,10 @@ from .ci.runfile import (
 )
 from .ci.verdict import GatePolicy, RunReport, build_report
 from .render import phrases
-from .render.outputs import NotWritten, Output, draw, render, write
+from .render.outputs import NotWritten, Output, draw, file_outputs, render, write
 from .words.errors import GateError, RunFileError
+from .words.quantity import parse_percent
+from .words.vocabulary import RUN_FILE_OPTION
 
 
 @dataclass(frozen=True)
@@ -161,3 +165,34 @@ class RegressionGate:
         except OSError as error:
             result.lines.append(phrases.step_summary_failed(summary, error))
             result.file_errors += 1
+
+
+def gate_from_config(config: pytest.Config, settings: Settings, enforcement: str = "fail") -> RegressionGate:
+    """The gate the session's CI options ask for; a bad --conv-max-increase is a usage error."""
+    outputs = file_outputs()
+
+    def path(option: str) -> Path | None:
+        value = config.getoption(option)
+        return None if value is None else Path(value)
+
+    raw_increase = config.getoption("conv_max_increase")
+    max_increase = None
+    if raw_increase is not None:
+        try:
+            max_increase = parse_percent(raw_increase)
+        except ValueError as error:
+            raise pytest.UsageError(f"--conv-max-increase: {error}") from None
+    require = config.getoption("conv_require_baseline")
+    options = GateOptions(
+        run_file=path(RUN_FILE_OPTION),
+        save_baseline=path("conv_save_baseline"),
+        merge_baseline=path("conv_merge_baseline"),
+        outputs=tuple((output, Path(config.getoption(output.dest))) for output in outputs
+                      if config.getoption(output.dest) is not None),
+        baseline_path=path("conv_baseline"),
+        max_increase=max_increase,
+        require_baseline=bool(require),
+        require_existing=settings.require_baseline,
+        enforcement=enforcement,
+    )
+    return RegressionGate(options, settings)

@@ -9,16 +9,19 @@ run's :class:`~.session.ConvBudgetSession`, where the work is done.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from .budgets.marker import MARKER_HELP
 from .budgets.pyproject import find_pyproject, load_settings
 from .render.outputs import file_outputs
-from .session import WORKER_DESELECTED, ConvBudgetSession, Meter
+from .session import WORKER_DESELECTED, ConvBudgetSession
 from .words.errors import ConfigError
-from .words.vocabulary import DEVICES, ENFORCEMENT, is_known_device
+from .words.vocabulary import DEVICES, ENFORCEMENT, RUN_FILE_OPTION, is_known_device
+
+if TYPE_CHECKING:
+    from .meter import Meter
 
 SESSION = pytest.StashKey[ConvBudgetSession]()
 SESSION_PLUGIN = "convbudget-session"
@@ -47,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "off: budgets are not checked (the report still shows them)",
     )
     group.addoption(
-        "--conv-run-file", "--conv-json", dest="conv_json", default=None, metavar="PATH",  # dest: 0.2's name, kept for conftests
+        "--conv-run-file", "--conv-json", dest=RUN_FILE_OPTION, default=None, metavar="PATH",
         help="write the run file to PATH: every measurement of the run, as JSON (the baseline format)",
     )
     group.addoption(
@@ -118,6 +121,8 @@ def conv_cost(request: pytest.FixtureRequest) -> Meter:
     Each measurement is recorded on the test, checked against its budget
     when the test body ends, and shown by ``--conv-report``.
     """
+    from .meter import Meter  # with the test that measures, not with every run
+
     return Meter(request.config.stash[SESSION], request.node)
 
 

@@ -8,7 +8,6 @@ here imports torch: the engine loads when a test first calls ``conv_cost``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,17 +15,16 @@ import pytest
 from .budgets.marker import MARKER, BudgetMark
 from .budgets.pyproject import Settings
 from .words.errors import MarkerError
+from .words.vocabulary import RUN_FILE_OPTION
 
 if TYPE_CHECKING:
     from .budgets.measurement import Measurement
     from .gate import GateResult, RegressionGate
 
-PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "count")  # passed on to profile()
 MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
 MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
 USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
 WORKER_DESELECTED = "convbudget_deselected"  # workeroutput key: the ids a worker deselected
-RUN_FILE_OPTION = "conv_json"  # --conv-run-file (also spelt --conv-json): its dest keeps the name 0.2 gave it
 CI_OPTIONS = (
     RUN_FILE_OPTION, "conv_save_baseline", "conv_merge_baseline", "conv_baseline", "conv_max_increase",
     "conv_require_baseline",
@@ -72,9 +70,8 @@ class ConvBudgetSession:
         measurements = item.stash.get(MEASUREMENTS, [])
         if not marks and not measurements:
             return []
-        from .render import (
-            phrases,  # the phrasebook loads when a test measures, not with the plugin
-        )
+        # The phrasebook loads when a test measures, not with the plugin.
+        from .render import phrases
 
         if marks and not measurements:
             return [phrases.measured_nothing(item.nodeid)]
@@ -190,69 +187,6 @@ class ConvBudgetSession:
         return lines
 
 
-class Meter:
-    """The callable the ``conv_cost`` fixture gives a test."""
-
-    def __init__(self, session: ConvBudgetSession, item: pytest.Item) -> None:
-        self._session = session
-        self._item = item
-
-    def __call__(self, model: Any, *inputs: Any, name: str | None = None, **options: Any) -> Any:
-        __tracebackhide__ = True
-        from .budgets.limits import resolve_limits
-        from .budgets.measurement import Measurement
-        from .engine.profiler import profile
-        from .words.errors import ProfileError
-
-        settings = self._session.settings
-        unknown = sorted(set(options) - set(PROFILE_OPTIONS))
-        if unknown:
-            pytest.fail(
-                f"{self._item.nodeid}: conv_cost: unknown option(s) {', '.join(unknown)} "
-                f"(expected name, {', '.join(PROFILE_OPTIONS)})",
-                pytrace=False,
-            )
-        requested = options.pop("device", None)
-        device = self._session.device_override or requested or settings.device
-        options.setdefault("count", settings.count_for(self._item.nodeid))
-        problem = None
-        try:
-            cost = profile(model, *inputs, device=device, **options)
-        except ProfileError as error:
-            problem = str(error).replace("profile()", "conv_cost()")
-        if problem is not None:  # failed outside the except, so pytest shows no exception chain
-            pytest.fail(f"{self._item.nodeid}: conv_cost: {problem}", pytrace=False)
-        measurements = self._item.stash.setdefault(MEASUREMENTS, [])
-        name = self._unique_name(name, cost.model, measurements)
-        marks = self._item.stash.get(MARKS, ())
-        limits = resolve_limits(self._item.nodeid, name, marks, settings)
-        measurement = Measurement(
-            test_id=self._item.nodeid, name=name, index=len(measurements), cost=cost,
-            per=settings.per, limits=tuple(limits.values()),
-        )
-        measurements.append(measurement)
-        self._item.user_properties.append((USER_PROPERTY, json.dumps(measurement.to_dict(), sort_keys=True)))
-        return cost
-
-    def _unique_name(self, name: str | None, model_name: str, measurements: list[Measurement]) -> str:
-        __tracebackhide__ = True
-        taken = {m.name for m in measurements}
-        if name is not None:
-            if not isinstance(name, str) or not name:
-                pytest.fail(f"{self._item.nodeid}: conv_cost: name must be a non-empty string, got {name!r}", pytrace=False)
-            if name in taken:
-                pytest.fail(
-                    f"{self._item.nodeid}: conv_cost: name {name!r} is measured twice; give each measurement its own name=",
-                    pytrace=False,
-                )
-            return name
-        candidate, number = model_name, 1
-        while candidate in taken:
-            number += 1
-            candidate = f"{model_name}#{number}"
-        return candidate
-
-
 class FinalLineEntry:
     """A stand-in report in ``terminalreporter.stats``: pytest counts them into the final line."""
 
@@ -295,34 +229,8 @@ def make_gate(config: pytest.Config, settings: Settings, enforcement: str = "fai
     """The CI gate, imported and built only when a CI option is given (start-up stays light)."""
     from .render.outputs import file_outputs
 
-    outputs = file_outputs()
-    if all(config.getoption(option) is None for option in (*CI_OPTIONS, *(o.dest for o in outputs))):
+    if all(config.getoption(option) is None for option in (*CI_OPTIONS, *(o.dest for o in file_outputs()))):
         return None
-    from .gate import GateOptions, RegressionGate
-    from .words.quantity import parse_percent
+    from .gate import gate_from_config
 
-    def path(option: str) -> Path | None:
-        value = config.getoption(option)
-        return None if value is None else Path(value)
-
-    raw_increase = config.getoption("conv_max_increase")
-    max_increase = None
-    if raw_increase is not None:
-        try:
-            max_increase = parse_percent(raw_increase)
-        except ValueError as error:
-            raise pytest.UsageError(f"--conv-max-increase: {error}") from None
-    require = config.getoption("conv_require_baseline")
-    options = GateOptions(
-        run_file=path(RUN_FILE_OPTION),
-        save_baseline=path("conv_save_baseline"),
-        merge_baseline=path("conv_merge_baseline"),
-        outputs=tuple((output, Path(config.getoption(output.dest))) for output in outputs
-                      if config.getoption(output.dest) is not None),
-        baseline_path=path("conv_baseline"),
-        max_increase=max_increase,
-        require_baseline=bool(require),
-        require_existing=settings.require_baseline,
-        enforcement=enforcement,
-    )
-    return RegressionGate(options, settings)
+    return gate_from_config(config, settings, enforcement)

@@ -25,6 +25,7 @@ FLOORS = {
     "render": 4,  # phrasebook, terminal, markdown, comparison JSON, the table of outputs, html/
     "gate": 5,  # writes the run file, baseline and rendered outputs at session end
     "session": 6,  # a pytest session's work
+    "meter": 6,  # the conv_cost fixture's callable, loaded when a test measures
     "cli": 6,  # python -m pytest_convbudget: profile, diff
     "plugin": 7,  # pytest hooks and options
     "__init__": 8,  # the public API, lazily

@@ -19,6 +19,8 @@ DEFAULT_COUNT: tuple[str, ...] = ("conv",)  # what a profile counts unless told 
 # Bumped whenever a formula changes what it counts; stored in every run file so that
 # a baseline counted under another version is refused, never silently compared.
 COST_MODEL_VERSION = 1
+# --conv-run-file (also spelt --conv-json) keeps the dest 0.2 gave it, for conftests that read it.
+RUN_FILE_OPTION = "conv_json"
 ENFORCEMENT = ("fail", "warn", "off")  # --conv-budget and diff --budget: what an overrun does
 # How a measurement of a run stands against the baseline (the verdict decides, the renderers word it).
 NEW, CHANGED, UNCHANGED, NOT_COMPARED = "new", "changed", "unchanged", "not compared"
