@@ -73,7 +73,7 @@ def main(size: int) -> dict[str, object]:
     import torch
     from models import unet3d
 
-    from pytest_convbudget.profiler import profile
+    from pytest_convbudget import profile
 
     torch.manual_seed(0)
     model = unet3d().eval()

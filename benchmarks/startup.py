@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ ABSOLUTE_LIMIT_S = 0.020
 PROBE_ENV = "CONVBUDGET_BENCH_PROBE"
 TESTS_PER_FILE = 25
 
-CONFTEST = f'''"""Records, after the run, whether torch was imported and the plugin loaded."""
+CONFTEST = f'''"""Records, after the run, whether torch was imported, the plugin loaded, and from where."""
 import json
 import os
 import sys
@@ -38,11 +39,15 @@ import sys
 def pytest_unconfigure(config):
     path = os.environ.get("{PROBE_ENV}")
     if path:
+        plugin = config.pluginmanager.get_plugin("{PLUGIN}")
+        package = sys.modules.get("pytest_convbudget")
         with open(path, "w") as handle:
             json.dump(
                 {{
                     "torch_imported": "torch" in sys.modules,
                     "plugin_loaded": config.pluginmanager.has_plugin("{PLUGIN}"),
+                    "plugin_file": getattr(plugin, "__file__", None),
+                    "package_file": getattr(package, "__file__", None),
                 }},
                 handle,
             )
@@ -56,6 +61,8 @@ class Run:
     seconds: float
     torch_imported: bool
     plugin_loaded: bool
+    plugin_file: str | None = None  # where the loaded plugin module came from
+    package_file: str | None = None  # and the pytest_convbudget package
 
 
 def write_suite(folder: Path, tests: int) -> None:
@@ -72,19 +79,21 @@ def write_suite(folder: Path, tests: int) -> None:
         (folder / f"test_trivial_{first // TESTS_PER_FILE}.py").write_text(body)
 
 
-def clean_environment(probe: Path) -> dict[str, str]:
+def clean_environment(probe: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The caller's environment minus pytest's own variables.
 
     When this script runs inside a test (possibly an xdist worker), the
     child pytest would otherwise inherit ``PYTEST_ADDOPTS``, ``PYTEST_XDIST_*``
-    or ``PYTEST_PLUGINS`` and measure something else.
+    or ``PYTEST_PLUGINS`` and measure something else. ``extra`` is added on
+    top (``before_after.py`` points ``PYTHONPATH`` at one copy of the package).
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.update(extra or {})
     env[PROBE_ENV] = str(probe)
     return env
 
 
-def run_pytest(folder: Path, with_plugin: bool) -> Run:
+def run_pytest(folder: Path, with_plugin: bool, extra_env: Mapping[str, str] | None = None) -> Run:
     """One ``python -m pytest -q -p no:cacheprovider`` over the suite, timed from outside."""
     probe = folder / "probe.json"
     if probe.exists():
@@ -94,13 +103,13 @@ def run_pytest(folder: Path, with_plugin: bool) -> Run:
         command += ["-p", f"no:{PLUGIN}"]
     start = time.perf_counter()
     done = subprocess.run(
-        command, cwd=folder, env=clean_environment(probe), capture_output=True, text=True, check=False
+        command, cwd=folder, env=clean_environment(probe, extra_env), capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"the generated suite failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     seen = json.loads(probe.read_text())
-    return Run(seconds, seen["torch_imported"], seen["plugin_loaded"])
+    return Run(seconds, seen["torch_imported"], seen["plugin_loaded"], seen.get("plugin_file"), seen.get("package_file"))
 
 
 def startup_row(tests: int, runs: int) -> Row:
