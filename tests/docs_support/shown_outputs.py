@@ -185,7 +185,7 @@ def environment() -> dict[str, str]:
     """The tests' environment, less what would change a shown output or reach outside the run."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("PYTEST_", "CONVBUDGET_"))
-           and key not in ("GITHUB_STEP_SUMMARY", "FORCE_COLOR", "PY_COLORS", "NO_COLOR", "COLUMNS", "LINES")}
+           and key not in ("GITHUB_STEP_SUMMARY", "FORCE_COLOR", "PY_COLORS", "NO_COLOR", "COLUMNS", "LINES", "CI", "BUILD_NUMBER")}
     env.update(COLUMNS="80", PYTHONIOENCODING="utf-8")
     return env
 
