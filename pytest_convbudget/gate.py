@@ -27,8 +27,8 @@ from .ci.verdict import GatePolicy, RunReport, build_report
 from .render import phrases
 from .render.outputs import NotWritten, Output, draw, file_outputs, render, write
 from .words.errors import GateError, RunFileError
-from .words.quantity import parse_percent
-from .words.vocabulary import RUN_FILE_OPTION
+from .words.quantity import parse_byte_size, parse_percent
+from .words.vocabulary import DEFAULT_MAX_FILE_SIZE, RUN_FILE_OPTION
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class GateOptions:
     require_baseline: bool = False  # --conv-require-baseline: a baseline path must be given and exist
     require_existing: bool = False  # require_baseline in the table: a given path must exist
     enforcement: str = "fail"  # --conv-budget
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # --conv-max-file-size, else max_file_size in the table
 
 
 @dataclass
@@ -85,10 +86,10 @@ class RegressionGate:
             return
         self.baseline = self._load(path)
 
-    @staticmethod
-    def _load(path: Path) -> RunFile:
+    def _load(self, path: Path) -> RunFile:
         try:
-            return load_run_file(path)
+            return load_run_file(path, max_bytes=self.options.max_file_size,
+                                 raise_with="--conv-max-file-size or max_file_size in [tool.convbudget]")
         except RunFileError as error:
             raise GateError(str(error)) from None
 
@@ -182,6 +183,13 @@ def gate_from_config(config: pytest.Config, settings: Settings, enforcement: str
             max_increase = parse_percent(raw_increase)
         except ValueError as error:
             raise pytest.UsageError(f"--conv-max-increase: {error}") from None
+    raw_size = config.getoption("conv_max_file_size")
+    max_file_size = settings.max_file_size
+    if raw_size is not None:
+        try:
+            max_file_size = parse_byte_size(raw_size)
+        except ValueError as error:
+            raise pytest.UsageError(f"--conv-max-file-size: {error}") from None
     require = config.getoption("conv_require_baseline")
     options = GateOptions(
         run_file=path(RUN_FILE_OPTION),
@@ -194,5 +202,6 @@ def gate_from_config(config: pytest.Config, settings: Settings, enforcement: str
         require_baseline=bool(require),
         require_existing=settings.require_baseline,
         enforcement=enforcement,
+        max_file_size=max_file_size,
     )
     return RegressionGate(options, settings)

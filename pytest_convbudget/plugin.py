@@ -72,6 +72,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(overrides max_increase in [tool.convbudget])",
     )
     group.addoption(
+        "--conv-max-file-size", default=None, metavar="SIZE",
+        help="refuse baseline files bigger than SIZE, unread (such as 256MiB; default: max_file_size in "
+        "[tool.convbudget], else 64MiB)",
+    )
+    group.addoption(
         "--conv-require-baseline", action="store_true", default=None,
         help="fail at start when the baseline is missing instead of comparing nothing",
     )

@@ -395,18 +395,18 @@ def _edited(**changes: object) -> bytes:
 
 BAD_BASELINES = [
     pytest.param(lambda: real_baseline_text().encode()[:300], "not valid JSON (truncated or corrupt?)", id="truncated"),
-    pytest.param(lambda: b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary", "cannot read", id="corrupt-bytes"),
+    pytest.param(lambda: b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary", "not UTF-8 text (byte 0)", id="corrupt-bytes"),
     pytest.param(lambda: b"", "empty file", id="empty"),
     pytest.param(lambda: b'{"test": "results", "passed": 3}\n', "not a pytest-convbudget run file", id="other-json"),
     pytest.param(lambda: b"[1, 2, 3]\n", "not a pytest-convbudget run file", id="json-list"),
     pytest.param(lambda: _edited(schema_version=SCHEMA_VERSION + 1), f"schema version {SCHEMA_VERSION + 1}", id="schema-version"),
     pytest.param(lambda: _edited(cost_model_version=COST_MODEL_VERSION + 1),
                  f"cost model version {COST_MODEL_VERSION + 1}", id="cost-model-version"),
-    pytest.param(lambda: _edited(measurements=[{"test_id": "x"}]), "malformed measurement", id="malformed-measurement"),
-    pytest.param(lambda: _edited(environment=5), '"environment" must be a table, got int', id="environment-not-a-table"),
-    pytest.param(lambda: _with_cost(flops="abc"), "test_gate_models.py::test_stem [stem] flops is 'abc', not a whole number",
+    pytest.param(lambda: _edited(measurements=[{"test_id": "x"}]), "measurements[0]: missing field 'name'", id="malformed-measurement"),
+    pytest.param(lambda: _edited(environment=5), "environment: expected a table, got the number 5", id="environment-not-a-table"),
+    pytest.param(lambda: _with_cost(flops="abc"), "measurements[0].cost.flops: expected a whole number, got a string 'abc'",
                  id="count-not-an-int"),
-    pytest.param(lambda: _with_cost(params=True), "params is True, not a whole number", id="count-is-a-bool"),
+    pytest.param(lambda: _with_cost(params=True), "measurements[0].cost.params: expected a whole number, got true", id="count-is-a-bool"),
 ]
 
 

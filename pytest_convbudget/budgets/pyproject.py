@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..words.errors import ConfigError, CountError
-from ..words.quantity import parse_percent, parse_quantity
-from ..words.vocabulary import DEFAULT_COUNT, DEVICES, FIGURES, is_known_device
+from ..words.quantity import parse_byte_size, parse_percent, parse_quantity
+from ..words.vocabulary import DEFAULT_COUNT, DEFAULT_MAX_FILE_SIZE, DEVICES, FIGURES, is_known_device
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +24,7 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
 PER_CHOICES = ("sample", "batch")
 TABLE = "[tool.convbudget]"
 PATTERN_TABLE = "[tool.convbudget.budgets]"
-TOP_LEVEL_KEYS = ("device", "per", "count", *FIGURES, "max_increase", "require_baseline", "budgets")
+TOP_LEVEL_KEYS = ("device", "per", "count", *FIGURES, "max_increase", "require_baseline", "max_file_size", "budgets")
 PATTERN_KEYS = (*FIGURES, "max_increase", "count")
 RENAMED_KEYS = {"include_linear": 'replaced by count: count = ["conv", "linear"] counts conv and linear layers'}
 
@@ -76,6 +76,7 @@ class Settings:
     defaults: tuple[Limit, ...] = ()
     max_increase: float | None = None
     require_baseline: bool = False
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # run and baseline files bigger than this are refused unread
     patterns: tuple[PatternBudget, ...] = field(default=())
 
     @property
@@ -133,6 +134,7 @@ def parse_settings(table: Any, path: Path) -> Settings:
         defaults=_limits(table, where, TABLE, source=f"{path.name} {TABLE}"),
         max_increase=_percent(table, "max_increase", where, TABLE),
         require_baseline=_boolean(table, "require_baseline", where),
+        max_file_size=_byte_size(table, "max_file_size", where),
         patterns=_patterns(table.get("budgets", {}), where),
     )
 
@@ -158,6 +160,15 @@ def _boolean(table: Mapping[str, Any], key: str, where: _Where) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where.key(TABLE, key)} = {value!r}: expected true or false")
     return value
+
+
+def _byte_size(table: Mapping[str, Any], key: str, where: _Where) -> int:
+    if key not in table:
+        return DEFAULT_MAX_FILE_SIZE
+    try:
+        return parse_byte_size(table[key], where=f"at {TABLE} {key} in {where.path}")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _count(table: Mapping[str, Any], where: _Where, name: str) -> tuple[str, ...] | None:

@@ -16,7 +16,9 @@ from typing import Any, Mapping, Sequence
 
 from ..budgets.measurement import Measurement
 from ..words.errors import RunFileError
-from ..words.vocabulary import COST_MODEL_VERSION
+from ..words.quantity import format_bytes
+from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_MAX_FILE_SIZE
+from .validation import InvalidField, check_run_document, show
 
 SCHEMA = "pytest-convbudget/run"
 SCHEMA_VERSION = 1
@@ -66,51 +68,31 @@ class RunFile:
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> RunFile:
-        if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
-            raise RunFileError(f"{source}: not a pytest-convbudget run file (no \"schema\": \"{SCHEMA}\")")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise RunFileError(
-                f"{source}: schema version {data.get('schema_version')!r}, this pytest-convbudget reads "
-                f"version {SCHEMA_VERSION}: save the baseline again"
-            )
-        if data.get("cost_model_version") != COST_MODEL_VERSION:
-            raise RunFileError(
-                f"{source}: counted with cost model version {data.get('cost_model_version')!r}, this "
-                f"pytest-convbudget counts with version {COST_MODEL_VERSION}: save the baseline again"
-            )
-        environment = data.get("environment", {})
-        if not isinstance(environment, Mapping):
-            raise RunFileError(f"{source}: \"environment\" must be a table, got {type(environment).__name__}")
+        """A run file from parsed JSON, checked field by field first (``validation``):
+        a file that fails is one :class:`RunFileError` naming ``source`` and the field."""
+        check_versions(data, source)
         try:
-            entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
-            for entry in entries:
-                check_counts(entry.measurement)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise RunFileError(f"{source}: malformed measurement ({type(error).__name__}: {error})") from None
-        return cls(entries=entries, environment=dict(environment))
+            check_run_document(data)
+        except InvalidField as error:
+            raise RunFileError(f"{source}: {error}") from None
+        entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
+        return cls(entries=entries, environment=dict(data.get("environment", {})))
 
 
-_COST_COUNTS = ("params", "flops", "macs", "total_flops", "total_macs", "batch_size", "model_params")
-_LAYER_COUNTS = ("params", "flops", "macs", "total_flops", "total_macs", "batch", "groups", "call")
-
-
-def _whole(value: object, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} is {value!r}, not a whole number")
-
-
-def check_counts(measurement: Measurement) -> None:
-    """Every count a comparison does arithmetic on is an int, so a hand-edited or
-    corrupted file fails here, with its name, not later inside a comparison."""
-    cost = measurement.cost
-    where = f"{measurement.test_id} [{measurement.name}]"
-    for key in _COST_COUNTS:
-        _whole(getattr(cost, key), f"{where} {key}")
-    for layer in cost.layers:
-        for key in _LAYER_COUNTS:
-            _whole(getattr(layer, key), f"{where} layer {layer.name!r} {key}")
-    for limit in measurement.limits:
-        _whole(limit.value, f"{where} limit {limit.figure}")
+def check_versions(data: Any, source: str) -> None:
+    """The three markers first, each with its own advice, before the fields they govern."""
+    if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
+        raise RunFileError(f"{source}: not a pytest-convbudget run file (no \"schema\": \"{SCHEMA}\")")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise RunFileError(
+            f"{source}: schema version {show(data.get('schema_version'))}, this pytest-convbudget reads "
+            f"version {SCHEMA_VERSION}: save the baseline again"
+        )
+    if data.get("cost_model_version") != COST_MODEL_VERSION:
+        raise RunFileError(
+            f"{source}: counted with cost model version {show(data.get('cost_model_version'))}, this "
+            f"pytest-convbudget counts with version {COST_MODEL_VERSION}: save the baseline again"
+        )
 
 
 def environment(device: str) -> dict[str, str]:
@@ -134,21 +116,49 @@ def _version(distribution: str) -> str:
         return "unknown"
 
 
-def load_run_file(path: Path, role: str = "baseline file") -> RunFile:
-    """Read a run or baseline file; every problem is one RunFileError line naming it."""
+def load_run_file(
+    path: Path, role: str = "baseline file", max_bytes: int = DEFAULT_MAX_FILE_SIZE, raise_with: str = ""
+) -> RunFile:
+    """Read a run or baseline file; every problem is one RunFileError line naming it.
+
+    A file over ``max_bytes`` is refused before it is read (``raise_with`` names
+    the option that raises the limit), and nothing is used before every field
+    has been checked.
+    """
+    data = parse_json(read_limited(path, role, max_bytes, raise_with), path)
+    return RunFile.from_dict(data, str(path))
+
+
+def read_limited(path: Path, role: str, max_bytes: int, raise_with: str = "") -> str:
+    """The file's text, refused unread when it is over ``max_bytes``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(max_bytes + 1)
     except FileNotFoundError:
         raise RunFileError(f"{path}: {role} not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise RunFileError(f"{path}: cannot read ({error})") from None
+    except OSError as error:
+        raise RunFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    if len(raw) > max_bytes:
+        hint = f"; raise it with {raise_with}" if raise_with else ""
+        raise RunFileError(f"{path}: larger than the {format_bytes(max_bytes)} limit for run files{hint}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RunFileError(f"{path}: not UTF-8 text (byte {error.start}), not a pytest-convbudget run file") from None
+
+
+def parse_json(text: str, path: Path) -> Any:
+    """Strict JSON: NaN and infinities are left as floats for the field check to name."""
     if not text.strip():
         raise RunFileError(f"{path}: empty file, not a pytest-convbudget run file")
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise RunFileError(f"{path}: not valid JSON (truncated or corrupt?): {error}") from None
-    return RunFile.from_dict(data, str(path))
+    except RecursionError:
+        raise RunFileError(f"{path}: not a pytest-convbudget run file (nested too deeply)") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise RunFileError(f"{path}: not a pytest-convbudget run file (a number too long to be a count)") from None
 
 
 def write_atomically(path: Path, text: str) -> None:

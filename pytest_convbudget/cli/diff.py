@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..words.quantity import parse_percent
+from ..words.quantity import parse_byte_size, parse_percent
 
 EXIT_REGRESSION = 1
 EXIT_USAGE = 2
@@ -21,6 +21,13 @@ EXIT_USAGE = 2
 def _percent(text: str) -> float:
     try:
         return parse_percent(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _byte_size(text: str) -> int:
+    try:
+        return parse_byte_size(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -41,6 +48,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--budget", choices=ENFORCEMENT, default="fail",
                         help="as pytest's --conv-budget: fail (default): a head measurement over its budget "
                         "fails (exit 1); warn: it is reported; off: budgets are not checked")
+    parser.add_argument("--max-file-size", type=_byte_size, default=None, metavar="SIZE",
+                        help="refuse run files bigger than SIZE, unread (default: max_file_size in "
+                        "[tool.convbudget], else 64MiB)")
     parser.set_defaults(run=run_diff)
     return parser
 
@@ -58,8 +68,10 @@ def run_diff(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(args.config if args.config is not None else find_pyproject_from(Path.cwd()))
-        base = load_run_file(args.base, "baseline file")
-        head = load_run_file(args.head, "run file")
+        limit = settings.max_file_size if args.max_file_size is None else args.max_file_size
+        hint = "--max-file-size" if args.max_file_size is not None else "--max-file-size or max_file_size in [tool.convbudget]"
+        base = load_run_file(args.base, "baseline file", limit, hint)
+        head = load_run_file(args.head, "run file", limit, hint)
     except (RunFileError, ConfigError) as error:
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -136,3 +136,50 @@ def format_quantity(value: int) -> str:
 def _three_figures(number: Decimal) -> Decimal:
     digits = len(str(int(number)))
     return number.quantize(Decimal(1).scaleb(digits - 3), rounding=ROUND_HALF_EVEN)
+
+
+BYTE_UNITS: dict[str, int] = {
+    "B": 1,
+    "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+}
+EXPECTED_BYTES = "expected a number of bytes with a unit (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. '64MiB', '1.5 GB'"
+_BINARY_STEPS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def parse_byte_size(value: object, where: str | None = None) -> int:
+    """A size in bytes: a whole number, or ``"64MiB"``, ``"1.5 GB"`` (decimal and binary units).
+
+    Rounded down to whole bytes; ``where`` names the origin in the ``ValueError``.
+    """
+    origin = f" {where}" if where else ""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _NUMBER.fullmatch(value) if isinstance(value, str) else None
+    unit = match.group("rest") if match else ""
+    number = match.group("number") if match else ""
+    if not match or unit not in BYTE_UNITS or not any(ch.isdigit() for ch in number) or (
+        match.group("exponent") and abs(int(match.group("exponent"))) > MAX_EXPONENT
+    ):
+        raise ValueError(f"invalid size {value!r}{origin}: {EXPECTED_BYTES}")
+    with localcontext() as exact:
+        exact.prec = len(number) + 2 * MAX_EXPONENT
+        return math.floor(Decimal(number.replace("_", "")) * BYTE_UNITS[unit])
+
+
+def format_bytes(count: int) -> str:
+    """A size as people read it: exact in whichever units make it whole (``67108864 -> '64 MiB'``,
+    ``10000 -> '10 kB'``), else three figures in binary units (``1500 -> '1.46 KiB'``)."""
+    for unit in ("TiB", "TB", "GiB", "GB", "MiB", "MB", "KiB", "kB"):
+        if count >= BYTE_UNITS[unit] and count % BYTE_UNITS[unit] == 0:
+            return f"{count // BYTE_UNITS[unit]} {unit}"
+    step = 0
+    while step < len(_BINARY_STEPS) - 1 and count >= 1024 ** (step + 1):
+        step += 1
+    if step == 0:
+        return f"{count} B"
+    scaled = Decimal(count) / (1024**step)
+    if scaled == scaled.to_integral_value():
+        return f"{int(scaled)} {_BINARY_STEPS[step]}"
+    places = max(0, 2 - len(str(int(scaled))) + 1)
+    return f"{scaled:.{places}f} {_BINARY_STEPS[step]}"

@@ -21,6 +21,8 @@ DEFAULT_COUNT: tuple[str, ...] = ("conv",)  # what a profile counts unless told 
 COST_MODEL_VERSION = 1
 # --conv-run-file (also spelt --conv-json) keeps the dest 0.2 gave it, for conftests that read it.
 RUN_FILE_OPTION = "conv_json"
+# Run and baseline files bigger than this are refused unread (max_file_size raises it).
+DEFAULT_MAX_FILE_SIZE = 64 * 2**20
 ENFORCEMENT = ("fail", "warn", "off")  # --conv-budget and diff --budget: what an overrun does
 # How a measurement of a run stands against the baseline (the verdict decides, the renderers word it).
 NEW, CHANGED, UNCHANGED, NOT_COMPARED = "new", "changed", "unchanged", "not compared"

@@ -1,0 +1,203 @@
+"""Check a run file's JSON against the shipped schema before anything reads it.
+
+Run files cross a trust boundary (a pull request's job writes them, a job
+with a write token renders them), so nothing uses one until every field has
+been checked. The rules live in one place, ``run.schema.json``, which ships
+in the package for anyone to validate with; this module walks a document by
+that schema (the subset of JSON Schema it uses) and stops at the first bad
+field, naming its path, so the error reads
+``measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, macs)``.
+
+Beyond the schema, it refuses what JSON Schema cannot say: a count written as
+a fraction (``1.0``), a string that is not valid Unicode, and two
+measurements of one test under one name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+SCHEMA_FILE = "run.schema.json"
+_SHOWN_CHARS = 40  # of a bad value, in a message
+MAX_FIELD_NAME = 256
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class InvalidField(ValueError):
+    """The first field of a document that breaks the schema: where, and why."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}" if path else problem)
+        self.path = path
+        self.problem = problem
+
+
+@lru_cache(maxsize=1)
+def run_schema() -> dict[str, Any]:
+    """The shipped run-file schema (JSON Schema, draft 2020-12)."""
+    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def check_run_document(document: Any) -> None:
+    """Raise :class:`InvalidField` at the first field of ``document`` the run schema refuses."""
+    schema = run_schema()
+    _Walker(schema["$defs"]).check(document, schema, "")
+    _check_unique_keys(document["measurements"])
+
+
+def _check_unique_keys(measurements: list[Mapping[str, Any]]) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for index, measurement in enumerate(measurements):
+        key = (measurement["test_id"], measurement["name"])
+        if key in seen:
+            raise InvalidField(
+                f"measurements[{index}]",
+                f"measures {show(key[1])} of {show(key[0])} a second time (first at measurements[{seen[key]}])",
+            )
+        seen[key] = index
+
+
+class _Walker:
+    """Follows the schema down the document; descends only where the schema does."""
+
+    def __init__(self, definitions: Mapping[str, Any]) -> None:
+        self.definitions = definitions
+
+    def check(self, value: Any, schema: Mapping[str, Any], path: str) -> None:
+        if "$ref" in schema:
+            schema = self.definitions[schema["$ref"].rsplit("/", 1)[-1]]
+        if "anyOf" in schema:
+            self._any_of(value, schema, path)
+            return
+        if "const" in schema and (type(value) is not type(schema["const"]) or value != schema["const"]):
+            raise InvalidField(path, f"{show(value)}, expected {show(schema['const'])}")
+        if "enum" in schema and not _is_member(value, schema["enum"]):
+            raise InvalidField(path, f"{show(value)} is not a {schema['title']} ({', '.join(schema['enum'])})")
+        if "type" in schema:
+            _check_type(value, schema["type"], path)
+        if isinstance(value, str):
+            _check_text(value, schema, path)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            _check_range(value, schema, path)
+        elif isinstance(value, list):
+            self._check_array(value, schema, path)
+        elif isinstance(value, dict):
+            self._check_object(value, schema, path)
+
+    def _any_of(self, value: Any, schema: Mapping[str, Any], path: str) -> None:
+        first: InvalidField | None = None
+        for option in schema["anyOf"]:
+            try:
+                self.check(value, option, path)
+                return
+            except InvalidField as error:
+                first = first or error
+        assert first is not None
+        raise first
+
+    def _check_array(self, items: list[Any], schema: Mapping[str, Any], path: str) -> None:
+        if len(items) > schema.get("maxItems", len(items)):
+            raise InvalidField(path, f"{len(items):,} items, at most {schema['maxItems']:,}")
+        if len(items) < schema.get("minItems", 0):
+            raise InvalidField(path, f"{len(items)} items, at least {schema['minItems']}")
+        for index, item in enumerate(items):
+            self.check(item, schema["items"], f"{path}[{index}]")
+
+    def _check_object(self, table: dict[str, Any], schema: Mapping[str, Any], path: str) -> None:
+        if len(table) > schema.get("maxProperties", len(table)):
+            raise InvalidField(path, f"{len(table):,} fields, at most {schema['maxProperties']}")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key in table:
+            if len(key) > MAX_FIELD_NAME:
+                raise InvalidField(path, f"a field name of {len(key):,} characters, at most {MAX_FIELD_NAME}")
+            _check_text(key, {}, path)
+            if key not in properties and extra is False:
+                raise InvalidField(path, f"unknown field {show(key)}")
+        for key in schema.get("required", ()):
+            if key not in table:
+                raise InvalidField(path, f"missing field {show(key)}")
+        for key, value in table.items():
+            rule = properties.get(key, extra)
+            if isinstance(rule, Mapping):
+                self.check(value, rule, _join(path, key))
+
+
+def _is_member(value: Any, choices: list[Any]) -> bool:
+    return isinstance(value, str) and value in choices
+
+
+_TYPE_TESTS = {
+    "object": lambda value: isinstance(value, dict),
+    "array": lambda value: isinstance(value, list),
+    "string": lambda value: isinstance(value, str),
+    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "boolean": lambda value: isinstance(value, bool),
+    "null": lambda value: value is None,
+}
+_TYPE_WORDS = {
+    "object": "a table", "array": "a list", "string": "a string", "integer": "a whole number",
+    "boolean": "true or false", "null": "null",
+}
+
+
+def _check_type(value: Any, expected: str | list[str], path: str) -> None:
+    names = [expected] if isinstance(expected, str) else expected
+    if not any(_TYPE_TESTS[name](value) for name in names):
+        wanted = " or ".join(_TYPE_WORDS[name] for name in names)
+        raise InvalidField(path, f"expected {wanted}, got {describe(value)}")
+
+
+def _check_text(text: str, schema: Mapping[str, Any], path: str) -> None:
+    if len(text) > schema.get("maxLength", len(text)):
+        raise InvalidField(path, f"a string of {len(text):,} characters, at most {schema['maxLength']:,}")
+    if len(text) < schema.get("minLength", 0):
+        raise InvalidField(path, "an empty string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidField(path, "not valid Unicode (a lone surrogate escape)") from None
+
+
+def _check_range(number: int, schema: Mapping[str, Any], path: str) -> None:
+    if number < schema.get("minimum", number):
+        raise InvalidField(path, f"{number} is negative" if schema["minimum"] == 0 else f"{number} is too small")
+    if number > schema.get("maximum", number):
+        raise InvalidField(path, f"{show(number)} is larger than any real count (at most {schema['maximum']:.0e})")
+
+
+def _join(path: str, key: str) -> str:
+    if _IDENTIFIER.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{show(key)}]"
+
+
+def show(value: Any) -> str:
+    """A bad value as a message shows it: short, one line, quotes and escapes visible."""
+    if isinstance(value, (dict, list)):
+        return describe(value)
+    text = json.dumps(value) if isinstance(value, bool) or value is None else repr(value)
+    if len(text) > _SHOWN_CHARS:
+        return text[: _SHOWN_CHARS - 4] + "…" + text[-3:]
+    return text
+
+
+def describe(value: Any) -> str:
+    """What a value is, for 'expected X, got Y'."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"the number {value!r}" if math.isfinite(value) else json.dumps(value)
+    if isinstance(value, (int, str)):
+        return f"{'a string' if isinstance(value, str) else 'the number'} {show(value)}"
+    if isinstance(value, list):
+        return f"a list of {len(value):,} item(s)"
+    if isinstance(value, dict):
+        return f"a table of {len(value):,} field(s)"
+    return type(value).__name__
