@@ -20,10 +20,10 @@ import math
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 SCHEMA_FILE = "run.schema.json"
-_SHOWN_CHARS = 40  # of a bad value, in a message
+_SHOWN_CHARS = 120  # of a bad value, in a message
 MAX_FIELD_NAME = 256
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -45,10 +45,111 @@ def run_schema() -> dict[str, Any]:
 
 
 def check_run_document(document: Any) -> None:
-    """Raise :class:`InvalidField` at the first field of ``document`` the run schema refuses."""
+    """Raise :class:`InvalidField` at the first field of ``document`` the run schema refuses.
+
+    A quick pass answers yes or no; only a no walks again to name the field,
+    so a good baseline costs about what parsing it does.
+    """
     schema = run_schema()
-    _Walker(schema["$defs"]).check(document, schema, "")
+    if not _quick_check()(document):
+        _Walker(schema["$defs"]).check(document, schema, "")
+        raise AssertionError("the quick check refused a document the walk accepts")  # pragma: no cover
     _check_unique_keys(document["measurements"])
+
+
+@lru_cache(maxsize=1)
+def _quick_check() -> Callable[[Any], bool]:
+    schema = run_schema()
+    return _Compiler(schema["$defs"]).compile(schema)
+
+
+class _Compiler:
+    """The schema as nested predicates: the same rules as :class:`_Walker`, without paths."""
+
+    def __init__(self, definitions: Mapping[str, Any]) -> None:
+        self.definitions = definitions
+        self.compiled: dict[str, Callable[[Any], bool]] = {}
+
+    def compile(self, schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in self.compiled:
+                self.compiled[name] = self.compile(self.definitions[name])
+            return self.compiled[name]
+        if "anyOf" in schema:
+            options = [self.compile(option) for option in schema["anyOf"]]
+            return lambda value: any(option(value) for option in options)
+        tests: list[Callable[[Any], bool]] = []
+        if "const" in schema:
+            const = schema["const"]
+            tests.append(lambda value: type(value) is type(const) and value == const)
+        if "enum" in schema:
+            choices = frozenset(schema["enum"])
+            tests.append(lambda value: type(value) is str and value in choices)
+        if "type" in schema:
+            names = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+            exact = frozenset(_PYTHON_TYPES[name] for name in names)
+            tests.append(lambda value: type(value) in exact)
+        tests.append(self._by_type(schema))
+        if len(tests) == 1:
+            return tests[0]
+        first, *rest = tests
+        return lambda value: first(value) and all(test(value) for test in rest)
+
+    def _by_type(self, schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+        shortest, longest = schema.get("minLength", 0), schema.get("maxLength", math.inf)
+        low, high = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
+        fewest, most = schema.get("minItems", 0), schema.get("maxItems", math.inf)
+        item = self.compile(schema["items"]) if "items" in schema else None
+        table = self._table(schema)
+
+        def check(value: Any) -> bool:
+            kind = type(value)
+            if kind is str:
+                return shortest <= len(value) <= longest and _is_unicode(value)
+            if kind is int:
+                return low <= value <= high
+            if kind is list:
+                return fewest <= len(value) <= most and (item is None or all(item(x) for x in value))
+            if kind is dict:
+                return table(value)
+            return True
+
+        return check
+
+    def _table(self, schema: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        properties = {key: self.compile(rule) for key, rule in schema.get("properties", {}).items()}
+        extra_rule = schema.get("additionalProperties", True)
+        extra = self.compile(extra_rule) if isinstance(extra_rule, Mapping) else None
+        closed = extra_rule is False
+        required = tuple(schema.get("required", ()))
+        most = schema.get("maxProperties", math.inf)
+
+        def check(table: dict[str, Any]) -> bool:
+            if len(table) > most or any(key not in table for key in required):
+                return False
+            for key, value in table.items():
+                if len(key) > MAX_FIELD_NAME or not _is_unicode(key):
+                    return False
+                rule = properties.get(key, extra)
+                if rule is None:
+                    if closed:
+                        return False
+                elif not rule(value):
+                    return False
+            return True
+
+        return check
+
+
+def _is_unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_unique_keys(measurements: list[Mapping[str, Any]]) -> None:
@@ -141,6 +242,7 @@ _TYPE_TESTS = {
     "boolean": lambda value: isinstance(value, bool),
     "null": lambda value: value is None,
 }
+_PYTHON_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "boolean": bool, "null": type(None)}
 _TYPE_WORDS = {
     "object": "a table", "array": "a list", "string": "a string", "integer": "a whole number",
     "boolean": "true or false", "null": "null",
