@@ -5,32 +5,50 @@ silently: triggers that never fire, a token that can write where untrusted
 code runs, artifact names or paths that do not line up between jobs, and
 ``--conv-*`` options or subcommands that the plugin does not have (pytest
 would stop with a usage error in the user's CI, not in ours).
+
+The shape they check: the PR job runs the pull request's code with a
+read-only token, gates, and uploads data only (its run file and the pull
+request's number); the comment job, the one with a write token, never runs
+that code: it renders the comment itself with a pinned release of the tool
+and the default branch's ``pyproject.toml``. ``test_trusted_comment.py`` runs
+that job's shell steps for real.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 
 from pytest_convbudget import plugin
+from pytest_convbudget.budgets.pyproject import tomllib
 from pytest_convbudget.cli import build_parser
 from pytest_convbudget.render.markdown import COMMENT_MARKER
+from pytest_convbudget.render.outputs import file_outputs
 
 yaml = pytest.importorskip("yaml")
 
-WORKFLOWS = Path(__file__).resolve().parent.parent / "examples" / "github"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = REPO_ROOT / "examples" / "github"
 BASELINE = "convbudget-baseline.yml"
 PR = "convbudget-pr.yml"
 COMMENT = "convbudget-comment.yml"
+PIN = "CONVBUDGET_VERSION"  # the workflow-level env value that pins the release every job installs
 
 
 def load(name: str) -> dict[Any, Any]:
     return yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+
+
+def project_version() -> str:
+    """The ``version`` of this repository's ``pyproject.toml``: the release the examples pin."""
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 
 
 def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
@@ -40,33 +58,101 @@ def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
     return value
 
 
+def only_job(workflow: dict[Any, Any]) -> dict[str, Any]:
+    (job,) = workflow["jobs"].values()
+    return job
+
+
 def steps(workflow: dict[Any, Any]) -> Iterator[dict[str, Any]]:
     for job in workflow["jobs"].values():
         yield from job["steps"]
 
 
+def script_lines(script: str) -> list[str]:
+    """The commands of one ``run:`` script, one per line, backslash continuations joined, comments left out."""
+    lines = (line.strip() for line in script.replace("\\\n", " ").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def commands(workflow: dict[Any, Any]) -> list[str]:
-    """Every shell command of every ``run:`` step, one per line, backslash continuations joined."""
-    lines = []
-    for step in steps(workflow):
-        if "run" in step:
-            lines += [line.strip() for line in step["run"].replace("\\\n", " ").splitlines() if line.strip()]
-    return lines
+    """Every shell command of every ``run:`` step, one per line."""
+    return [line for step in steps(workflow) if "run" in step for line in script_lines(step["run"])]
 
 
 def uses(workflow: dict[Any, Any], action: str) -> list[dict[str, Any]]:
     return [step for step in steps(workflow) if step.get("uses", "").split("@")[0] == action]
 
 
-def pytest_arguments(workflow: dict[Any, Any]) -> list[list[str]]:
-    """The arguments after ``python -m pytest`` in each command that runs pytest."""
+def expand(text: str, workflow: dict[Any, Any]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced by the workflow's own ``env:`` values (as the shell would)."""
+    values = workflow.get("env", {})
+    return re.sub(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+
+def module_arguments(workflow: dict[Any, Any], module: str) -> list[list[str]]:
+    """The arguments after ``python -m MODULE`` in each command that runs it (up to a redirection or ``||``)."""
     found = []
     for line in commands(workflow):
         words = shlex.split(line)
         for index in range(len(words) - 1):
-            if words[index] == "-m" and words[index + 1] == "pytest":
+            if words[index] == "-m" and words[index + 1] == module:
+                rest = words[index + 2:]
+                ends = [rest.index(word) for word in (">", "||", "&&", "|", ";") if word in rest]
+                found.append(rest[:min(ends)] if ends else rest)
+    return found
+
+
+def pytest_arguments(workflow: dict[Any, Any]) -> list[list[str]]:
+    """The arguments after ``python -m pytest`` in each command that runs pytest."""
+    return module_arguments(workflow, "pytest")
+
+
+def pip_installs(workflow: dict[Any, Any]) -> list[list[str]]:
+    """The words after ``pip install`` in each command that installs something."""
+    found = []
+    for line in commands(workflow):
+        words = shlex.split(line)
+        for index in range(len(words) - 1):
+            if words[index] == "pip" and words[index + 1] == "install":
                 found.append(words[index + 2:])
     return found
+
+
+def diff_command(workflow: dict[Any, Any]) -> tuple[list[str], str]:
+    """The one ``python -m pytest_convbudget diff`` of a workflow: its arguments, and the file its stdout goes to."""
+    (line,) = [line for line in commands(workflow) if re.search(r"-m\s+pytest_convbudget\s+diff\b", line)]
+    words = shlex.split(line)
+    start = words.index("pytest_convbudget") + 1
+    redirect = words.index(">")
+    return words[start:redirect], words[redirect + 1]
+
+
+def gh_runs(workflow: dict[Any, Any], subcommand: str) -> list[list[str]]:
+    """The words of each ``gh run SUBCOMMAND``, also one inside ``$(...)``."""
+    found = []
+    for line in commands(workflow):
+        match = re.search(rf"\bgh run {subcommand}\b[^)]*", line)
+        if match:
+            found.append(shlex.split(match.group(0)))
+    return found
+
+
+def option(words: list[str], name: str) -> str:
+    return words[words.index(name) + 1]
+
+
+def artifact_names(paths: list[str]) -> dict[str, str]:
+    """Where each uploaded file lies inside the artifact: upload-artifact drops the least
+    common ancestor folder of its paths (of a single file, its folder)."""
+    parts = [PurePosixPath(path).parts for path in paths]
+    common = parts[0][:-1] if len(parts) == 1 else tuple(os.path.commonprefix(parts))
+    return {path: str(PurePosixPath(*split[len(common):])) for path, split in zip(paths, parts)}
+
+
+def pr_number_file(workflow: dict[Any, Any]) -> str:
+    """The file the PR job writes the pull request's number to."""
+    (target,) = [shlex.split(line)[-1] for line in commands(workflow) if "$PR_NUMBER" in line and ">" in line]
+    return target
 
 
 class _OptionRecorder:
@@ -99,13 +185,18 @@ def workflows() -> dict[str, dict[Any, Any]]:
     return {path.name: load(path.name) for path in sorted(WORKFLOWS.glob("*.yml"))}
 
 
+def _pr_gate(workflows: dict[str, dict[Any, Any]], plugin_options: argparse.ArgumentParser) -> argparse.Namespace:
+    (pr_args,) = pytest_arguments(workflows[PR])
+    return plugin_options.parse_args([word for word in pr_args if word.startswith("--conv")])
+
+
 def test_the_three_workflows_are_there_and_parse(workflows: dict[str, dict[Any, Any]]) -> None:
-    """The README points at these three files; each is a mapping with a name, triggers and jobs."""
+    """The README points at these three files; each is a mapping with a name, triggers and one job."""
     assert sorted(workflows) == sorted([BASELINE, PR, COMMENT])
     for workflow in workflows.values():
         assert isinstance(workflow["name"], str) and workflow["name"]
         triggers(workflow)
-        assert workflow["jobs"]
+        only_job(workflow)
 
 
 def test_triggers_fire_on_main_on_pull_requests_and_after_the_pr_workflow(workflows: dict[str, dict[Any, Any]]) -> None:
@@ -118,6 +209,7 @@ def test_triggers_fire_on_main_on_pull_requests_and_after_the_pr_workflow(workfl
     run = triggers(workflows[COMMENT])["workflow_run"]
     assert run["workflows"] == [workflows[PR]["name"]]
     assert "completed" in run["types"]
+    assert only_job(workflows[COMMENT])["if"] == "github.event.workflow_run.event == 'pull_request'"
 
 
 def _write_scopes(workflow: dict[Any, Any]) -> list[str]:
@@ -132,18 +224,136 @@ def _write_scopes(workflow: dict[Any, Any]) -> list[str]:
 
 
 def test_jobs_that_run_repository_code_cannot_write(workflows: dict[str, dict[Any, Any]]) -> None:
-    """The PR job runs a fork's code: a read-only token. The baseline job needs no write either."""
+    """The PR job runs a fork's code: a read-only token, not even left in .git/config. The baseline job
+    needs no write either."""
     assert "permissions" in workflows[PR]
     assert _write_scopes(workflows[PR]) == []
     assert _write_scopes(workflows[BASELINE]) == []
+    (checkout,) = uses(workflows[PR], "actions/checkout")
+    assert checkout["with"]["persist-credentials"] is False
 
 
-def test_the_comment_workflow_writes_comments_and_never_checks_out_code(workflows: dict[str, dict[Any, Any]]) -> None:
-    """The one job with a write token only reads an artifact: checking out the PR here would hand it the token."""
+def test_the_comment_job_has_the_least_permissions_it_posts_with(workflows: dict[str, dict[Any, Any]]) -> None:
+    """Write comments; read the runs and artifacts; read the default branch for its pyproject.toml. Nothing else."""
     comment = workflows[COMMENT]
+    assert comment["permissions"] == {"pull-requests": "write", "actions": "read", "contents": "read"}
+    assert "permissions" not in only_job(comment)
     assert _write_scopes(comment) == ["pull-requests"]
-    assert uses(comment, "actions/checkout") == []
-    assert pytest_arguments(comment) == []  # and runs nothing from the repository
+
+
+def test_the_comment_job_checks_out_only_the_default_branch(workflows: dict[str, dict[Any, Any]]) -> None:
+    """Under workflow_run, a checkout with no ``ref`` is the default branch: trusted code and
+    configuration. A ``ref`` or ``repository`` (the PR's head, the workflow_run's head_sha or head
+    repository) would hand the write token's job the pull request's code. No credentials are kept."""
+    (checkout,) = uses(workflows[COMMENT], "actions/checkout")
+    options = checkout.get("with", {})
+    assert set(options) == {"persist-credentials"}, sorted(options)
+    assert options["persist-credentials"] is False
+    text = (WORKFLOWS / COMMENT).read_text(encoding="utf-8")
+    for head in ("head_sha", "head_branch", "head_repository", "head.sha", "head.ref", "refs/pull"):
+        assert not re.search(rf"^\s*(ref|repository):.*{re.escape(head)}", text, re.MULTILINE), head
+
+
+def test_the_comment_job_never_runs_pytest_or_the_repository(workflows: dict[str, dict[Any, Any]]) -> None:
+    """The comment job installs no project and runs no test: the only program it runs on the pull
+    request's data is the pinned release's ``diff``, which reads JSON."""
+    comment = workflows[COMMENT]
+    assert pytest_arguments(comment) == []
+    for line in commands(comment):
+        words = shlex.split(line)
+        assert not {"pytest", "py.test", "tox", "nox", "make", "source", "."} & set(words[:1]), line
+        assert not re.search(r"\bpytest\b|\bconftest\b", line.replace("pytest-convbudget", "")), line
+    for install in pip_installs(comment):
+        assert not {"-e", "--editable", ".", "-r", "--requirement"} & set(install), install
+    assert [step["uses"].split("@")[0] for step in steps(comment) if "uses" in step] == [
+        "actions/checkout", "actions/setup-python", "actions/download-artifact",
+    ]
+
+
+def test_every_workflow_installs_the_release_pinned_at_its_top(workflows: dict[str, dict[Any, Any]]) -> None:
+    """One ``CONVBUDGET_VERSION`` per workflow, equal to this project's version, so the copied
+    examples never drift from the release they were written for, and the run files the jobs
+    exchange are written and read by the same release."""
+    version = project_version()
+    for name, workflow in workflows.items():
+        assert workflow["env"][PIN] == version, name
+        requirements = [word for install in pip_installs(workflow) for word in install
+                        if word.startswith("pytest-convbudget")]
+        assert requirements, f"{name} installs no pytest-convbudget"
+        assert all(word == f"pytest-convbudget==${PIN}" for word in requirements), requirements
+        assert {expand(word, workflow) for word in requirements} == {f"pytest-convbudget=={version}"}
+
+
+def test_the_comment_job_installs_the_pinned_release_alone(workflows: dict[str, dict[Any, Any]]) -> None:
+    """``--no-deps``: diff needs neither torch nor pytest (nor jinja2, for markdown); on Python 3.11
+    its only other need, tomllib, is in the standard library."""
+    comment = workflows[COMMENT]
+    (install,) = pip_installs(comment)
+    assert "--no-deps" in install
+    assert [expand(word, comment) for word in install if not word.startswith("-")] == [
+        f"pytest-convbudget=={project_version()}"
+    ]
+    (setup,) = uses(comment, "actions/setup-python")
+    assert tuple(int(part) for part in str(setup["with"]["python-version"]).split(".")) >= (3, 11)
+
+
+def test_the_comment_is_rendered_by_diff_with_the_trusted_config(workflows: dict[str, dict[Any, Any]]) -> None:
+    """Markdown from the two run files, judged by the default branch's ``[tool.convbudget]``
+    (the checkout's root, where ``--config`` points), with nothing overridden on the command line."""
+    arguments, output = diff_command(workflows[COMMENT])
+    args = build_parser().parse_args(arguments)
+    assert args.command == "diff" and args.format == "markdown"
+    assert args.config == Path("pyproject.toml")
+    assert args.max_increase is None and args.budget == "fail"
+    assert f"body=@{output}" in "\n".join(commands(workflows[COMMENT]))
+
+
+def test_diff_exit_1_is_posted_and_exit_2_fails_the_job(workflows: dict[str, dict[Any, Any]]) -> None:
+    """The render step keeps diff's exit status: 0 and 1 (regressions, over budget) go on to the
+    post step; anything else removes the comment and fails the step, and so the job, before the
+    post step (which runs only when every step before it succeeded)."""
+    job_steps = only_job(workflows[COMMENT])["steps"]
+    (render,) = [step for step in job_steps if "-m pytest_convbudget diff" in step.get("run", "")]
+    post = job_steps[job_steps.index(render) + 1]
+    assert "body=@" in post["run"]
+    assert "if" not in post and "continue-on-error" not in render and "continue-on-error" not in post
+    lines = script_lines(render["run"])
+    diff_line = next(line for line in lines if "-m pytest_convbudget diff" in line)
+    assert diff_line.endswith("|| status=$?")
+    assert 'case "$status" in' in lines and "0|1)" in lines and "*)" in lines
+    assert 'exit "$status"' in lines
+    assert f'[ "$(head -n 1 {diff_command(workflows[COMMENT])[1]})" = "{COMMENT_MARKER}" ]' in render["run"]
+
+
+def test_no_workflow_overrides_max_increase(workflows: dict[str, dict[Any, Any]]) -> None:
+    """``--conv-max-increase`` (or diff's ``--max-increase``) on a command line beats every
+    ``max_increase`` of pyproject.toml, patterns included: the project's table decides."""
+    for name, workflow in workflows.items():
+        for line in commands(workflow):
+            assert "--conv-max-increase" not in line and "--max-increase" not in line, (name, line)
+
+
+def test_no_expression_is_pasted_into_a_script(workflows: dict[str, dict[Any, Any]]) -> None:
+    """``${{ ... }}`` inside ``run:`` is pasted into the script before bash reads it; values go
+    through ``env:`` so that none can become shell code."""
+    for name, workflow in workflows.items():
+        for step in steps(workflow):
+            assert "${{" not in step.get("run", ""), (name, step.get("name"))
+
+
+def test_the_baseline_comes_from_pushes_to_main_only(workflows: dict[str, dict[Any, Any]]) -> None:
+    """A pull request can run an edited copy of the baseline workflow from a branch it calls
+    ``main``: both consumers take the latest successful run of a *push* to main, and the baseline
+    workflow is triggered by nothing a pull request controls."""
+    for name in (PR, COMMENT):
+        (listing,) = gh_runs(workflows[name], "list")
+        assert option(listing, "--workflow") == BASELINE
+        assert option(listing, "--branch") == "main"
+        assert option(listing, "--event") == "push"
+        assert option(listing, "--status") == "success"
+    baseline_triggers = triggers(workflows[BASELINE])
+    assert baseline_triggers["push"]["branches"] == ["main"]
+    assert not {"pull_request", "pull_request_target", "workflow_run", "issue_comment"} & set(baseline_triggers)
 
 
 def test_artifact_names_match_between_upload_and_download(workflows: dict[str, dict[Any, Any]]) -> None:
@@ -153,38 +363,70 @@ def test_artifact_names_match_between_upload_and_download(workflows: dict[str, d
         for step in uses(workflow, "actions/upload-artifact")
     }
     downloads = [step["with"]["name"] for step in uses(workflows[COMMENT], "actions/download-artifact")]
-    assert downloads == ["convbudget-comment"]
-    assert uploaded["convbudget-comment"] == PR
+    assert downloads == ["convbudget-run"]
+    assert uploaded["convbudget-run"] == PR
+    (download,) = uses(workflows[COMMENT], "actions/download-artifact")
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
 
-    gh_downloads = [shlex.split(line) for line in commands(workflows[PR]) if line.startswith("gh run download")]
-    assert len(gh_downloads) == 1
-    words = gh_downloads[0]
-    assert uploaded[words[words.index("--name") + 1]] == BASELINE
-    listing = next(shlex.split(line.split("$(", 1)[1]) for line in commands(workflows[PR]) if "gh run list" in line)
-    assert listing[listing.index("--workflow") + 1] == BASELINE
+    for name in (PR, COMMENT):
+        (words,) = gh_runs(workflows[name], "download")
+        assert uploaded[option(words, "--name")] == BASELINE
 
 
-def test_files_line_up_between_the_jobs(workflows: dict[str, dict[Any, Any]], plugin_options: argparse.ArgumentParser) -> None:
-    """The baseline the PR job compares with is the file main uploaded, and the comment it writes is the one posted."""
+def test_the_pr_job_uploads_data_only(
+    workflows: dict[str, dict[Any, Any]], plugin_options: argparse.ArgumentParser
+) -> None:
+    """The PR job's artifact is its run file and the pull request's number: no markdown, no HTML,
+    nothing rendered by the pull request's code; and it never runs ``pytest_convbudget`` itself."""
+    compared = _pr_gate(workflows, plugin_options)
+    for output in file_outputs():
+        assert getattr(compared, output.dest) is None, output.option
+    (upload,) = uses(workflows[PR], "actions/upload-artifact")
+    assert sorted(upload["with"]["path"].split()) == sorted([compared.conv_json, pr_number_file(workflows[PR])])
+    assert module_arguments(workflows[PR], "pytest_convbudget") == []
+    assert not any(".md" in line or "comment" in line for line in commands(workflows[PR]))
+
+
+def test_files_line_up_between_the_jobs(
+    workflows: dict[str, dict[Any, Any]], plugin_options: argparse.ArgumentParser
+) -> None:
+    """The baseline both consumers read is the file main uploaded; the run file and number the
+    comment job reads are the PR job's; the comment diff writes is the one posted."""
     (baseline_args,) = pytest_arguments(workflows[BASELINE])
-    (pr_args,) = pytest_arguments(workflows[PR])
     saved, _ = plugin_options.parse_known_args(baseline_args)
-    compared, _ = plugin_options.parse_known_args(pr_args)
-
     (upload,) = uses(workflows[BASELINE], "actions/upload-artifact")
     assert upload["with"]["path"] == saved.conv_save_baseline
-    words = next(shlex.split(line) for line in commands(workflows[PR]) if line.startswith("gh run download"))
-    assert compared.conv_baseline == f"{words[words.index('--dir') + 1]}/{Path(saved.conv_save_baseline).name}"
+    baseline_name = artifact_names([saved.conv_save_baseline])[saved.conv_save_baseline]
+
+    compared = _pr_gate(workflows, plugin_options)
+    (words,) = gh_runs(workflows[PR], "download")
+    assert compared.conv_baseline == f"{option(words, '--dir')}/{baseline_name}"
+
+    arguments, _ = diff_command(workflows[COMMENT])
+    (words,) = gh_runs(workflows[COMMENT], "download")
+    assert arguments[1] == f"{option(words, '--dir')}/{baseline_name}"
 
     (pr_upload,) = uses(workflows[PR], "actions/upload-artifact")
-    uploaded_paths = pr_upload["with"]["path"].split()
-    assert compared.conv_json in uploaded_paths
-    markdown_folder = str(Path(compared.conv_markdown).parent) + "/"
-    assert markdown_folder in uploaded_paths
-    comment_script = "\n".join(commands(workflows[COMMENT]))
-    assert f"body=@{compared.conv_markdown}" in comment_script
-    assert f"{markdown_folder}pr-number.txt" in comment_script
-    assert any(f"> {markdown_folder}pr-number.txt" in line for line in commands(workflows[PR]))
+    inside = artifact_names(pr_upload["with"]["path"].split())
+    (download,) = uses(workflows[COMMENT], "actions/download-artifact")
+    folder = download["with"]["path"]
+    assert folder not in ("", ".", "./"), "the artifact must not land over the trusted checkout"
+    assert option(words, "--dir") != folder
+    assert arguments[2] == f"{folder}/{inside[compared.conv_json]}"
+    script = "\n".join(commands(workflows[COMMENT]))
+    assert f"cat {folder}/{inside[pr_number_file(workflows[PR])]}" in script
+    assert f"test -s {arguments[1]}" in script and f"test -s {arguments[2]}" in script
+
+
+def test_the_pull_request_number_is_checked_before_use(workflows: dict[str, dict[Any, Any]]) -> None:
+    """The number comes from the pull request's code: digits only, and a pull request of this
+    repository whose head is the commit the PR run tested; only then does it reach later steps."""
+    (check,) = [step for step in steps(workflows[COMMENT]) if "pr-number.txt" in step.get("run", "")]
+    assert check["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    lines = script_lines(check["run"])
+    assert lines[1] == """case "$pr" in ''|*[!0-9]*) echo "bad pull request number"; exit 1;; esac"""
+    assert 'pr_sha=$(gh api "repos/$GITHUB_REPOSITORY/pulls/$pr" --jq .head.sha)' in lines
+    assert lines[-1] == 'echo "PR_NUMBER=$pr" >> "$GITHUB_ENV"'
 
 
 def test_every_conv_option_in_the_workflows_is_a_real_plugin_option(
@@ -199,23 +441,19 @@ def test_every_conv_option_in_the_workflows_is_a_real_plugin_option(
     assert used, "the workflows should exercise the plugin's options"
     assert used <= registered, sorted(used - registered)
     for arguments in (args for workflow in workflows.values() for args in pytest_arguments(workflow)):
-        conv = [word for word in arguments if word.startswith("--conv")]
-        namespace = plugin_options.parse_args(conv)  # raises on a bad choice or a missing value
-        if namespace.conv_max_increase is not None:
-            from pytest_convbudget.cli.diff import _percent
-
-            assert _percent(namespace.conv_max_increase) >= 0
+        plugin_options.parse_args([word for word in arguments if word.startswith("--conv")])  # raises on a bad value
 
 
 def test_the_pr_job_gates_and_requires_its_baseline(
     workflows: dict[str, dict[Any, Any]], plugin_options: argparse.ArgumentParser
 ) -> None:
-    """The point of the PR workflow: compare, fail past the limit, and fail if main's baseline went missing."""
-    (pr_args,) = pytest_arguments(workflows[PR])
-    compared = plugin_options.parse_args([word for word in pr_args if word.startswith("--conv")])
-    assert compared.conv_baseline and compared.conv_markdown and compared.conv_json
+    """The point of the PR workflow (the required check): compare, fail over budget or past the
+    ``max_increase`` of pyproject.toml, and fail if main's baseline went missing."""
+    compared = _pr_gate(workflows, plugin_options)
+    assert compared.conv_baseline and compared.conv_json
     assert compared.conv_require_baseline is True
-    assert compared.conv_max_increase is not None
+    assert compared.conv_max_increase is None
+    assert compared.conv_budget is None  # over budget fails (the default)
 
 
 def test_every_pytest_convbudget_subcommand_used_exists(workflows: dict[str, dict[Any, Any]]) -> None:
@@ -228,11 +466,14 @@ def test_every_pytest_convbudget_subcommand_used_exists(workflows: dict[str, dic
         for match in re.findall(r"-m\s+pytest_convbudget\s+(\S+)", line)
     }
     used |= {"diff" for workflow in workflows.values() for line in commands(workflow) if "convbudget-diff" in line}
+    assert used, "the comment workflow renders with diff"
     assert used <= available, sorted(used - available)
 
 
 def test_the_sticky_comment_is_found_by_the_exact_marker(workflows: dict[str, dict[Any, Any]]) -> None:
-    """The jq filter must match the marker the markdown starts with, or every run posts a new comment."""
+    """The jq filter must match the marker the markdown starts with, or every run posts a new comment;
+    and only the bot's own comment, since anyone can post one that starts with the marker."""
     script = "\n".join(commands(workflows[COMMENT]))
     markers = re.findall(r'startswith\("([^"]*)"\)', script)
     assert markers == [COMMENT_MARKER]
+    assert '.user.login == "github-actions[bot]"' in script
