@@ -95,7 +95,7 @@ DETECTOR_ROW = (
 )
 DETECTOR_DETAILS = [
     "<details>",
-    "<summary>`Sequential` in `tests/test_models.py::test_detector`: 4 layer(s) changed</summary>",
+    "<summary><code>Sequential</code> in <code>tests/test_models.py::test_detector</code>: 4 layer(s) changed</summary>",
     "",
     # one top-level block; bars are 16 cells of 8 steps, to the larger figure's scale (741,376):
     # before 495,616 / 741,376 * 128 = 85.6 -> 86 steps = 10 full cells and a 6/8 one
@@ -272,7 +272,7 @@ def test_a_reviewer_sees_each_changed_model_as_bars_inside_its_details() -> None
     # the bars themselves are worked out cell by cell in test_block_bars.py, on the same two nets
     assert details[:13] == [
         "<details>",
-        "<summary>`Sequential` in `tests/test_models.py::test_net`: 4 layer(s) changed</summary>",
+        "<summary><code>Sequential</code> in <code>tests/test_models.py::test_net</code>: 4 layer(s) changed</summary>",
         "",
         *block_chart_lines(net_cost(grown=False), net_cost(grown=True)),
         "",

@@ -65,4 +65,6 @@ def comparison_data(report: RunReport) -> dict[str, Any]:
 
 
 def render_comparison_json(report: RunReport) -> str:
+    """Names stay exact data; ``ensure_ascii`` (on by default, keep it) writes every control, bidi and
+    other non-ASCII character as a ``\\u`` escape, so the raw text can be printed or pasted safely."""
     return json.dumps(comparison_data(report), indent=2, sort_keys=True) + "\n"

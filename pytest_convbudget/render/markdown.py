@@ -2,6 +2,11 @@
 
 Stays under GitHub's 65,536-character comment limit: layer details are
 dropped (and the drop is said) once the body nears it.
+
+Every name comes from a run file a pull request wrote, so none is written
+bare: a name in a table or a list is a code span, a name in a sentence is
+:func:`.markup.markdown_text`, and a name inside an HTML block (the details'
+``<summary>``, where markdown is not read) is :func:`.markup.summary_code`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ..ci.verdict import (
 from ..words.quantity import format_quantity
 from ..words.vocabulary import FIGURE_LABELS
 from .block_bars import block_chart_lines
-from .markup import code_span
+from .markup import code_span, markdown_text, summary_code
 from .phrases import (
     MISMATCHED_TITLE,
     OVER_BUDGET_TITLE,
@@ -93,9 +98,9 @@ def _details(change: MeasurementChange) -> str:
         rows.append(f"| {code_span(layer.name)} | {layer.status} | {_layer_flops(layer)} | {_layer_params(layer)} |")
     if len(change.layers) > DETAIL_ROWS:
         rows.append(f"| … {len(change.layers) - DETAIL_ROWS} more | | | |")
-    summary = f"{code_span(change.name)} in {code_span(change.test_id)}: {len(change.layers)} layer(s) changed"
+    summary = f"{summary_code(change.name)} in {summary_code(change.test_id)}: {len(change.layers)} layer(s) changed"
     bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost)
-    kinds = kinds_change_text(change, arrow="→")
+    kinds = kinds_change_text(change, arrow="→", show=markdown_text)
     counted = [kinds[0].upper() + kinds[1:] + ".", ""] if kinds else []
     return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *counted, *bars, "", *rows, "", "</details>"])
 
@@ -168,10 +173,10 @@ def render_markdown(report: RunReport) -> str:
         body.add("")
     over_title = OVER_BUDGET_TITLE + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
     _failure_section(body, over_title, [overrun_line(f) for f in report.over_budget], "over-budget measurement(s)")
-    _failure_section(body, REGRESSIONS_TITLE, [f"- {regression_text(r)}" for r in report.regressions],
+    _failure_section(body, REGRESSIONS_TITLE, [f"- {regression_text(r, markdown_text)}" for r in report.regressions],
                      "regression(s)")
     _failure_section(body, MISMATCHED_TITLE,
-                     [f"- {mismatch_text(m)}" for m in report.mismatched], "mismatched measurement(s)")
+                     [f"- {mismatch_text(m, markdown_text)}" for m in report.mismatched], "mismatched measurement(s)")
     if comparison is None:
         return body.text().rstrip("\n") + "\n"
     changed = comparison.changed

@@ -7,12 +7,16 @@ import these phrases to assert on the real text. Only a format's own markup
 (a table's columns, a comment's backticks and arrows) stays in that format's
 module. A usage error about bad input is written by the one function that
 validates that input, and raised as a class of :mod:`..words.errors`.
+
+Names come from run files a pull request writes, so a sentence never writes
+one bare: it shows each through ``show``, :func:`.markup.visible` by default
+(the terminal's form); the comment passes :func:`.markup.markdown_text`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..words.quantity import format_quantity
 from ..words.vocabulary import (
@@ -23,6 +27,7 @@ from ..words.vocabulary import (
     NOT_COMPARED,
     UNCHANGED,
 )
+from .markup import visible
 
 if TYPE_CHECKING:
     from ..budgets.limits import Overrun
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
     from ..ci.selection import Narrowing
     from ..ci.verdict import RunReport
     from ..engine.results import ConvCost, UncountedCall
+
+Show = Callable[[str], str]  # how a sentence shows a name from a run file
 
 SECTION = "conv budget"  # the terminal section's title, the verdict's prefix, the comment's name
 
@@ -42,9 +49,9 @@ def exact_and_short(value: int) -> str:
     return f"{value:,} ({format_quantity(value)})" if value >= 1000 else f"{value:,}"
 
 
-def count_label(count: Sequence[str]) -> str:
+def count_label(count: Sequence[str], show: Show = visible) -> str:
     """``conv``, ``conv and linear``, ``conv, linear and matmul``: for totals and headings."""
-    names = list(count)
+    names = [show(kind) for kind in count]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
@@ -66,25 +73,25 @@ def change_text(change: FigureChange, arrow: str = "->") -> str:
 # -- one measurement against its limits --------------------------------------
 
 
-def overrun_text(overrun: Overrun) -> str:
+def overrun_text(overrun: Overrun, show: Show = visible) -> str:
     """``FLOPs 11.0 G (11,027,005,440) > limit 10.0 G (10,000,000,000) by 10.3% [limit from ...]``."""
     label = FIGURE_LABELS[overrun.figure]
     limit = overrun.limit
     over = "" if limit.value == 0 else f" by {overrun.percent_over:.1f}%"
     return (
         f"{label} {format_quantity(overrun.value)} ({overrun.value:,}) > limit "
-        f"{format_quantity(limit.value)} ({limit.value:,}){over} [limit from {limit.source}]"
+        f"{format_quantity(limit.value)} ({limit.value:,}){over} [limit from {show(limit.source)}]"
     )
 
 
-def costliest_line(measurement: Measurement) -> str:
+def costliest_line(measurement: Measurement, show: Show = visible) -> str:
     """``costliest layers by FLOPs: conv1 235 M, ...``, or empty for a model without layers."""
-    top = ", ".join(f"{label} {format_quantity(value)}" for label, value in measurement.costliest_layers())
+    top = ", ".join(f"{show(label)} {format_quantity(value)}" for label, value in measurement.costliest_layers())
     return f"costliest layers by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
 
 
-def exceeded_title(measurement: Measurement) -> str:
-    return f"{SECTION} exceeded: {measurement.name} in {measurement.test_id}"
+def exceeded_title(measurement: Measurement, show: Show = visible) -> str:
+    return f"{SECTION} exceeded: {show(measurement.name)} in {show(measurement.test_id)}"
 
 
 def failure_message(measurement: Measurement) -> str:
@@ -115,18 +122,18 @@ def budget_text(measurement: Measurement) -> str:
 # -- what a profile counted, and what it did not -----------------------------
 
 
-def kinds_note(cost: ConvCost) -> list[str]:
+def kinds_note(cost: ConvCost, show: Show = visible) -> list[str]:
     """What a measurement counted, when it is more than the default conv modules, with the
     per-sample FLOPs of each kind."""
     if cost.count == DEFAULT_COUNT:
         return []
-    shares = ", ".join(f"{kind} {format_quantity(share.flops)}" for kind, share in cost.by_kind().items())
-    return [f"counted {count_label(cost.count)} (FLOPs by kind: {shares})"]
+    shares = ", ".join(f"{show(kind)} {format_quantity(share.flops)}" for kind, share in cost.by_kind().items())
+    return [f"counted {count_label(cost.count, show)} (FLOPs by kind: {shares})"]
 
 
-def totals_lines(cost: ConvCost) -> list[str]:
+def totals_lines(cost: ConvCost, show: Show = visible) -> list[str]:
     """The totals under a profile's layer table."""
-    kinds = count_label(cost.count) if len(cost.count) <= 2 else "counted"
+    kinds = count_label(cost.count, show) if len(cost.count) <= 2 else "counted"
     lines = [
         f"total {kinds} parameters: {exact_and_short(cost.params)}"
         f"   (model parameters: {exact_and_short(cost.model_params)})",
@@ -140,30 +147,32 @@ def totals_lines(cost: ConvCost) -> list[str]:
     return lines
 
 
-def notes(cost: ConvCost) -> list[str]:
+def notes(cost: ConvCost, show: Show = visible) -> list[str]:
     """What is NOT in the totals: idle modules, ops of kinds not counted, and extra
     ops inside counted modules; and why a profile ran where it did."""
     lines = []
     if cost.idle_modules:
-        names = ", ".join(f"{idle.name} ({idle.type}, {idle.params:,} params)" for idle in cost.idle_modules)
+        names = ", ".join(
+            f"{show(idle.name)} ({show(idle.type)}, {idle.params:,} params)" for idle in cost.idle_modules
+        )
         lines.append(f"never ran, not in the totals: {names}")
     outside = [call for call in cost.uncounted if not call.inside]
     if outside:
-        lines.append(f"not in the totals (count = {', '.join(cost.count)}): " + "; ".join(
-            f"{len(calls)} {kind} op(s) ({', '.join(sorted({call.function for call in calls}))}; "
+        lines.append(f"not in the totals (count = {', '.join(map(show, cost.count))}): " + "; ".join(
+            f"{len(calls)} {show(kind)} op(s) ({', '.join(sorted({show(call.function) for call in calls}))}; "
             f"{exact_and_short(sum(call.total_flops for call in calls))} FLOPs for the batch)"
             for kind, calls in _by_kind(outside).items()
         ))
     inside = [call for call in cost.uncounted if call.inside]
     if inside:
-        modules = sorted({call.inside for call in inside})
+        modules = sorted({show(call.inside) for call in inside})
         lines.append(
             f"not in the totals: {len(inside)} extra op(s) inside {', '.join(modules)} beside each module's own"
-            f" ({', '.join(sorted({call.function for call in inside}))};"
+            f" ({', '.join(sorted({show(call.function) for call in inside}))};"
             f" {exact_and_short(sum(call.total_flops for call in inside))} FLOPs for the batch)"
         )
     if cost.fallback_reason:
-        lines.append(f"device: {cost.device}, {cost.fallback_reason}")
+        lines.append(f"device: {show(cost.device)}, {show(cost.fallback_reason)}")
     return lines
 
 
@@ -205,7 +214,7 @@ def mismatched_heading(count: int) -> str:
 
 
 def compared_heading(baseline_label: str) -> str:
-    return f"compared with baseline {baseline_label}:"
+    return f"compared with baseline {visible(baseline_label)}:"
 
 
 def verdict_line(report: RunReport) -> str:
@@ -213,12 +222,12 @@ def verdict_line(report: RunReport) -> str:
     return f"{SECTION}: {headline(report)}"
 
 
-def new_text(test_id: str, name: str, flops: int) -> str:
-    return f"new: {test_id} [{name}] ({format_quantity(flops)} FLOPs)"
+def new_text(test_id: str, name: str, flops: int, show: Show = visible) -> str:
+    return f"new: {show(test_id)} [{show(name)}] ({format_quantity(flops)} FLOPs)"
 
 
-def removed_text(test_id: str, name: str) -> str:
-    return f"removed: {test_id} [{name}] (in the baseline, not in this run)"
+def removed_text(test_id: str, name: str, show: Show = visible) -> str:
+    return f"removed: {show(test_id)} [{show(name)}] (in the baseline, not in this run)"
 
 
 GITHUB_SIZE_NOTE = "left out to stay within GitHub's comment size; see the JSON artifact"
@@ -265,42 +274,44 @@ def headline(report: RunReport) -> str:
     )
 
 
-def regression_text(regression: Regression) -> str:
+def regression_text(regression: Regression, show: Show = visible) -> str:
     """One regression in a line: every figure past the allowance, before -> after, and where it grew."""
     grown = regression.grown_layers()
-    where = f"; grew in {', '.join(grown)}" if grown else ""
+    where = f"; grew in {', '.join(map(show, grown))}" if grown else ""
     figures = ", ".join(
         f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}% ({format_quantity(f.before)} -> {format_quantity(f.after)})"
         for f in regression.figures
     )
     change = regression.change
-    return f"{change.test_id} [{change.name}]: {figures}, more than the {regression.allowed:g}% allowed{where}"
+    return (f"{show(change.test_id)} [{show(change.name)}]: {figures}, "
+            f"more than the {regression.allowed:g}% allowed{where}")
 
 
-def mismatch_text(mismatch: CountMismatch) -> str:
+def mismatch_text(mismatch: CountMismatch, show: Show = visible) -> str:
     """Why a measurement was not compared with its baseline entry."""
     before, after = mismatch.before.measurement, mismatch.after.measurement
     return (
-        f"{after.test_id} [{after.name}]: not compared: the baseline counted {count_label(before.cost.count)}, "
-        f"this run counts {count_label(after.cost.count)}; save the baseline again to compare these figures"
+        f"{show(after.test_id)} [{show(after.name)}]: not compared: the baseline counted "
+        f"{count_label(before.cost.count, show)}, this run counts {count_label(after.cost.count, show)}; "
+        "save the baseline again to compare these figures"
     )
 
 
-def kinds_change_text(change: MeasurementChange, arrow: str = "->") -> str:
+def kinds_change_text(change: MeasurementChange, arrow: str = "->", show: Show = visible) -> str:
     """What a changed measurement counted and each kind's FLOPs before and after, when
     it counted more than the default conv modules; "" otherwise."""
     count = change.after.measurement.cost.count
     if count == DEFAULT_COUNT:
         return ""
     shares = ", ".join(
-        f"{kind} {format_quantity(before)} {arrow} {format_quantity(after)}"
+        f"{show(kind)} {format_quantity(before)} {arrow} {format_quantity(after)}"
         for kind, (before, after) in change.flops_by_kind().items()
     )
-    return f"counted {count_label(count)} (FLOPs by kind: {shares})"
+    return f"counted {count_label(count, show)} (FLOPs by kind: {shares})"
 
 
-def stale_text(change: MeasurementChange, figure: FigureChange) -> str:
-    return (f"stale baseline: {change.test_id} [{change.name}]: {FIGURE_LABELS[figure.figure]} fell "
+def stale_text(change: MeasurementChange, figure: FigureChange, show: Show = visible) -> str:
+    return (f"stale baseline: {show(change.test_id)} [{show(change.name)}]: {FIGURE_LABELS[figure.figure]} fell "
             f"{-figure.percent:.1f}%: {STALE_NOTE}")
 
 
@@ -381,11 +392,13 @@ def step_summary_failed(summary: str, error: OSError) -> str:
 
 
 def measured_nothing(test_id: str) -> str:
-    return f"{test_id} has @pytest.mark.budget but measured no model: call conv_cost(model, *inputs) in the test"
+    return (f"{visible(test_id)} has @pytest.mark.budget but measured no model: "
+            "call conv_cost(model, *inputs) in the test")
 
 
 def names_no_measurement(test_id: str, source: str, measured: set[str]) -> str:
-    return f"{test_id}: {source} names no measurement of this test (measured: {', '.join(sorted(measured))})"
+    shown = ", ".join(sorted(map(visible, measured)))
+    return f"{visible(test_id)}: {visible(source)} names no measurement of this test (measured: {shown})"
 
 
 def unmatched_pattern(label: str, pattern: str) -> str:

@@ -2,6 +2,9 @@
 report as text (the gate's section in pytest's summary, and ``diff``'s default format).
 
 Columns and alignment live here; every sentence comes from :mod:`.phrases`.
+Names come from run files a pull request writes: every cell and every line
+leaves through :func:`.markup.visible`, so none can send a terminal escape,
+break a line or reorder the text around it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..budgets.limits import measured_value
 from ..words.quantity import format_quantity
 from . import phrases
+from .markup import visible
 
 if TYPE_CHECKING:
     from ..budgets.measurement import Measurement
@@ -28,7 +32,9 @@ LAYERS_LISTED_PER_CHANGE = 5
 
 
 def render_rows(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[str]) -> list[str]:
-    """Align columns; columns named in ``numeric`` are right-aligned."""
+    """Align columns; columns named in ``numeric`` are right-aligned. Cells are made visible first,
+    so an escaped name is measured as it is shown."""
+    rows = [[visible(str(cell)) for cell in row] for row in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     lines = []
     for row in (header, *rows):
@@ -92,7 +98,7 @@ def render_cost(cost: ConvCost) -> str:
     shapes = ", ".join(_dims(shape) for shape in cost.input_shapes) or "no tensor input"
     title = f"{cost.model} on {shapes} ({cost.device}; params, FLOPs and MACs per sample)"
     lines = [title, *render_layers(cost.layers, len(cost.count) > 1), "", *render_totals(cost)]
-    return "\n".join(lines)
+    return "\n".join(map(visible, lines))
 
 
 # -- the summary table of a session (--conv-report) --------------------------------
@@ -142,7 +148,7 @@ def summary_lines(measurements: Sequence[Measurement], enforcement: str, show_la
         for measurement in measurements:
             lines += ["", f"{measurement.test_id} [{measurement.name}] ({measurement.cost.device}):"]
             lines += ["  " + line for line in render_layers(measurement.cost.layers, len(measurement.cost.count) > 1)]
-    return lines
+    return [visible(line) for line in lines]
 
 
 # -- a run report ------------------------------------------------------------------
@@ -168,7 +174,7 @@ def render_text(report: RunReport) -> str:
         lines.append(phrases.mismatched_heading(len(report.mismatched)))
         lines += [f"  {phrases.mismatch_text(mismatch)}" for mismatch in report.mismatched]
     lines.append(phrases.verdict_line(report))
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(visible, lines)) + "\n"
 
 
 def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:

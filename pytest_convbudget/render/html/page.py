@@ -38,7 +38,9 @@ def render_view(view: dict[str, Any]) -> str:
         raise HtmlReportError("the HTML report needs Jinja2: pip install 'pytest-convbudget[html]'") from None
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}  # compact data
+    # Compact data. ``tojson`` writes < > & ' as \u escapes, so no name can close its <script>;
+    # ensure_ascii stays on, so control and bidi characters travel as \u escapes too.
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
     template = environment.from_string(_asset(TEMPLATE))
     return template.render(view=view, css=_inline(STYLE), js=_inline(SCRIPT))
 

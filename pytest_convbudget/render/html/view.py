@@ -7,6 +7,11 @@ the same judgement as the text and the comment, in the same words. Every
 count leaves here as an exact decimal string (``"3624638976"``) beside its
 display text: the page's script reads them with ``BigInt``, so no count is
 ever rounded through a float, however large.
+
+Names come from run files a pull request writes. Jinja escapes them and the
+page's script only ever sets ``textContent``, so no name becomes markup; and
+every string leaves here through :func:`..markup.visible`, so no control or
+bidi character in a name reorders or hides the text around it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ...engine.kinds import KINDS
 from ...words.quantity import format_quantity
 from ...words.vocabulary import FIGURE_LABELS, FIGURES
 from ..block_bars import block_rows
+from ..markup import visible
 from ..phrases import (
     MISMATCHED_TITLE,
     REGRESSIONS_TITLE,
@@ -73,7 +79,7 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
     for row in flagged[:OPEN_SECTIONS]:
         row["open"] = True
     counted = {kind for measurement in measurements for kind in measurement.cost.count}
-    return {
+    return _shown({
         "title": title,
         "status": report.status,
         "failed": report.failed,
@@ -93,7 +99,18 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
         "colours": kind_colours(),
         "per": sorted({measurement.per for measurement in measurements}),
         "measurements": rows,
-    }
+    })
+
+
+def _shown(data: Any) -> Any:
+    """Every string in the view, at any depth, as :func:`visible` shows it."""
+    if isinstance(data, str):
+        return visible(data)
+    if isinstance(data, dict):
+        return {key: _shown(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_shown(item) for item in data)
+    return data
 
 
 def kinds_line(measurements: Sequence[Measurement]) -> str:
