@@ -375,6 +375,17 @@ PATTERNS = "[tool.convbudget.budgets]"
             id="binary-prefix",
         ),
         pytest.param(
+            f'{TABLE}\nflops = "3 GMACs"\n',
+            invalid_quantity_message("3 GMACs", "at [tool.convbudget] flops in {path}", "flops"),
+            id="macs-unit-on-flops",
+        ),
+        pytest.param(
+            f'{TABLE}\nparams = "25.6M FLOPs"\n',
+            "invalid quantity '25.6M FLOPs' at [tool.convbudget] params in {path}: "
+            "a FLOPs unit on a params limit (write the figure in params, or set flops instead)",
+            id="flops-unit-on-params",
+        ),
+        pytest.param(
             f"{TABLE}\nparams = -1\n",
             invalid_quantity_message(-1, "at [tool.convbudget] params in {path}"),
             id="negative",
@@ -395,6 +406,18 @@ PATTERNS = "[tool.convbudget.budgets]"
             f'{PATTERNS}\n"test_*" = {{ flops = "lots" }}\n',
             invalid_quantity_message("lots", "at [tool.convbudget.budgets] 'test_*' flops in {path}"),
             id="bad-quantity-in-entry",
+        ),
+        pytest.param(
+            f'{PATTERNS}\n"test_*" = {{ macs = "300 MFLOPs" }}\n',
+            "invalid quantity '300 MFLOPs' at [tool.convbudget.budgets] 'test_*' macs in {path}: "
+            "a FLOPs unit on a MACs limit (write the figure in MACs, or set flops instead)",
+            id="flops-unit-in-entry",
+        ),
+        pytest.param(
+            f'{PATTERNS}\n"test_*" = {{ params = "64 MiB" }}\n',
+            "invalid quantity '64 MiB' at [tool.convbudget.budgets] 'test_*' params in {path}: "
+            "a byte unit on a count (params, FLOPs and MACs are counts, not sizes in bytes)",
+            id="bytes-in-entry",
         ),
         pytest.param(
             f"{TABLE}\nbudgets = 5\n",

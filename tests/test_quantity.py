@@ -4,6 +4,10 @@ The accepted forms and the usage errors are those of the "Units" section of
 ``shared/CONVENTIONS.md``: an int, a finite non-negative float, or digits with
 ``_`` separators, a decimal point, an exponent, one SI suffix and an optional
 unit word. Reports print three significant figures with the suffix.
+
+Given the figure it limits (``figure="flops"``), a quantity takes its own unit
+word or none: another figure's unit ("3 GMACs" for flops) is refused, never
+converted, and a size in bytes is never a count.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_convbudget.words.quantity import format_quantity, parse_quantity
+from pytest_convbudget.words.quantity import (
+    BYTE_UNIT_PROBLEM,
+    EXPECTED_FORM,
+    format_quantity,
+    invalid_quantity_message,
+    parse_quantity,
+)
+from pytest_convbudget.words.vocabulary import FIGURE_LABELS, FIGURES
 
 QUANTITY_SETTINGS = settings(max_examples=300, deadline=None, database=None)
 SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
@@ -185,6 +196,172 @@ def test_errors_name_where_the_value_came_from(value: object) -> None:
     message = rejection_message(value, where)
     assert repr(value) in message
     assert where in message
+
+
+# ---------------------------------------------------------------------------
+# Units agree with keys: given the figure it limits, a quantity takes no other figure's unit
+# ---------------------------------------------------------------------------
+
+# Every unit word, by the figure it counts, in the spellings the docs and users write.
+FIGURE_WORDS = {
+    "params": ["param", "params", "parameter", "parameters", "Params", "PARAMETERS"],
+    "flops": ["flop", "flops", "FLOP", "FLOPs", "Flops"],
+    "macs": ["mac", "macs", "MAC", "MACs", "Macs"],
+}
+UNIT_CASES = [(unit_figure, word) for unit_figure, words in FIGURE_WORDS.items() for word in words]
+# Sizes in bytes, decimal and binary, as BYTE_UNITS spells them and a few other ways.
+BYTE_WORDS = ["B", "kB", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "gib", "mb", "byte", "bytes", "MBytes"]
+WHERE = "at [tool.convbudget] flops in /project/pyproject.toml"
+
+
+def rejection_figure(value: object, figure: str | None) -> str:
+    """The ValueError text for a value refused as a limit on ``figure``."""
+    with pytest.raises(ValueError) as excinfo:
+        parse_quantity(value, WHERE, figure=figure)
+    return str(excinfo.value)
+
+
+def test_every_unit_word_names_a_figure() -> None:
+    """The test's table of unit words is the parser's: no word is missed, none counts two figures."""
+    from pytest_convbudget.words.quantity import UNIT_FIGURES, UNIT_WORDS
+
+    assert {word.lower() for words in FIGURE_WORDS.values() for word in words} == set(UNIT_WORDS)
+    assert set(UNIT_FIGURES.values()) == set(FIGURES)
+    assert all(UNIT_FIGURES[word.lower()] == figure for figure, word in UNIT_CASES)
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+@pytest.mark.parametrize(("unit_figure", "word"), UNIT_CASES)
+@pytest.mark.parametrize(("prefix", "multiplier"), [("", 1), ("G", 10**9), ("M ", 10**6), ("k", 10**3)])
+def test_a_unit_word_is_accepted_on_its_own_figure_only(
+    figure: str, unit_figure: str, word: str, prefix: str, multiplier: int
+) -> None:
+    text = f"3 {prefix}{word}"
+    if unit_figure == figure:
+        assert parse_quantity(text, WHERE, figure=figure) == 3 * multiplier
+        return
+    with pytest.raises(ValueError) as excinfo:
+        parse_quantity(text, WHERE, figure=figure)
+    message = str(excinfo.value)
+    assert message == invalid_quantity_message(text, WHERE, figure)
+    assert message == (
+        f"invalid quantity {text!r} {WHERE}: a {FIGURE_LABELS[unit_figure]} unit on a {FIGURE_LABELS[figure]} "
+        f"limit (write the figure in {FIGURE_LABELS[figure]}, or set {unit_figure} instead)"
+    )
+
+
+def test_the_message_for_a_macs_unit_on_flops() -> None:
+    """Word for word, as a user reads it."""
+    message = rejection_figure("3 GMACs", "flops")
+    assert message == (
+        "invalid quantity '3 GMACs' at [tool.convbudget] flops in /project/pyproject.toml: "
+        "a MACs unit on a FLOPs limit (write the figure in FLOPs, or set macs instead)"
+    )
+
+
+@pytest.mark.parametrize("figure", [*FIGURES, None])
+@pytest.mark.parametrize(("unit_figure", "word"), UNIT_CASES)
+def test_without_a_figure_every_unit_word_is_a_plain_count(figure: str | None, unit_figure: str, word: str) -> None:
+    """figure=None keeps the permissive reading (the public parse_quantity, callers without a key)."""
+    assert parse_quantity(f"25.6M {word}") == 25_600_000
+    if figure is None or figure == unit_figure:
+        assert parse_quantity(f"25.6M {word}", figure=figure) == 25_600_000
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("4.1G", 4_100_000_000),
+        ("3.7 G", 3_700_000_000),
+        ("3_000_000", 3_000_000),
+        (3_000_000, 3_000_000),
+        (4.1e9, 4_100_000_000),
+        ("1e9", 1_000_000_000),
+        ("25.6M", 25_600_000),
+        ("0", 0),
+    ],
+)
+def test_a_number_without_a_unit_word_limits_any_figure(figure: str, value: object, expected: int) -> None:
+    assert parse_quantity(value, figure=figure) == expected
+
+
+@pytest.mark.parametrize(
+    ("figure", "text", "expected"),
+    [
+        ("flops", "4.1 GFLOPs", 4_100_000_000),
+        ("macs", "300 MMACs", 300_000_000),
+        ("params", "25.6M params", 25_600_000),
+        ("params", "1 parameter", 1),
+        ("macs", "5 macs", 5),
+        ("flops", "0.5 flops", 0),
+    ],
+)
+def test_the_documented_forms_stay_accepted_on_their_keys(figure: str, text: str, expected: int) -> None:
+    assert parse_quantity(text, figure=figure) == expected
+
+
+@pytest.mark.parametrize("figure", [*FIGURES, None])
+@pytest.mark.parametrize("word", BYTE_WORDS)
+@pytest.mark.parametrize("space", ["", " "])
+def test_a_size_in_bytes_is_never_a_count(figure: str | None, word: str, space: str) -> None:
+    text = f"3{space}{word}"
+    message = rejection_figure(text, figure)
+    assert message == f"invalid quantity {text!r} {WHERE}: {BYTE_UNIT_PROBLEM}"
+    assert message == invalid_quantity_message(text, WHERE, figure)
+
+
+@pytest.mark.parametrize("text", ["lots", "-3 GMACs", "1e999 GMACs", "3 X", "3 m"])
+def test_other_bad_values_keep_the_general_message(text: str) -> None:
+    """A value that is no quantity of any figure is told the forms a quantity takes."""
+    assert rejection_figure(text, "flops") == f"invalid quantity {text!r} {WHERE}: {EXPECTED_FORM}"
+
+
+def test_an_unknown_figure_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown figure 'FLOPs': expected one of params, flops, macs"):
+        parse_quantity("3G", figure="FLOPs")
+
+
+@st.composite
+def spelt_quantities(draw: st.DrawFn) -> tuple[str, int, str]:
+    """A quantity as people type it: '3 GMACs', '3gmac', '3 G MACs', '12 Kflop', '7 PARAMS' ...
+
+    Returns the text, its value when read as a plain count, and the figure of its unit word.
+    The SI suffix is case-sensitive (k and K only), so a random-case one such as 'g' is not a
+    quantity at all; the property below holds for those too.
+    """
+    n = draw(st.integers(0, 10**6))
+    suffix = draw(st.sampled_from(sorted(SUFFIXES)))
+    unit_figure, word = draw(st.sampled_from(UNIT_CASES))
+    word = "".join(char.upper() if draw(st.booleans()) else char.lower() for char in word)
+    if suffix and draw(st.booleans()):
+        suffix = suffix.swapcase()
+    gap_before = draw(st.sampled_from(["", " ", "  "]))
+    gap_between = draw(st.sampled_from(["", " "])) if suffix else " "
+    return f"{n}{gap_before}{suffix}{gap_between}{word}", n * SUFFIXES.get(suffix, 0), unit_figure
+
+
+@QUANTITY_SETTINGS
+@given(quantity=spelt_quantities(), figure=st.sampled_from(FIGURES))
+def test_a_unit_word_never_crosses_figures_in_any_spelling(quantity: tuple[str, int, str], figure: str) -> None:
+    """Matching units read exactly as without a figure; another figure's unit is refused, never converted."""
+    text, value, unit_figure = quantity
+    try:
+        plain = parse_quantity(text)
+    except ValueError:
+        plain = None  # e.g. 'gmac': a lower-case g is no SI suffix, on any key
+    if plain is not None:
+        assert plain == value
+    if unit_figure == figure and plain is not None:
+        assert parse_quantity(text, WHERE, figure=figure) == plain
+        return
+    with pytest.raises(ValueError) as excinfo:
+        parse_quantity(text, WHERE, figure=figure)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert message.startswith(f"invalid quantity {text!r} {WHERE}: ")
+    if plain is not None:  # a well-formed quantity of another figure says so
+        assert f"a {FIGURE_LABELS[unit_figure]} unit on a {FIGURE_LABELS[figure]} limit" in message
 
 
 # ---------------------------------------------------------------------------

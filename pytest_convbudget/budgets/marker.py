@@ -44,7 +44,10 @@ class BudgetMark:
         for figure in FIGURES:
             raw = kwargs.get(figure)
             try:
-                values[figure] = None if raw is None else parse_quantity(raw, where=f"for {figure}= {where}")
+                # figure= refuses another figure's unit: flops="3 GMACs" is an error, not 3 GFLOPs.
+                values[figure] = (
+                    None if raw is None else parse_quantity(raw, where=f"for {figure}= {where}", figure=figure)
+                )
             except ValueError as error:
                 raise MarkerError(str(error)) from None
         return cls(name=name, **values)

@@ -188,7 +188,8 @@ def _limits(table: Mapping[str, Any], where: _Where, name: str, source: str) -> 
     for figure in FIGURES:
         if figure in table:
             try:
-                value = parse_quantity(table[figure], where=f"at {name} {figure} in {where.path}")
+                # figure= refuses another figure's unit: flops = "3 GMACs" is an error, not 3 GFLOPs.
+                value = parse_quantity(table[figure], where=f"at {name} {figure} in {where.path}", figure=figure)
             except ValueError as error:
                 raise ConfigError(str(error)) from None
             limits.append(Limit(figure, value, f"{source} {figure}"))

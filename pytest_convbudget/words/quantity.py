@@ -11,6 +11,8 @@ import math
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
+from .vocabulary import FIGURE_LABELS, FIGURES
+
 SI_SUFFIXES: dict[str, int] = {
     "k": 10**3,
     "K": 10**3,
@@ -19,10 +21,16 @@ SI_SUFFIXES: dict[str, int] = {
     "T": 10**12,
     "P": 10**15,
 }
-# Unit words a quantity may end with; matched case-insensitively.
-UNIT_WORDS = frozenset(
-    {"flop", "flops", "mac", "macs", "param", "params", "parameter", "parameters"}
-)
+# Unit words a quantity may end with, matched case-insensitively, and the figure each one counts:
+# a limit on a figure takes no other figure's unit (a MAC is not a FLOP; nothing is converted).
+UNIT_FIGURES: dict[str, str] = {
+    "flop": "flops", "flops": "flops",
+    "mac": "macs", "macs": "macs",
+    "param": "params", "params": "params", "parameter": "params", "parameters": "params",
+}
+UNIT_WORDS = frozenset(UNIT_FIGURES)
+# What follows the number when it is a size in bytes ('GiB', '64 MB', '5 bytes'): never a count.
+_BYTE_UNIT = re.compile(r"(?:[kmgtp]i?\s*)?(?:b|bytes?)", re.IGNORECASE)
 _NUMBER = re.compile(
     r"""\s*
     (?P<number>
@@ -42,64 +50,117 @@ EXPECTED_FORM = (
 )
 
 
-def invalid_quantity_message(value: object, where: str | None) -> str:
-    """The one-line error for a bad quantity, naming where it came from."""
+BYTE_UNIT_PROBLEM = "a byte unit on a count (params, FLOPs and MACs are counts, not sizes in bytes)"
+
+
+def invalid_quantity_message(value: object, where: str | None, figure: str | None = None) -> str:
+    """The one-line error for a bad quantity, naming where it came from and what is wrong.
+
+    A size in bytes, or (given the ``figure`` the value limits) another figure's
+    unit word, is named as such; anything else gets the forms a quantity takes.
+    """
     origin = f" {where}" if where else ""
-    return f"invalid quantity {value!r}{origin}: {EXPECTED_FORM}"
+    return f"invalid quantity {value!r}{origin}: {_problem(value, figure)}"
 
 
-def parse_quantity(value: object, where: str | None = None) -> int:
+def unit_mismatch(figure: str, unit_figure: str) -> str:
+    """Why a value with ``unit_figure``'s unit word cannot limit ``figure``."""
+    return (
+        f"a {FIGURE_LABELS[unit_figure]} unit on a {FIGURE_LABELS[figure]} limit "
+        f"(write the figure in {FIGURE_LABELS[figure]}, or set {unit_figure} instead)"
+    )
+
+
+def parse_quantity(value: object, where: str | None = None, *, figure: str | None = None) -> int:
     """Return the whole number of units a budget quantity allows.
 
     Accepts an int, a finite non-negative float or a string such as ``"4.1G"``.
     A fractional result is rounded down: counts are integers, so ``count <=
     limit`` holds for exactly the same counts. ``where`` names the origin of the
     value (a marker, a pyproject key) in the ``ValueError`` raised for bad input.
+    ``figure`` (``"params"``, ``"flops"`` or ``"macs"``) is the figure the value
+    limits: a unit word of another figure is then refused (``"3 GMACs"`` for
+    ``flops``). Without it any of the unit words is read as a plain count.
+    Sizes in bytes (``"3 GiB"``) are refused either way.
     """
+    if figure is not None and figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: expected one of {', '.join(FIGURES)}")
     if isinstance(value, bool):
-        raise ValueError(invalid_quantity_message(value, where))
+        raise ValueError(invalid_quantity_message(value, where, figure))
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(invalid_quantity_message(value, where))
+            raise ValueError(invalid_quantity_message(value, where, figure))
         return value
     if isinstance(value, float):
         if not math.isfinite(value) or value < 0:
-            raise ValueError(invalid_quantity_message(value, where))
+            raise ValueError(invalid_quantity_message(value, where, figure))
         return math.floor(Decimal(repr(value)))
     if isinstance(value, str):
-        return _parse_text(value, where)
-    raise ValueError(invalid_quantity_message(value, where))
+        return _parse_text(value, where, figure)
+    raise ValueError(invalid_quantity_message(value, where, figure))
 
 
-def _parse_text(text: str, where: str | None) -> int:
-    match = _NUMBER.fullmatch(text)
-    number = match.group("number") if match else ""
-    if not match or not any(ch in "0123456789" for ch in number):
-        raise ValueError(invalid_quantity_message(text, where))
-    if match.group("exponent") and abs(int(match.group("exponent"))) > MAX_EXPONENT:
-        raise ValueError(invalid_quantity_message(text, where))
-    multiplier = _suffix_multiplier(match.group("rest"))
-    if multiplier is None:
-        raise ValueError(invalid_quantity_message(text, where))
+def _parse_text(text: str, where: str | None, figure: str | None) -> int:
+    read = _read(text)
+    if read is None or _mismatched(read[2], figure):
+        raise ValueError(invalid_quantity_message(text, where, figure))
+    number, multiplier, _ = read
     with localcontext() as exact:
         exact.prec = len(number) + 2 * MAX_EXPONENT  # enough digits that nothing rounds
         try:
             amount = Decimal(number.replace("_", "")) * multiplier
         except InvalidOperation:
-            raise ValueError(invalid_quantity_message(text, where)) from None
+            raise ValueError(invalid_quantity_message(text, where, figure)) from None
         return math.floor(amount)
 
 
-def _suffix_multiplier(rest: str) -> int | None:
-    """Multiplier for the text after the number, or None when it is not valid."""
-    if rest == "" or rest.lower() in UNIT_WORDS:
-        return 1
+def _read(text: str) -> tuple[str, int, str | None] | None:
+    """The number, its SI multiplier and the figure its unit word names (None: no word);
+    None when ``text`` is not a quantity of any figure."""
+    match = _NUMBER.fullmatch(text)
+    number = match.group("number") if match else ""
+    if not match or not any(ch in "0123456789" for ch in number):
+        return None
+    if match.group("exponent") and abs(int(match.group("exponent"))) > MAX_EXPONENT:
+        return None
+    unit = _unit(match.group("rest"))
+    return None if unit is None else (number, *unit)
+
+
+def _unit(rest: str) -> tuple[int, str | None] | None:
+    """Multiplier and unit figure for the text after the number, or None when it is not valid."""
+    if rest == "":
+        return 1, None
+    if rest.lower() in UNIT_FIGURES:
+        return 1, UNIT_FIGURES[rest.lower()]
     suffix, word = rest[0], rest[1:].lstrip()
     if suffix not in SI_SUFFIXES:
         return None
-    if word and word.lower() not in UNIT_WORDS:
+    if not word:
+        return SI_SUFFIXES[suffix], None
+    if word.lower() not in UNIT_FIGURES:
         return None  # rejects binary prefixes too: 'Mi', 'GiB'
-    return SI_SUFFIXES[suffix]
+    return SI_SUFFIXES[suffix], UNIT_FIGURES[word.lower()]
+
+
+def _mismatched(unit_figure: str | None, figure: str | None) -> bool:
+    return figure is not None and unit_figure is not None and unit_figure != figure
+
+
+def _problem(value: object, figure: str | None) -> str:
+    """What is wrong with a refused quantity, in the words of its message."""
+    if not isinstance(value, str):
+        return EXPECTED_FORM
+    read = _read(value)
+    if read is not None:
+        unit_figure = read[2]
+        if figure is not None and unit_figure is not None and unit_figure != figure:
+            return unit_mismatch(figure, unit_figure)
+        return EXPECTED_FORM
+    match = _NUMBER.fullmatch(value)
+    if match and _BYTE_UNIT.fullmatch(match.group("rest")):
+        return BYTE_UNIT_PROBLEM
+    return EXPECTED_FORM
 
 
 def parse_percent(value: object) -> float:
