@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -71,6 +72,16 @@ def open_page(driver: Any, path: Path) -> None:
     driver.get_log("browser")
     driver.get_log("performance")
     driver.get(path.resolve().as_uri())
+
+
+@contextmanager
+def window_width(driver: Any, width: int) -> Iterator[None]:
+    """The window ``width`` CSS pixels wide (scrollbars take no room: ``--hide-scrollbars``), then as before."""
+    driver.set_window_size(width, WINDOW[1])
+    try:
+        yield
+    finally:
+        driver.set_window_size(*WINDOW)
 
 
 def wait_for(driver: Any, css: str, seconds: float = 10.0) -> Any:

@@ -114,3 +114,29 @@ def many(count: int) -> list[Measurement]:
         measurement(f"tests/test_many.py::test_net[{index}]", "Sequential", ConvCost.from_dict(data))
         for index in range(count)
     ]
+
+
+# A run of very long names, as a parametrized test and a deep model give them: the page must wrap them, not scroll.
+LONG_TEST = "tests/integration/models/test_deep_architectures.py::test_deep_model[" + "-".join(
+    f"option_{index}={'value' * 3}_{index}" for index in range(9)) + "]"  # 312 characters, no space
+LONG_NAME = "a_measurement_named_at_length_" * 4  # 120 characters, no space
+LEVELS = 8
+
+
+def deep(width: int) -> nn.Module:
+    """A conv nested ``LEVELS`` modules deep under long names (a layer path of some 400 characters),
+    beside a module whose one name is 150 characters with no break in it."""
+    inner: nn.Module = nn.Conv2d(3, width, 3, padding=1)
+    for level in range(LEVELS):
+        inner = nn.Sequential(OrderedDict([(f"a_rather_long_module_name_at_level_{level}", inner)]))
+    return nn.Sequential(OrderedDict([("encoder", inner), ("x" * 150, nn.Conv2d(width, 2, 1))]))
+
+
+def long_names() -> RunReport:
+    """A baseline and a run of the deep model under long names: it grew, so every table of changes shows."""
+    limit = Limit("flops", 1_000, "@pytest.mark.budget")
+    base = [measurement(LONG_TEST, LONG_NAME, profile(deep(4), image(), device="meta"), [limit]),
+            measurement(LONG_TEST + "_gone", LONG_NAME, profile(deep(4), image(), device="meta"))]
+    head = [measurement(LONG_TEST, LONG_NAME, profile(deep(8), image(), device="meta"), [limit]),
+            measurement(LONG_TEST + "_new", "Sequential", mixed_cost())]
+    return build_report(run_file(head), run_file(base), GatePolicy(override=5.0), "baseline-" + "b" * 150 + ".json")

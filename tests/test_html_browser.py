@@ -2,19 +2,24 @@
 
 One browser session serves the whole module (``browser.py`` skips where no
 Chromium exists). The page is the run of ``html_cases``: the net grew past
-its FLOPs budget and the growth gate, and a conv+linear model is new.
+its FLOPs budget and the growth gate, and a conv+linear model is new. The
+width checks also draw the examples' own pages, as ``pytest examples`` writes
+them on main and on a branch, and a page of very long names.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from browser import browser_fixture, console_messages, open_page, requested_urls, wait_for
-from html_cases import GROWN_FLOPS, GROWN_PARAMS, many, report_of, runs
+from browser import browser_fixture, console_messages, open_page, requested_urls, wait_for, window_width
+from html_cases import GROWN_FLOPS, GROWN_PARAMS, LONG_TEST, long_names, many, report_of, runs
 from pytest_convbudget.render.html.page import render_html
 from pytest_convbudget.engine.kinds import KINDS
 
@@ -77,7 +82,8 @@ def _check_chart(driver: Any, anchor: str, figure: str) -> list[dict[str, Any]]:
 
 
 def test_it_renders_offline_with_no_console_errors_and_no_requests(page: Any, page_file: Path) -> None:
-    assert page.title == "conv budget"
+    assert page.title == "conv and linear budget"  # the kinds its measurements counted
+    assert page.find_element("tag name", "h1").text == page.title
     assert console_messages(page) == []
     assert requested_urls(page) == [page_file.resolve().as_uri()]
 
@@ -164,6 +170,7 @@ def test_five_hundred_measurements_load_folded(browser: Any, tmp_path: Path) -> 
     path.write_text(render_html(report_of(many(500))), encoding="utf-8")
     open_page(browser, path)
     assert console_messages(browser) == []
+    assert browser.title == "conv budget"  # conv modules only: the default count's title
     assert len(browser.find_elements("css selector", "#cb-summary tbody tr")) == 500
     assert len(browser.find_elements("css selector", "svg.cb-icicle")) == 1  # only the unfolded first section
     browser.execute_script('location.hash = "#m499";')
@@ -220,3 +227,144 @@ def test_a_module_with_several_kinds_is_split_into_parts_coloured_by_kind(browse
     assert [title.splitlines()[:2] for title in titles] == [
         ["self_attn", "FLOPs: 1,782 (69.9%)"], ["self_attn (linear)", "FLOPs: 1,536 (60.2%)"],
         ["self_attn (attention)", "FLOPs: 246 (9.6%)"]]
+
+
+# -- the page at real widths -------------------------------------------------
+
+WIDTHS = (900, 1280, 1400)  # a narrow window (minor columns fold away), a laptop's, and the default one
+ALL_KINDS = "conv, linear, matmul, attention and functional_conv budget"
+
+OPEN_ALL = 'document.querySelectorAll("details.cb-m").forEach(d => { d.open = true; });'
+UNDRAWN = 'return document.querySelectorAll(".cb-draw:not([data-drawn])").length;'
+# How wide the page and its tables are drawn: nothing may be wider than its box, and no box scrolls sideways.
+WIDTHS_DRAWN = """
+const label = node => node.id ? "#" + node.id : node.tagName.toLowerCase() + "." + node.className.replace(/ /g, ".");
+const where = node => { const section = node.closest("details"); return (section ? "#" + section.id + " " : "") + label(node); };
+const wide = [];
+for (const table of document.querySelectorAll("table")) {
+  const box = table.parentElement;
+  if (table.scrollWidth > box.clientWidth) wide.push([where(table), table.scrollWidth, where(box), box.clientWidth]);
+}
+for (const node of document.body.querySelectorAll("*")) {
+  const overflow = getComputedStyle(node).overflowX;
+  if ((overflow === "auto" || overflow === "scroll") && node.scrollWidth > node.clientWidth)
+    wide.push([where(node), node.scrollWidth, "scroller", node.clientWidth]);
+}
+return {page: document.documentElement.scrollWidth, window: window.innerWidth, wide: wide,
+        tables: document.querySelectorAll("table").length};
+"""
+
+
+# Each text part of a cell (the page puts a line-break opportunity between them): its text, on how many
+# lines it is drawn, and where its first line is.
+PART_LINES = """
+return Array.from(arguments[0].childNodes).filter(node => node.nodeType === Node.TEXT_NODE).map(node => {
+  const range = document.createRange();
+  range.selectNodeContents(node);
+  const rects = Array.from(range.getClientRects());
+  return {text: node.textContent, lines: new Set(rects.map(rect => Math.round(rect.top))).size,
+          top: Math.round(rects[0].top)};
+});
+"""
+
+
+def _edit(path: Path, edits: tuple[tuple[str, str], ...], tail: str = "") -> None:
+    text = path.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path.write_text(text + tail, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def example_pages(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The examples' pages as ``pytest examples`` writes them: main's run, which saves the baseline, and a
+    branch compared with it, made of the docs' edit (the student's grouped conv, groups=4 to 2) and the
+    golden outputs' (UNet3D and the ViT grow, ResNet-18 goes, a new model comes)."""
+    from examples_outputs import BRANCH_EDITS, EXAMPLES_DIR, NEW_TEST
+
+    work = tmp_path_factory.mktemp("examples")
+    main, branch = work / "main", work / "branch"
+    shutil.copytree(EXAMPLES_DIR, main, ignore=shutil.ignore_patterns("__pycache__", "github"))
+    shutil.copytree(main, branch)
+    _edit(branch / "models.py", (("groups=4", "groups=2"),))
+    _edit(branch / "test_examples.py", BRANCH_EDITS, NEW_TEST)
+    pytest_run = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    subprocess.run([*pytest_run, "--conv-save-baseline=../baseline.json", "--conv-html=../main.html"],
+                   cwd=main, capture_output=True, timeout=600, check=False)
+    subprocess.run([*pytest_run, "--conv-baseline=../baseline.json", "--conv-max-increase=5",  # fails: over budget
+                    "--conv-html=../branch.html"], cwd=branch, capture_output=True, timeout=600, check=False)
+    pages = {"main": work / "main.html", "branch": work / "branch.html", "long": work / "long.html"}
+    pages["long"].write_text(render_html(long_names()), encoding="utf-8")
+    assert all(path.exists() for path in pages.values())
+    return pages
+
+
+def _open_every_section(driver: Any) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script(OPEN_ALL)
+    WebDriverWait(driver, 10).until(lambda page: page.execute_script(UNDRAWN) == 0)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", ["main", "branch", "long"])
+def test_nothing_scrolls_sideways(browser: Any, example_pages: dict[str, Path], name: str, width: int) -> None:
+    """The summary and every section's tables fit the window, all sections open: long test ids, names and
+    module paths wrap, and nothing (the page, a table, a section's scroller) shows a horizontal scrollbar."""
+    with window_width(browser, width):
+        open_page(browser, example_pages[name])
+        assert browser.execute_script("return window.innerWidth;") == width
+        closed = browser.execute_script(WIDTHS_DRAWN)
+        _open_every_section(browser)
+        drawn = browser.execute_script(WIDTHS_DRAWN)
+        assert console_messages(browser) == []
+    assert drawn["tables"] > closed["tables"] > 1  # the layer tables were drawn
+    for shown in (closed, drawn):
+        assert shown["page"] <= shown["window"] == width
+        assert shown["wide"] == []
+
+
+def test_the_branch_page_shows_what_it_must_fit(example_pages: dict[str, Path]) -> None:
+    """The branch page is the widest the examples make: changed figures, a new and a removed measurement."""
+    text = example_pages["branch"].read_text(encoding="utf-8")
+    assert 'class="badge new"' in text and "Removed since the baseline" in text
+    assert text.count('<td class="num moved"') >= 9  # three measurements changed, three figures each
+
+
+@pytest.mark.parametrize("name", ["main", "branch"])
+def test_the_example_pages_are_titled_by_the_kinds_they_counted(browser: Any, example_pages: dict[str, Path],
+                                                                name: str) -> None:
+    open_page(browser, example_pages[name])
+    assert browser.title == ALL_KINDS  # the ViT counted every kind; the header's kinds line says in how many
+    assert browser.find_element("tag name", "h1").text == ALL_KINDS
+    assert "Kinds counted: conv in all" in browser.find_element("id", "cb-verdict").text
+
+
+def test_long_names_wrap_inside_their_cells(browser: Any, example_pages: dict[str, Path]) -> None:
+    with window_width(browser, 1280):
+        open_page(browser, example_pages["long"])
+        _open_every_section(browser)
+        cell = browser.find_element("css selector", "#cb-summary tbody td.wrap")
+        assert cell.text.replace("\n", "") == LONG_TEST
+        lines = browser.execute_script("return arguments[0].querySelector('code').getClientRects().length;", cell)
+        assert lines > 3  # wrapped in its column, not one line past the window's edge
+        layer = browser.find_element("css selector", "#m0 table.cb-layers td.path")
+        parts = browser.execute_script(PART_LINES, layer)  # the module path: a line of its own per module or two
+        assert [part["text"] for part in parts][:2] == ["encoder.", "a_rather_long_module_name_at_level_7."]
+        assert all(part["lines"] == 1 for part in parts), "it breaks after dots, not inside a module's name"
+        assert len({part["top"] for part in parts}) > 3
+
+
+def test_minor_columns_fold_away_in_a_narrow_window(browser: Any, example_pages: dict[str, Path]) -> None:
+    def shown(css: str) -> list[bool]:
+        return [cell.is_displayed() for cell in browser.find_elements("css selector", css)]
+
+    for width, folded in ((900, True), (1280, False)):
+        with window_width(browser, width):
+            open_page(browser, example_pages["branch"])
+            assert shown('#cb-summary th[data-figure="macs"]') == [not folded]
+            assert set(shown("#m0 table.cb-layers th.cb-minor")) == {not folded}
+            assert [th.get_attribute("textContent") for th in browser.find_elements(
+                "css selector", "#m0 table.cb-layers th.cb-minor")] == ["kind", "stride", "groups", "bias"]
+            assert all(shown('#cb-summary th[data-figure="flops"], #m0 table.cb-layers th.num:not(.cb-minor)'))

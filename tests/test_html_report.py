@@ -320,3 +320,65 @@ def test_kinds_counted_by_every_measurement_are_listed_plainly() -> None:
 
     page = render_html(report_of([measurement("t.py::t", "encoder", attention_cost())]))
     assert "Kinds counted: conv, linear, matmul, attention, functional_conv." in page
+
+
+ALL_KINDS = "conv, linear, matmul, attention and functional_conv budget"
+
+
+def _title_and_heading(page: str) -> tuple[str, str]:
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    heading = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)
+    return title, heading
+
+
+def test_the_title_names_the_kinds_counted(view: dict[str, Any], page: str) -> None:
+    """One measurement counted conv and linear: the page says so in its title and heading."""
+    assert view["title"] == "conv and linear budget"
+    assert _title_and_heading(page) == ("conv and linear budget", "conv and linear budget")
+
+
+def test_a_run_of_the_default_count_keeps_its_title() -> None:
+    from pytest_convbudget.render.phrases import SECTION
+
+    for report in (report_of(many(2)), report_of([])):  # conv modules only, and nothing counted
+        assert _title_and_heading(render_html(report)) == (SECTION, SECTION) == ("conv budget", "conv budget")
+
+
+def test_every_kind_is_named_in_registry_order() -> None:
+    from html_cases import attention_cost, measurement, net_cost
+    from pytest_convbudget.engine.kinds import KINDS
+    from pytest_convbudget.render.html.view import page_title
+
+    # measured in another order than the registry's: the title follows the registry, as the kinds line does
+    report = report_of([measurement("t.py::t", "encoder", attention_cost()),
+                        measurement("t.py::u", "net", net_cost(False))])
+    assert _title_and_heading(render_html(report)) == (ALL_KINDS, ALL_KINDS)
+    assert page_title(list(KINDS)) == ALL_KINDS
+    assert page_title(["linear"]) == "linear budget"
+    assert page_title(["conv", "linear", "matmul", "attention"]) == "conv, linear, matmul and attention budget"
+
+
+def test_a_title_given_by_the_caller_is_kept_and_escaped(run: RunReport) -> None:
+    page = render_html(run, title="<b>my</b> models")
+    assert _title_and_heading(page) == ("&lt;b&gt;my&lt;/b&gt; models",) * 2
+    assert build_view(run, "mine")["title"] == "mine"
+
+
+def test_long_names_can_wrap_and_changed_figures_keep_their_pairs(page: str) -> None:
+    """The markup the narrow layouts need: names in a capped box, a changed figure's before and after
+    on one line and its change on the next, the summary's figure columns named for folding."""
+    assert f'<td class="wrap"><a href="#m0"><code>{NET_TEST}</code></a></td>' in page
+    assert '<td class="name"><span class="cb-cap">Sequential</span></td>' in page
+    assert '<span class="cb-pair"><span class="nw">426 k →</span> <span class="nw">737 k</span></span> ' \
+           '<span class="up">(+73.1%)</span>' in page
+    assert '<th class="num" data-type="num" data-figure="macs">MACs</th>' in page
+
+
+def test_the_page_script_never_writes_markup() -> None:
+    """Names reach the page only as text: the script builds elements and sets textContent."""
+    from importlib import resources
+
+    script = resources.files("pytest_convbudget.render.html").joinpath("page.js").read_text(encoding="utf-8")
+    sinks = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "DOMParser", "createContextualFragment")
+    for sink in sinks:
+        assert sink not in script, sink

@@ -22,6 +22,25 @@
     if (text !== undefined) node.textContent = text;
     return node;
   }
+  /* Text that may break after each dot or slash (``PATH_PARTS``) or underscore (``TYPE_PARTS``). */
+  var PATH_PARTS = /[^./]*[./]?/g, TYPE_PARTS = /[^._]*[._]?/g;
+  function breakable(host, text, parts) {
+    (text.match(parts) || []).forEach(function (part, index, all) {
+      if (!part) return;
+      host.appendChild(document.createTextNode(part));
+      if (index < all.length - 2) host.appendChild(document.createElement("wbr"));
+    });
+    return host;
+  }
+  /* A module path's cell: it gives way first when a table is squeezed (breaking, by the style,
+     anywhere in a part too long for its column). */
+  function pathCell(text) { return breakable(el("td", {"class": "path"}), text, PATH_PARTS); }
+  /* An op's type: whole parts up to a cap, as the summary shows a name. */
+  function typeCell(text) {
+    var cell = el("td", {"class": "name"});
+    cell.appendChild(breakable(el("span", {"class": "cb-cap"}), text, TYPE_PARTS));
+    return cell;
+  }
   function svgEl(tag, attrs) {
     var node = document.createElementNS(SVG, tag);
     Object.keys(attrs).forEach(function (key) { node.setAttribute(key, attrs[key]); });
@@ -170,7 +189,7 @@
     headRow(table, ["block", "before / after", "before", "after", "change"], 2);
     data.blocks.forEach(function (b) {
       var row = el("tr", {"class": b.state ? "change-" + (b.state === "new" ? "added" : "removed") : ""});
-      row.appendChild(el("td", {}, b.name + (b.state ? " (" + b.state + ")" : "")));
+      row.appendChild(pathCell(b.name + (b.state ? " (" + b.state + ")" : "")));
       var track = el("td", {"class": "cb-track"});
       ["before", "after"].forEach(function (side) {
         var w = scale ? 100 * Number(b[side]) / scale : 0;
@@ -193,7 +212,7 @@
     headRow(table, ["layer", "status", "FLOPs before", "FLOPs after", "change", "params before", "params after"], 2);
     data.moved.forEach(function (m) {
       var row = el("tr", {"class": "change-" + m.status});
-      row.appendChild(el("td", {}, m.name));
+      row.appendChild(pathCell(m.name));
       row.appendChild(el("td", {}, m.status));
       row.appendChild(el("td", {"class": "num"}, exact(m.before.flops)));
       row.appendChild(el("td", {"class": "num"}, exact(m.after.flops)));
@@ -212,8 +231,12 @@
     var columns = data.layer_columns;
     var numeric = {groups: true, params: true, FLOPs: true, MACs: true};
     var figure = {params: "params", FLOPs: "flops", MACs: "macs"};
+    var minor = {kind: true, stride: true, groups: true, bias: true};  // folded away in a narrow window
+    function classes(name) {
+      return [numeric[name] ? "num" : "", minor[name] ? "cb-minor" : ""].join(" ").trim();
+    }
     columns.forEach(function (name) {
-      line.appendChild(el("th", {"data-type": numeric[name] ? "num" : "text", "class": numeric[name] ? "num" : ""}, name));
+      line.appendChild(el("th", {"data-type": numeric[name] ? "num" : "text", "class": classes(name)}, name));
     });
     head.appendChild(line);
     table.appendChild(head);
@@ -224,7 +247,8 @@
       cells.forEach(function (cell, index) {
         var name = columns[index];
         row.appendChild(figure[name] ? el("td", {"class": "num", "data-sort": cell, "data-figure": figure[name]}, exact(cell))
-                                     : el("td", numeric[name] ? {"class": "num"} : {}, cell));
+                        : name === "layer" ? pathCell(cell) : name === "type" ? typeCell(cell)
+                        : el("td", classes(name) ? {"class": classes(name)} : {}, cell));
       });
       rows.appendChild(row);
     });

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ...words.errors import OutputUnavailable
-from .view import TITLE, build_view
+from .view import build_view
 
 if TYPE_CHECKING:
     from ...ci.verdict import RunReport
@@ -55,8 +55,9 @@ def _inline(name: str) -> Any:
     return Markup(text)
 
 
-def render_html(report: RunReport, title: str = TITLE) -> str:
+def render_html(report: RunReport, title: str | None = None) -> str:
     """The page for a run report: ``outputs.OUTPUTS["html"]``, so the gate's
     ``--conv-html``, ``diff --format html`` and ``profile --html`` all draw the
-    report every other format renders."""
+    report every other format renders. Its title names the kinds the run counted
+    (``conv budget`` by default), unless ``title`` is given."""
     return render_view(build_view(report, title))

@@ -30,6 +30,7 @@ from ..phrases import (
     REGRESSIONS_TITLE,
     SECTION,
     budget_text,
+    count_label,
     exact_and_short,
     headline,
     kinds_note,
@@ -52,11 +53,20 @@ OPEN_SECTIONS = 3  # sections unfolded on load: the first over-budget or regress
 OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
 # The layer table's columns; params, FLOPs and MACs are exact decimal strings.
 LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")
-TITLE = SECTION
+TITLE = SECTION  # the title of a run that counted conv modules only (the default), or nothing
 
 
-def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
-    """The whole page's data. Rows come over budget first, then regressed, then in run order."""
+def page_title(kinds: Sequence[str]) -> str:
+    """The page's title and heading: what the run counted. ``conv budget`` for the default
+    count, ``conv, linear, matmul and attention budget`` for a run that counted those kinds
+    (in any of its measurements: the header's kinds line says in how many)."""
+    return f"{count_label(kinds, str)} budget" if kinds else TITLE
+
+
+def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
+    """The whole page's data. Rows come over budget first, then regressed, then in run order.
+
+    ``title`` names the page; by default (``None``) it names the kinds the measurements counted."""
     comparison = report.comparison
     measurements = [entry.measurement for entry in report.entries]
     changes = {change.after.key: change for change in comparison.changes} if comparison else {}
@@ -78,9 +88,9 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
     flagged = [row for row in rows if row["over"] or row["regressed"] or row["mismatch"]] or rows[:1]
     for row in flagged[:OPEN_SECTIONS]:
         row["open"] = True
-    counted = {kind for measurement in measurements for kind in measurement.cost.count}
+    counted = _in_registry_order({kind for measurement in measurements for kind in measurement.cost.count})
     return _shown({
-        "title": title,
+        "title": page_title(counted) if title is None else title,
         "status": report.status,
         "failed": report.failed,
         "headline": headline(report),
@@ -94,7 +104,7 @@ def build_view(report: RunReport, title: str = TITLE) -> dict[str, Any]:
              "flops": exact_and_short(entry.measurement.cost.flops)}
             for entry in (comparison.removed if comparison else ())
         ],
-        "kinds": _in_registry_order(counted),
+        "kinds": counted,
         "kinds_line": kinds_line(measurements),
         "colours": kind_colours(),
         "per": sorted({measurement.per for measurement in measurements}),
