@@ -23,6 +23,7 @@ from .ci.runfile import (
     load_run_file,
     merge_runs,
 )
+from .ci.coverage import Coverage
 from .ci.verdict import GatePolicy, RunReport, build_report
 from .render import phrases
 from .render.outputs import NotWritten, Output, draw, file_outputs, render, write
@@ -50,6 +51,7 @@ class GateResult:
     lines: list[str] = field(default_factory=list)
     report: RunReport | None = None
     file_errors: int = 0  # outputs that could not be written
+    not_saved: int = 0  # baselines refused (--conv-save-baseline, --conv-merge-baseline of a partial run)
 
     @property
     def failed(self) -> bool:
@@ -94,13 +96,14 @@ class RegressionGate:
             raise GateError(str(error)) from None
 
     def finish(
-        self, entries: Sequence[RunEntry], device: str, incomplete: str | None = None, narrowed: str | None = None
+        self, entries: Sequence[RunEntry], device: str, incomplete: str | None = None, narrowed: str | None = None,
+        coverage: Coverage | None = None,
     ) -> GateResult:
         """Write the files, judge, render. ``incomplete`` says why the run stopped short and
         ``narrowed`` why it ran only part of the suite; either keeps a baseline from being
         replaced. A merge updates only what was measured, so only ``incomplete`` stops it."""
         result = GateResult()
-        run = build_run_file(entries, device)
+        run = build_run_file(entries, device, coverage)
         self._save_run(result, run, incomplete, narrowed)
         policy = GatePolicy.from_settings(self.settings, self.options.max_increase, self.options.enforcement)
         label = None if self.options.baseline_path is None else str(self.options.baseline_path)
@@ -131,14 +134,17 @@ class RegressionGate:
         if save is not None:
             if incomplete:
                 result.lines.append(phrases.not_saved(save, incomplete))
+                result.not_saved += 1
             elif narrowed:
                 result.lines.append(phrases.not_saved(save, narrowed, phrases.MERGE_HINT))
+                result.not_saved += 1
             else:
                 self._write(result, phrases.BASELINE, save, text, count)
         if self.options.merge_baseline is not None and self.merge_into is not None:
             path = self.options.merge_baseline
             if incomplete:
                 result.lines.append(phrases.not_saved(path, incomplete))
+                result.not_saved += 1
             else:
                 merged, updated = merge_runs(self.merge_into, run)
                 self._write(result, phrases.BASELINE, path, merged.to_json(),

@@ -16,7 +16,7 @@ import pytest
 from .budgets.marker import MARKER_HELP
 from .budgets.pyproject import find_pyproject, load_settings
 from .render.outputs import file_outputs
-from .session import WORKER_DESELECTED, ConvBudgetSession
+from .session import WORKER_DESELECTED, WORKER_MEASURING, ConvBudgetSession, measures
 from .words.errors import ConfigError
 from .words.vocabulary import DEVICES, ENFORCEMENT, RUN_FILE_OPTION, is_known_device
 
@@ -56,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conv-save-baseline", default=None, metavar="PATH",
         help="write the run as a baseline to PATH (atomically; a run file)",
+    )
+    group.addoption(
+        "--conv-require-save", action="store_true", default=None,
+        help="fail the session (exit status 1) when --conv-save-baseline or --conv-merge-baseline is refused "
+        "(a partial or stopped run): for baseline jobs, so a baseline never goes stale unnoticed",
     )
     group.addoption(
         "--conv-merge-baseline", default=None, metavar="PATH",
@@ -167,11 +172,17 @@ class SessionHooks:
 
         self.session.last_failed_only = last_failed_only(session.config)  # read before this run's results change it
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """The suite's measuring tests in order, before -k, -m or a sharding plugin deselects any."""
+        self.session.note_measuring([item.nodeid for item in items if measures(item)])
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.session.note_collected([item.nodeid for item in session.items])
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.session.note_deselected([item.nodeid for item in items])
+        self.session.note_measuring([item.nodeid for item in items if measures(item)])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.session.note_report(report)
@@ -182,6 +193,7 @@ class SessionHooks:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker:
             session.config.workeroutput[WORKER_DESELECTED] = self.session.deselected  # type: ignore[attr-defined]
+            session.config.workeroutput[WORKER_MEASURING] = list(self.session.measuring)  # type: ignore[attr-defined]
             return
         self.session.finish(session)
 
@@ -209,4 +221,6 @@ class XdistHooks:
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Workers collect and deselect; the controller learns what they left out when they finish."""
-        self._session.note_deselected(list(getattr(node, "workeroutput", {}).get(WORKER_DESELECTED, [])))
+        output = getattr(node, "workeroutput", {})
+        self._session.note_deselected(list(output.get(WORKER_DESELECTED, [])))
+        self._session.note_measuring(list(output.get(WORKER_MEASURING, [])))

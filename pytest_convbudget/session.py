@@ -19,12 +19,14 @@ from .words.vocabulary import RUN_FILE_OPTION
 
 if TYPE_CHECKING:
     from .budgets.measurement import Measurement
+    from .ci.coverage import Coverage
     from .gate import GateResult, RegressionGate
 
 MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
 MEASUREMENTS = pytest.StashKey[list]()  # of Measurement; imported when a test measures
 USER_PROPERTY = "convbudget"  # the user_properties key measurements travel under
 WORKER_DESELECTED = "convbudget_deselected"  # workeroutput key: the ids a worker deselected
+WORKER_MEASURING = "convbudget_measuring"  # workeroutput key: the ids of the tests that measure
 CI_OPTIONS = (
     RUN_FILE_OPTION, "conv_save_baseline", "conv_merge_baseline", "conv_baseline", "conv_max_increase",
     "conv_require_baseline",
@@ -45,6 +47,7 @@ class ConvBudgetSession:
         self.gate = make_gate(config, settings, self.enforcement)
         self.gate_lines: list[str] = []
         self.deselected: list[str] = []
+        self.measuring: dict[str, None] = {}  # tests that use conv_cost or a budget marker, in the suite's order
         self.last_failed_only = False
 
     # -- per test -------------------------------------------------------
@@ -91,6 +94,10 @@ class ConvBudgetSession:
                 known.add(test_id)
                 self.deselected.append(test_id)
 
+    def note_measuring(self, ids: list[str]) -> None:
+        """Measuring tests in collection order, seen before any deselection (and again, in order, after it)."""
+        self.measuring.update(dict.fromkeys(ids))
+
     def note_collected(self, ids: list[str]) -> None:
         if not self.order:
             self.order = {test_id: index for index, test_id in enumerate(ids)}
@@ -113,6 +120,14 @@ class ConvBudgetSession:
             self.measurements,
             key=lambda m: (self.order.get(m.test_id, unknown), m.test_id, m.index),
         )
+
+    def coverage(self) -> Coverage:
+        """The measuring tests, in suite order, split by whether they ran: what a shard did not run."""
+        from .ci.coverage import coverage_of
+        from .ci.selection import narrowing_args
+
+        whole = not narrowing_args(self.config) and not self.last_failed_only
+        return coverage_of(list(self.measuring), self.outcomes, whole)
 
     def unmatched_patterns(self) -> list[str]:
         """Patterns that match no test of the suite: collected ones, deselected ones included.
@@ -146,7 +161,9 @@ class ConvBudgetSession:
             parts[phrases.REGRESSION_WORDS] = len(result.report.regressions) if result.report else 0
             parts[phrases.MISMATCH_WORDS] = len(result.report.mismatched) if result.report else 0
             parts[phrases.NOT_WRITTEN_WORDS] = result.file_errors
-            if result.failed and session.exitstatus == pytest.ExitCode.OK:
+            parts[phrases.NOT_SAVED_WORDS] = result.not_saved
+            refused = result.not_saved > 0 and bool(self.config.getoption("conv_require_save"))
+            if (result.failed or refused) and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         add_to_final_line(self.config, parts)
 
@@ -163,7 +180,7 @@ class ConvBudgetSession:
         narrowed = narrowing(self.config, self.deselected, self.last_failed_only)
         result = self.gate.finish(
             entries, self.device_override or self.settings.device, incomplete_reason(session),
-            None if narrowed is None else phrases.narrowed_text(narrowed),
+            None if narrowed is None else phrases.narrowed_text(narrowed), self.coverage(),
         )
         self.gate_lines = result.lines
         return result
@@ -192,6 +209,11 @@ class FinalLineEntry:
 
     count_towards_summary = True
     when = ""
+
+
+def measures(item: pytest.Item) -> bool:
+    """A test that measures: it asks for ``conv_cost`` (itself or through a fixture), or carries a budget."""
+    return "conv_cost" in getattr(item, "fixturenames", ()) or item.get_closest_marker(MARKER) is not None
 
 
 def add_to_final_line(config: pytest.Config, parts: dict[tuple[str, str], int]) -> None:

@@ -232,6 +232,7 @@ def test_json_carries_the_verdict_every_format_shares(artifacts: Path) -> None:
     assert data["counts"] == {
         "measurements": 3, "changed": 1, "unchanged": 1, "added": 1, "removed": 1, "over_budget": 0, "regressions": 1,
         "mismatched": 0,
+        "not_run": 0,
     }
     assert data["over_budget"] == []
 

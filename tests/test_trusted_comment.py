@@ -7,11 +7,15 @@ default branch's ``pyproject.toml`` (the checkout) and the pull request's
 artifact (its run file and number). ``gh`` is a stub that records its
 arguments, hands out main's baseline artifact and keeps what would be
 posted. ``python`` is this interpreter, except that ``pip`` is recorded,
-not run, and torch, pytest and jinja2 cannot be imported: the job installs
-the pinned release with ``--no-deps``, so its ``diff`` must render without
-them. The run files are the examples project's
-(``tests/data/examples_outputs/``): main's baseline, and the branch that grew
-a model past its budget.
+not run, and torch and pytest cannot be imported: the job installs the
+pinned release with ``--no-deps`` (and jinja2 alone, for the HTML page), so
+its ``diff`` must render without them. The run files are the examples
+project's (``tests/data/examples_outputs/``): main's baseline, and the branch
+that grew a model past its budget.
+
+The merge job of ``convbudget-pr-sharded.yml`` runs the same way, on the
+branch's run file cut into two shards, and what it uploads is handed to the
+comment job: a sharded pull request gets the comment an unsharded one gets.
 """
 
 from __future__ import annotations
@@ -29,10 +33,15 @@ import pytest
 from test_workflows import (
     BASELINE,
     COMMENT,
+    PAGE_ARTIFACT,
     PR,
+    RUN_ARTIFACT,
+    SHARDED,
     artifact_names,
     diff_command,
+    job_workflow,
     load,
+    module_arguments,
     only_job,
     pr_number_file,
     project_version,
@@ -51,9 +60,13 @@ EXAMPLES_PYPROJECT = Path(__file__).resolve().parent.parent / "examples" / "pypr
 REPOSITORY = "octo/models"
 PR_NUMBER = "17"
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
+BASELINE_SHA = "89abcdef0123456789abcdef0123456789abcdef"  # the push to main that made the baseline
+SERVER = "https://github.com"
+RUN_ID = "5151"  # the comment job's own run (the PR run it follows is 4343)
+RUN_URL = f"{SERVER}/{REPOSITORY}/actions/runs/{RUN_ID}"
 BOT = "github-actions[bot]"
-# What the comment job does not install: none of it may be needed to render markdown.
-BLOCKED = ("torch", "pytest", "_pytest", "pluggy", "jinja2", "markupsafe", "numpy", "yaml") + (
+# What the comment and merge jobs do not install: none of it may be needed to render or merge.
+BLOCKED = ("torch", "pytest", "_pytest", "pluggy", "numpy", "yaml") + (
     ("tomli",) if sys.version_info >= (3, 11) else ()
 )
 
@@ -141,6 +154,17 @@ def golden_markdown(name: str) -> str:
     return text
 
 
+def without_page_link(body: str, url: str = RUN_URL) -> str:
+    """The comment less its one line that links to the page (``--page-url``), and the blank line
+    that line added: what the examples' goldens, rendered with no page, hold."""
+    lines = body.split("\n")
+    (index,) = [i for i, line in enumerate(lines) if url in line]
+    del lines[index]
+    if 0 < index < len(lines) and lines[index - 1] == lines[index] == "":
+        del lines[index - 1]
+    return "\n".join(lines)
+
+
 # max_increase = 5 in the trusted table: the same options as the plugin run that wrote branch-comment.md
 # (--conv-max-increase=5). With none: as diff-markdown.txt, diff with no max_increase.
 CONFIGS = {"max_increase 5": ("5", "branch-comment.md"), "no max_increase": (None, "diff-markdown.txt")}
@@ -155,15 +179,17 @@ class StepRun:
 
 
 class Job:
-    """The comment job's workspace, its tools (``python`` and the ``gh`` stub), and its run."""
+    """A job's workspace, its tools (``python`` and the ``gh`` stub), and its run: by default the
+    comment job; ``Job(root, SHARDED, "merge")`` the sharded workflow's merge job."""
 
-    def __init__(self, root: Path) -> None:
-        self.workflow = load(COMMENT)
+    def __init__(self, root: Path, workflow: str = COMMENT, job: str | None = None) -> None:
+        self.workflow = load(workflow)
+        self.job = only_job(self.workflow) if job is None else self.workflow["jobs"][job]
         self.workspace = root / "workspace"
         self.state = root / "gh"
         self.bin = root / "bin"
         for folder in (self.workspace, self.state, self.bin, root / "site"):
-            folder.mkdir()
+            folder.mkdir(parents=True)
         (root / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
         self._tool("python", PYTHON_SHIM.format(python=sys.executable))
         (self.state / "gh.py").write_text(GH_STUB, encoding="utf-8")
@@ -176,6 +202,8 @@ class Job:
             "PYTHONPATH": str(root / "site"),
             "PYTHONDONTWRITEBYTECODE": "1",
             "GITHUB_REPOSITORY": REPOSITORY,
+            "GITHUB_SERVER_URL": SERVER,
+            "GITHUB_RUN_ID": RUN_ID,
             "GITHUB_WORKSPACE": str(self.workspace),
             "GITHUB_ENV": str(self.state / "github_env"),
             "GH_STUB": str(self.state),
@@ -187,6 +215,8 @@ class Job:
             "github.token": "stub-token",
             "github.event.workflow_run.head_sha": HEAD_SHA,
             "github.event.workflow_run.id": "4343",
+            "github.event.pull_request.number": PR_NUMBER,  # the merge job's
+            "needs.compare.result": "success",
         }
 
     def _tool(self, name: str, text: str) -> None:
@@ -195,10 +225,11 @@ class Job:
         path.chmod(0o755)
 
     def lay_out(self, *, pyproject: str, run_file: bytes | None, number: str = PR_NUMBER,
-                baseline: bytes | None = None) -> None:
+                baseline: bytes | None = None, artifact: dict[str, bytes] | None = None) -> None:
         """The workspace after the job's actions: the checkout's pyproject.toml at the root, the pull
         request's artifact where download-artifact puts it, and main's baseline artifact for ``gh``,
-        each file where the workflows' paths say (see ``test_workflows.test_files_line_up_between_the_jobs``)."""
+        each file where the workflows' paths say (see ``test_workflows.test_files_line_up_between_the_jobs``).
+        ARTIFACT: the files of another ``convbudget-run`` (the sharded workflow's), by their names in it."""
         (self.workspace / "pyproject.toml").write_text(pyproject, encoding="utf-8")
         pr_workflow = load(PR)
         (upload,) = uses(pr_workflow, "actions/upload-artifact")
@@ -208,9 +239,13 @@ class Job:
         (download,) = uses(self.workflow, "actions/download-artifact")
         folder = self.workspace / download["with"]["path"]
         folder.mkdir()
-        if run_file is not None:
-            (folder / inside[run_path]).write_bytes(run_file)
-        (folder / inside[pr_number_file(pr_workflow)]).write_text(number + "\n", encoding="utf-8")
+        if artifact is not None:
+            for name, data in artifact.items():
+                (folder / name).write_bytes(data)
+        else:
+            if run_file is not None:
+                (folder / inside[run_path]).write_bytes(run_file)
+            (folder / inside[pr_number_file(pr_workflow)]).write_text(number + "\n", encoding="utf-8")
 
         (baseline_upload,) = uses(load(BASELINE), "actions/upload-artifact")
         path = baseline_upload["with"]["path"]
@@ -228,7 +263,7 @@ class Job:
         after a failure only ``always()`` steps run. ``$GITHUB_ENV`` carries values to later steps."""
         done: list[StepRun] = []
         failed = False
-        for index, step in enumerate(only_job(self.workflow)["steps"]):
+        for index, step in enumerate(self.job["steps"]):
             if "run" not in step:
                 continue  # an action: its work is laid out beforehand
             condition = step.get("if")
@@ -283,14 +318,14 @@ def branch_run() -> bytes:
     return (OUTPUTS / "branch-run.json").read_bytes()
 
 
-def test_the_jobs_python_has_no_torch_pytest_or_jinja2(job: Job) -> None:
+def test_the_jobs_python_has_no_torch_or_pytest(job: Job) -> None:
     """The harness's own check: what the comment job does not install cannot be imported here either,
-    while the package itself can."""
-    for name in ("torch", "pytest", "jinja2"):
+    while the package itself can, and jinja2 (which the job installs for the page)."""
+    for name in ("torch", "pytest"):
         done = job.python("-c", f"import {name}")
         assert done.returncode == 1 and f"import of {name} halted" in done.stderr, (name, done.stderr)
-    done = job.python("-c", "import sys, pytest_convbudget.cli.diff\n"
-                      "print([name for name in ('torch', 'pytest', 'jinja2') if sys.modules.get(name)])")
+    done = job.python("-c", "import sys, jinja2, pytest_convbudget.cli.diff, pytest_convbudget.cli.merge\n"
+                      "print([name for name in ('torch', 'pytest') if sys.modules.get(name)])")
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
 
 
@@ -304,6 +339,7 @@ def test_the_diff_line_renders_the_examples_comment(job: Job, config: str) -> No
     arguments, output = diff_command(job.workflow)
     baseline_folder = job.workspace / Path(arguments[1]).parent
     shutil.copytree(job.state / "artifacts" / "convbudget-baseline", baseline_folder)
+    arguments = [re.sub(r"\$([A-Z_]+)", lambda m: job.env[m.group(1)], word) for word in arguments]
 
     done = job.python("-m", "pytest_convbudget", *arguments)
     (job.workspace / output).write_text(done.stdout, encoding="utf-8")
@@ -312,7 +348,7 @@ def test_the_diff_line_renders_the_examples_comment(job: Job, config: str) -> No
     assert done.stderr == ""
     comment = (job.workspace / output).read_text(encoding="utf-8")
     assert comment.startswith(COMMENT_MARKER + "\n")
-    assert comment == golden_markdown(golden)
+    assert without_page_link(comment) == golden_markdown(golden)
 
 
 def test_a_regressed_pull_request_gets_the_comment(job: Job) -> None:
@@ -322,10 +358,11 @@ def test_a_regressed_pull_request_gets_the_comment(job: Job) -> None:
     runs = job.run()
 
     assert [run.returncode for run in runs] == [0] * len(runs), runs
-    assert job.pip() == [f"install --no-deps pytest-convbudget=={project_version()}"]
+    assert job.pip() == [f"install --no-deps pytest-convbudget=={project_version()}", "install jinja2>=3.0"]
     (posted,) = job.posted()
     assert posted["args"] == ["api", f"repos/{REPOSITORY}/issues/{PR_NUMBER}/comments", "-F", "body=@comment.md"]
-    assert posted["body"] == golden_markdown("branch-comment.md")
+    assert without_page_link(posted["body"]) == golden_markdown("branch-comment.md")
+    assert page_run(job).startswith("<!DOCTYPE html>")
     assert ["api", f"repos/{REPOSITORY}/pulls/{PR_NUMBER}", "--jq", ".head.sha"] in job.calls()
     (download,) = [call for call in job.calls() if call[:2] == ["run", "download"]]
     assert download[2] == "4242"
@@ -346,7 +383,7 @@ def test_the_bots_own_comment_is_updated_not_a_lookalike(job: Job) -> None:
     (posted,) = job.posted()
     assert posted["args"] == ["api", "--method", "PATCH", f"repos/{REPOSITORY}/issues/comments/3",
                               "-F", "body=@comment.md"]
-    assert posted["body"] == golden_markdown("branch-comment.md")
+    assert without_page_link(posted["body"]) == golden_markdown("branch-comment.md")
 
 
 def _corrupt(kind: str) -> bytes:
@@ -370,7 +407,7 @@ def test_a_refused_run_file_posts_nothing_and_fails_the_job(job: Job, kind: str)
     job.lay_out(pyproject=trusted_pyproject("5"), run_file=_corrupt(kind))
     runs = job.run()
 
-    render = step(runs, "Render")
+    render = step(runs, "Render the comment")
     assert render.returncode == 2
     errors = [line for line in render.stderr.splitlines() if line]
     assert len(errors) == 1 and errors[0].startswith("convbudget diff: error: pr/convbudget-head.json: "), errors
@@ -379,6 +416,7 @@ def test_a_refused_run_file_posts_nothing_and_fails_the_job(job: Job, kind: str)
     assert job.posted() == []
     assert not any(call[0] == "api" and "comments" in " ".join(call) for call in job.calls())
     assert not (job.workspace / "comment.md").exists()
+    assert not (job.workspace / "report.html").exists()
 
 
 def test_a_run_file_over_the_size_limit_posts_nothing(job: Job) -> None:
@@ -389,7 +427,7 @@ def test_a_run_file_over_the_size_limit_posts_nothing(job: Job) -> None:
         stream.truncate(DEFAULT_MAX_FILE_SIZE + 1)
     runs = job.run()
 
-    render = step(runs, "Render")
+    render = step(runs, "Render the comment")
     assert render.returncode == 2 and runs[-1] is render
     assert render.stderr.startswith("convbudget diff: error: pr/convbudget-head.json: ")
     assert render.stderr.count("\n") == 1
@@ -429,9 +467,11 @@ def test_nothing_to_compare_posts_nothing_quietly(job: Job, missing: str) -> Non
     runs = job.run()
 
     assert all(run.returncode == 0 for run in runs), runs
-    assert ("no baseline from main" if missing == "baseline" else "no run file") in step(runs, "Render").stdout
+    assert ("no baseline from main" if missing == "baseline" else "no run file") in step(runs, "Render the comment").stdout
+    assert "no comment: no page" in step(runs, "Render the HTML page").stdout
     assert "nothing to post" in runs[-1].stdout
     assert job.posted() == []
+    assert not (job.workspace / "report.html").exists()
 
 
 HOSTILE_TEST = "test_examples.py::test_unet3d_volume[<img src=x onerror=alert(1)> [approve](https://evil.example) @octocat]"
@@ -459,7 +499,152 @@ def test_hostile_names_stay_inert_in_the_posted_comment(job: Job) -> None:
     (posted,) = job.posted()
     body = posted["body"]
     assert body.startswith(COMMENT_MARKER + "\n")
-    assert len(body.splitlines()) == len(golden_markdown("branch-comment.md").splitlines())
+    assert len(without_page_link(body).splitlines()) == len(golden_markdown("branch-comment.md").splitlines())
     for line in body.splitlines()[1:]:
         outside = re.sub(r"`[^`]*`|<code>[^<]*</code>", "", line)
         assert not [payload for payload in PAYLOADS if payload in outside], line
+    page = page_run(job)
+    assert "<img src=x" not in page and "&lt;img src=x" in page
+
+
+def page_run(job: Job) -> str:
+    """The page the job kept for its artifact, where that artifact's upload step takes it."""
+    (upload,) = uses(job.workflow, "actions/upload-artifact")
+    assert upload["with"]["name"] == PAGE_ARTIFACT
+    return (job.workspace / upload["with"]["path"]).read_text(encoding="utf-8")
+
+
+def test_the_page_is_the_examples_page_and_the_comment_links_to_this_run(job: Job) -> None:
+    """With no max_increase, the page the job keeps is, byte for byte, what ``diff --format html``
+    wrote for the examples (``diff-html.txt``); the comment links to this run (where GitHub lists
+    the page's artifact), not to the PR run it follows."""
+    job.lay_out(pyproject=trusted_pyproject(None), run_file=branch_run())
+    runs = job.run()
+
+    assert [run.returncode for run in runs] == [0] * len(runs), runs
+    base = diff_command(job.workflow, "html")[0][1]  # the page names the baseline's path; the golden's is baseline.json
+    assert page_run(job) == golden_markdown("diff-html.txt").replace("<code>baseline.json</code>", f"<code>{base}</code>", 1)
+    (posted,) = job.posted()
+    (link,) = [line for line in posted["body"].splitlines() if "/actions/runs/" in line]
+    assert f"({RUN_URL})" in link and "4343" not in link
+    assert without_page_link(posted["body"]) == golden_markdown("diff-markdown.txt")
+
+
+def test_the_comment_names_the_baselines_commit(job: Job) -> None:
+    """The baseline job runs on pushes to main, where GitHub sets GITHUB_SHA and the plugin keeps it
+    in the run file's environment: the comment names the commit main's numbers come from."""
+    data = json.loads((OUTPUTS / "baseline.json").read_text(encoding="utf-8"))
+    data["environment"]["commit"] = BASELINE_SHA
+    job.lay_out(pyproject=trusted_pyproject("5"), run_file=branch_run(), baseline=json.dumps(data).encode("utf-8"))
+    runs = job.run()
+
+    assert [run.returncode for run in runs] == [0] * len(runs), runs
+    (posted,) = job.posted()
+    (line,) = [line for line in posted["body"].splitlines() if BASELINE_SHA[:7] in line]
+    assert RUN_URL in line  # one line: the baseline's commit and the page
+
+
+def shard_files(first: slice = slice(0, 4), second: slice = slice(4, None), *,
+                data: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """The branch's run file cut into two shards' run files (measurements FIRST and SECOND, whole tests
+    each), by the names they have after the merge job's download (``merge-multiple``: one folder).
+    Each says, as a shard deselected by pytest-split does, which measuring tests it ran and which not."""
+    whole = data if data is not None else json.loads(branch_run())
+    merge = load(SHARDED)["jobs"]["merge"]
+    (download,) = [step for step in merge["steps"] if step.get("uses", "").startswith("actions/download-artifact@")]
+    (arguments,) = module_arguments(job_workflow(load(SHARDED), "merge"), "pytest_convbudget")
+    inputs = [word for word in arguments[1:] if word.startswith(download["with"]["path"] + "/")]
+    assert len(inputs) == 2
+    parts = [whole["measurements"][part] for part in (first, second)]
+    tests = [list(dict.fromkeys(measurement["test_id"] for measurement in part)) for part in parts]
+    found = {}
+    for index, (path, part) in enumerate(zip(inputs, parts)):
+        measuring = list(dict.fromkeys(measurement["test_id"] for measurement in whole["measurements"]))
+        coverage = {"collected_whole_suite": True, "measuring": measuring, "ran": tests[index]}
+        found[path] = json.dumps({**whole, "measurements": part, "coverage": coverage}).encode("utf-8")
+    return found
+
+
+class MergeJob(Job):
+    """The sharded workflow's merge job: its workspace after the checkout and the shards' download."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, SHARDED, "merge")
+
+    def lay_out_shards(self, shards: dict[str, bytes]) -> None:
+        (self.workspace / "pyproject.toml").write_text(trusted_pyproject(None), encoding="utf-8")
+        for path, data in shards.items():
+            (self.workspace / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.workspace / path).write_bytes(data)
+
+    def artifact(self) -> dict[str, bytes]:
+        """What the ``convbudget-run`` upload takes, by the names it has in the artifact."""
+        (upload,) = [step for step in self.job["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")
+                     and step["with"]["name"] == RUN_ARTIFACT]
+        paths = upload["with"]["path"].split()
+        return {inside: (self.workspace / path).read_bytes()
+                for path, inside in artifact_names(paths).items() if (self.workspace / path).exists()}
+
+
+def test_a_sharded_pull_request_gets_the_same_comment(tmp_path: Path) -> None:
+    """The merge job (the pinned release alone: no torch, no pytest) joins the two shards' run files;
+    what it uploads, handed to the comment job, gets the comment the unsharded run file gets."""
+    merge = MergeJob(tmp_path / "merge")
+    merge.lay_out_shards(shard_files())
+    runs = merge.run()
+
+    assert [run.returncode for run in runs] == [0] * len(runs), runs
+    assert merge.pip() == [f"install --no-deps pytest-convbudget=={project_version()}"]
+    artifact = merge.artifact()
+    assert sorted(artifact) == ["convbudget-head.json", "pr-number.txt"]
+    assert artifact["pr-number.txt"] == f"{PR_NUMBER}\n".encode()
+    merged = json.loads(artifact["convbudget-head.json"])
+    assert merged["measurements"] == json.loads(branch_run())["measurements"]
+    assert merged["coverage"]["ran"] == merged["coverage"]["measuring"]  # together the shards ran the whole suite
+
+    comment = Job(tmp_path / "comment")
+    comment.lay_out(pyproject=trusted_pyproject("5"), run_file=None, artifact=artifact)
+    runs = comment.run()
+    assert [run.returncode for run in runs] == [0] * len(runs), runs
+    (posted,) = comment.posted()
+    assert without_page_link(posted["body"]) == golden_markdown("branch-comment.md")
+
+
+def test_a_failed_shard_still_hands_its_run_file_on_and_fails_the_merge_job(tmp_path: Path) -> None:
+    """A shard over budget fails (the matrix job's result is failure), but its run file is there:
+    the merge and the upload still happen, so the comment comes, and the merge job fails."""
+    merge = MergeJob(tmp_path)
+    merge.expressions["needs.compare.result"] = "failure"
+    merge.lay_out_shards(shard_files())
+    runs = merge.run()
+
+    assert [run.returncode for run in runs[:-1]] == [0] * (len(runs) - 1), runs
+    assert runs[-1].returncode == 1 and "a shard did not pass: failure" in runs[-1].stdout
+    assert sorted(merge.artifact()) == ["convbudget-head.json", "pr-number.txt"]
+
+
+@pytest.mark.parametrize("problem", ["a shard's run file missing", "shards that disagree"])
+def test_shards_that_do_not_merge_fail_the_job_and_hand_on_no_run_file(tmp_path: Path, problem: str) -> None:
+    """A shard that wrote no run file, or two shards that measured one test differently: merge exits 2
+    with one line, writes nothing, and the artifact holds the number alone (the comment job then says
+    "no run file" and posts nothing); the job fails."""
+    shards = shard_files()
+    if problem == "a shard's run file missing":
+        del shards[sorted(shards)[1]]
+    else:
+        whole = json.loads(branch_run())
+        changed = json.loads(json.dumps(whole["measurements"][0]))
+        changed["cost"]["flops"] += 1
+        whole["measurements"].append(changed)
+        shards = shard_files(slice(0, 4), slice(4, None), data=whole)
+    merge = MergeJob(tmp_path)
+    merge.lay_out_shards(shards)
+    runs = merge.run()
+
+    (merging,) = [run for run in runs if run.name.startswith("Merge")]
+    assert merging.returncode == 2
+    errors = [line for line in merging.stderr.splitlines() if line]
+    assert len(errors) == 1 and errors[0].startswith("convbudget merge: error: "), errors
+    assert (sorted(shard_files())[1] if problem == "a shard's run file missing" else "not shards of one run") in errors[0]
+    assert sorted(merge.artifact()) == ["pr-number.txt"]
+    assert runs[-1].returncode == 0  # the shards passed; the job failed at the merge already

@@ -116,6 +116,7 @@ class Comparison:
     added: tuple[RunEntry, ...]
     removed: tuple[RunEntry, ...]
     mismatched: tuple[CountMismatch, ...] = ()
+    not_run: tuple[RunEntry, ...] = ()  # baseline measurements of tests this run did not run (a shard, -k)
 
     @property
     def changed(self) -> list[MeasurementChange]:
@@ -166,8 +167,11 @@ def compare_runs(baseline: RunFile, head: RunFile) -> Comparison:
     changes = tuple(compare_entries(old, new) for old, new in matched if _same_kinds(old, new))
     mismatched = tuple(CountMismatch(old, new) for old, new in matched if not _same_kinds(old, new))
     added = tuple(entry for key, entry in after.items() if key not in before)
-    removed = tuple(entry for key, entry in before.items() if key not in after)
-    return Comparison(changes=changes, added=added, removed=removed, mismatched=mismatched)
+    missing = [entry for key, entry in before.items() if key not in after]
+    coverage = head.coverage
+    removed = tuple(e for e in missing if coverage is None or coverage.could_measure(e.measurement.test_id))
+    not_run = tuple(e for e in missing if coverage is not None and not coverage.could_measure(e.measurement.test_id))
+    return Comparison(changes=changes, added=added, removed=removed, mismatched=mismatched, not_run=not_run)
 
 
 def _same_kinds(before: RunEntry, after: RunEntry) -> bool:

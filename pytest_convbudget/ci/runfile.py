@@ -18,6 +18,7 @@ from ..budgets.measurement import Measurement
 from ..words.errors import RunFileError
 from ..words.quantity import format_bytes
 from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_MAX_FILE_SIZE
+from .coverage import Coverage, join_coverages
 from .validation import InvalidField, check_run_document, show
 
 SCHEMA = "pytest-convbudget/run"
@@ -50,6 +51,7 @@ class RunEntry:
 class RunFile:
     entries: tuple[RunEntry, ...]
     environment: Mapping[str, str] = field(default_factory=dict)
+    coverage: Coverage | None = None  # which measuring tests ran; None in 0.2's files (all of them)
 
     def by_key(self) -> dict[tuple[str, str], RunEntry]:
         return {entry.key: entry for entry in self.entries}
@@ -61,6 +63,7 @@ class RunFile:
             "cost_model_version": COST_MODEL_VERSION,
             "environment": dict(self.environment),
             "measurements": [entry.to_dict() for entry in self.entries],
+            **({} if self.coverage is None else {"coverage": self.coverage.to_dict()}),
         }
 
     def to_json(self) -> str:
@@ -76,7 +79,8 @@ class RunFile:
         except InvalidField as error:
             raise RunFileError(f"{source}: {error}") from None
         entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
-        return cls(entries=entries, environment=dict(data.get("environment", {})))
+        coverage = Coverage.from_dict(data["coverage"]) if "coverage" in data else None
+        return cls(entries=entries, environment=dict(data.get("environment", {})), coverage=coverage)
 
 
 def check_versions(data: Any, source: str) -> None:
@@ -99,12 +103,16 @@ def environment(device: str) -> dict[str, str]:
     """Versions that explain a difference between two runs; read without importing torch."""
     import platform
 
-    return {
+    found = {
         "python": platform.python_version(),
         "torch": _version("torch"),
         "pytest_convbudget": _version("pytest-convbudget"),
         "device": device,
     }
+    commit = os.environ.get("GITHUB_SHA", "").strip()
+    if commit:  # the commit a CI run measured: the comment names its baseline's
+        found["commit"] = commit[:64]
+    return found
 
 
 def _version(distribution: str) -> str:
@@ -189,8 +197,40 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def build_run_file(entries: Sequence[RunEntry], device: str) -> RunFile:
-    return RunFile(entries=tuple(entries), environment=environment(device))
+def build_run_file(entries: Sequence[RunEntry], device: str, coverage: Coverage | None = None) -> RunFile:
+    return RunFile(entries=tuple(entries), environment=environment(device), coverage=coverage)
+
+
+def merge_shards(shards: Sequence[tuple[str, RunFile]]) -> RunFile:
+    """Shards' run files joined into the run file one whole run would have written.
+
+    Entries keep the first shard's order, then each next shard's new ones. A
+    measurement found in two shards must be the same in both (a test run twice
+    is fine; measured differently, or counted with other kinds, is refused in
+    one line naming both files).
+    """
+    merged: dict[tuple[str, str], tuple[str, RunEntry]] = {}
+    for label, run in shards:
+        for entry in run.entries:
+            seen = merged.get(entry.key)
+            if seen is None:
+                merged[entry.key] = (label, entry)
+            elif seen[1] != entry:
+                raise RunFileError(_conflict(label, seen[0], seen[1], entry))
+    coverage = join_coverages([run.coverage for _, run in shards])
+    entries = [entry for _, entry in merged.values()]
+    if coverage is not None:  # the suite's order, as one whole run writes it
+        position = {test_id: index for index, test_id in enumerate(coverage.measuring)}
+        entries.sort(key=lambda entry: position.get(entry.measurement.test_id, len(position)))
+    return RunFile(entries=tuple(entries), environment=dict(shards[0][1].environment), coverage=coverage)
+
+
+def _conflict(label: str, first_label: str, first: RunEntry, second: RunEntry) -> str:
+    test_id, name = second.key
+    before, after = first.measurement.cost.count, second.measurement.cost.count
+    how = (f"counted {', '.join(before)} in {first_label} and {', '.join(after)} here" if before != after
+           else f"measured differently in {first_label}")
+    return f"{label}: {show(test_id)} [{show(name)}] is {how}: these are not shards of one run"
 
 
 def merge_runs(old: RunFile, new: RunFile) -> tuple[RunFile, int]:
@@ -213,4 +253,5 @@ def merge_runs(old: RunFile, new: RunFile) -> tuple[RunFile, int]:
     for entry in new.entries:
         if entry.measurement.test_id in fresh:
             merged += fresh.pop(entry.measurement.test_id)
-    return RunFile(entries=tuple(merged), environment=dict(new.environment)), len(measured)
+    coverage = join_coverages([old.coverage, new.coverage]) if new.coverage is not None else old.coverage
+    return RunFile(entries=tuple(merged), environment=dict(new.environment), coverage=coverage), len(measured)

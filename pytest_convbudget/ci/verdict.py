@@ -63,6 +63,7 @@ class Counts:
     over_budget: int = 0
     regressions: int = 0
     mismatched: int = 0  # counted with other op kinds than the baseline: refused
+    not_run: int = 0  # baseline measurements whose tests did not run here (a shard): neither removed nor gated
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class RunReport:
     over_budget: tuple[BudgetFailure, ...]
     enforcement: str = "fail"
     baseline_label: str | None = None
+    baseline_commit: str | None = None  # the commit the baseline's run measured ($GITHUB_SHA there)
+    page_url: str | None = None  # where the HTML page of this report is published (diff --page-url)
 
     @property
     def counts(self) -> Counts:
@@ -90,6 +93,7 @@ class RunReport:
             over_budget=len(self.over_budget),
             regressions=len(self.regressions),
             mismatched=len(comparison.mismatched),
+            not_run=len(comparison.not_run),
         )
 
     @property
@@ -158,4 +162,5 @@ def build_report(
         over_budget=over if policy.enforcement != "off" else (),
         enforcement=policy.enforcement,
         baseline_label=baseline_label,
+        baseline_commit=baseline.environment.get("commit") if baseline is not None else None,
     )

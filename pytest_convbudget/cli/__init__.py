@@ -1,8 +1,8 @@
 """``python -m pytest_convbudget``: numbers now, without writing a test.
 
-Two commands, each in its own module: ``profile`` (one model's table) and
+Three commands, each in its own module: ``profile`` (one model's table),
 ``diff`` (two run files judged as the plugin judges them; also installed as
-``convbudget-diff``). Every error a user can cause is one line and exit status 2.
+``convbudget-diff``) and ``merge`` (shards' run files joined into one). Every error a user can cause is one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ PROG = "python -m pytest_convbudget"
 
 def build_parser() -> argparse.ArgumentParser:
     from .diff import add_diff_command
+    from .merge import add_merge_command
     from .profile import add_profile_command
 
     parser = argparse.ArgumentParser(prog=PROG, description="Exact conv params, FLOPs and MACs of PyTorch models.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_profile_command(commands)
     add_diff_command(commands)
+    add_merge_command(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ format of the table of outputs (``render.outputs.OUTPUTS``), and exit 1 where th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -51,6 +52,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--max-file-size", type=_byte_size, default=None, metavar="SIZE",
                         help="refuse run files bigger than SIZE, unread (default: max_file_size in "
                         "[tool.convbudget], else 64MiB)")
+    parser.add_argument("--page-url", default=None, metavar="URL",
+                        help="where the HTML page of this comparison is published: the comment links to it")
     parser.set_defaults(run=run_diff)
     return parser
 
@@ -76,6 +79,8 @@ def run_diff(args: argparse.Namespace) -> int:
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     report = build_report(head, base, GatePolicy.from_settings(settings, args.max_increase, args.budget), str(args.base))
+    if args.page_url:
+        report = dataclasses.replace(report, page_url=args.page_url)
     try:
         text = render(report, args.format)
     except OutputUnavailable as error:  # --format html without Jinja2: say what to install

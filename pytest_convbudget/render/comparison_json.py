@@ -60,6 +60,7 @@ def comparison_data(report: RunReport) -> dict[str, Any]:
             "added": [{"test_id": e.measurement.test_id, "name": e.measurement.name,
                        "count": list(e.measurement.cost.count)} for e in comparison.added],
             "removed": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.removed],
+            "not_run": [{"test_id": e.measurement.test_id, "name": e.measurement.name} for e in comparison.not_run],
         })
     return data
 

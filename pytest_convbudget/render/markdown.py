@@ -11,6 +11,7 @@ bare: a name in a table or a list is a code span, a name in a sentence is
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from ..ci.compare import FigureChange, LayerChange, MeasurementChange
@@ -39,6 +40,8 @@ from .phrases import (
     kinds_change_text,
     left_out,
     mismatch_text,
+    not_run_text,
+    provenance_line,
     regression_text,
     unchanged_not_shown,
 )
@@ -66,6 +69,20 @@ def _cell(change: FigureChange) -> str:
 STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
 SHOWN_FAILURES = 20  # failures listed openly; the rest of a long list folds into <details>
 FOLDED_ROOM = 12_000  # at most this much folded per list, so the lists after it still get their share
+
+
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+_URL = re.compile(r"https://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
+
+
+def _commit(commit: str) -> str:
+    """A hex SHA as GitHub links it (bare text); anything else as code."""
+    return commit if _SHA.fullmatch(commit) else code_span(commit)
+
+
+def _link(text: str, url: str) -> str:
+    """A markdown link to an https URL without brackets, parentheses or spaces; any other URL as code."""
+    return f"[{text}]({url})" if _URL.fullmatch(url) and "(" not in url and ")" not in url else f"{text}: {code_span(url)}"
 
 
 def verdict(report: RunReport) -> str:
@@ -168,6 +185,9 @@ def render_markdown(report: RunReport) -> str:
     body = _Body(SIZE_BUDGET - NOTE_ROOM)
     body.add(COMMENT_MARKER)
     body.add(verdict(report))
+    if report.baseline_commit or report.page_url:
+        body.add("")
+        body.add(provenance_line(report.baseline_commit, report.page_url, show=_commit, link=_link))
     comparison = report.comparison
     if report.over_budget or report.regressions or comparison is not None:
         body.add("")
@@ -197,6 +217,8 @@ def render_markdown(report: RunReport) -> str:
     if listed:
         body.add_all(listed, "new or removed measurement(s)")
         body.add("")
+    if comparison.not_run:
+        body.lines += [f"_{not_run_text(len(comparison.not_run))}._", ""]
     if comparison.unchanged:
         body.lines += [unchanged_not_shown(len(comparison.unchanged)), ""]
     text = body.text().rstrip("\n") + "\n"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..budgets.limits import Overrun
     from ..budgets.measurement import Measurement
     from ..ci.compare import CountMismatch, FigureChange, MeasurementChange, Regression
+    from ..ci.coverage import Coverage
     from ..ci.selection import Narrowing
     from ..ci.verdict import RunReport
     from ..engine.results import ConvCost, UncountedCall
@@ -213,8 +214,21 @@ def mismatched_heading(count: int) -> str:
     return f"BASELINE MISMATCH: {count} measurement(s) counted with other kinds than the baseline:"
 
 
-def compared_heading(baseline_label: str) -> str:
-    return f"compared with baseline {visible(baseline_label)}:"
+def compared_heading(baseline_label: str, commit: str | None = None) -> str:
+    of_commit = f" (commit {visible(commit)})" if commit else ""
+    return f"compared with baseline {visible(baseline_label)}{of_commit}:"
+
+
+FULL_REPORT = "HTML report"
+
+
+def provenance_line(commit: str | None, page_url: str | None, show: Show = visible,
+                    link: Callable[[str, str], str] = lambda text, url: f"{text}: {visible(url)}") -> str:
+    """Where the comparison came from and where its page is: ``Baseline: commit 1a2b3c4 · the full report``."""
+    parts = [f"Baseline: commit {show(commit)}"] if commit else []
+    if page_url:
+        parts.append(link(FULL_REPORT, page_url))
+    return " · ".join(parts)
 
 
 def verdict_line(report: RunReport) -> str:
@@ -267,11 +281,33 @@ def headline(report: RunReport) -> str:
         over = wrong[0] if report.over_budget else "0 over budget"
         return f"{counts.measurements} measurements, {over}; no baseline to compare with"
     if not (wrong or counts.changed or counts.added or counts.removed):
-        return f"no change in {counts.measurements} measurements"
+        not_run = f" ({counts.not_run} of the baseline's not run here)" if counts.not_run else ""
+        return f"no change in {counts.measurements} measurements{not_run}"
+    not_run = f", {counts.not_run} not run here" if counts.not_run else ""
     return (
         f"{counts.changed} of {counts.measurements} measurements changed, {counts.added} new, "
-        f"{counts.removed} removed; {', '.join(wrong) or 'all within limits'}"
+        f"{counts.removed} removed{not_run}; {', '.join(wrong) or 'all within limits'}"
     )
+
+
+def not_whole_suite(coverage: Coverage | None) -> str:
+    """Why merged shards are not the whole suite (a baseline job refuses them)."""
+    if coverage is None:
+        return "a shard was written by pytest-convbudget 0.2, which did not record the tests it ran"
+    if not coverage.collected_whole_suite:
+        return "no shard collected the whole suite (paths or node ids on the command line)"
+    return f"{len(coverage.not_run)} measuring test(s) ran in no shard, such as {visible(coverage.not_run[0])}"
+
+
+def merged_shards(count: int, path: Path, measurements: int, coverage: Coverage | None) -> str:
+    whole = "the whole suite" if coverage is not None and coverage.whole else f"not the whole suite: {not_whole_suite(coverage)}"
+    return f"merged {count} run files into {path}: {measurements} measurements; {whole}"
+
+
+def not_run_text(count: int) -> str:
+    """The baseline's measurements whose tests this run did not run: said once, never listed as removed."""
+    return (f"not run here: {count} measurement(s) of the baseline, whose tests this run did not run "
+            "(another shard's, or deselected); not compared")
 
 
 def regression_text(regression: Regression, show: Show = visible) -> str:
@@ -414,3 +450,4 @@ OVERRUN_WORDS = final_line_word("overrun", " (warn)")
 REGRESSION_WORDS = final_line_word("regression")
 MISMATCH_WORDS = final_line_word("baseline mismatch", plural="baseline mismatches")
 NOT_WRITTEN_WORDS = final_line_word("file not written", plural="files not written")
+NOT_SAVED_WORDS = final_line_word("baseline not saved", plural="baselines not saved")

@@ -156,7 +156,8 @@ def summary_lines(measurements: Sequence[Measurement], enforcement: str, show_la
 
 def render_text(report: RunReport) -> str:
     """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
-    lines = comparison_lines(report.comparison, report.baseline_label or "") if report.comparison else []
+    lines = comparison_lines(report.comparison, report.baseline_label or "", report.baseline_commit) \
+        if report.comparison else []
     if report.over_budget:
         lines.append(phrases.over_budget_heading(len(report.over_budget)))
         for failure in report.over_budget:
@@ -177,9 +178,9 @@ def render_text(report: RunReport) -> str:
     return "\n".join(map(visible, lines)) + "\n"
 
 
-def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:
+def comparison_lines(comparison: Comparison, baseline_label: str, commit: str | None = None) -> list[str]:
     """Before -> after per changed measurement, its layers, what is new, gone or stale."""
-    lines = [phrases.compared_heading(baseline_label)]
+    lines = [phrases.compared_heading(baseline_label, commit)]
     changed = comparison.changed
     if changed:
         rows = [
@@ -202,5 +203,7 @@ def comparison_lines(comparison: Comparison, baseline_label: str) -> list[str]:
                 lines.append(f"  {change.test_id} [{change.name}] {kinds}")
     lines += [phrases.new_text(e.measurement.test_id, e.measurement.name, e.measurement.cost.flops) for e in comparison.added]
     lines += [phrases.removed_text(e.measurement.test_id, e.measurement.name) for e in comparison.removed]
+    if comparison.not_run:
+        lines.append(phrases.not_run_text(len(comparison.not_run)))
     lines += [phrases.stale_text(change, figure) for change, figure in comparison.stale()]
     return lines
