@@ -159,10 +159,17 @@ class _Recorder:
         finally:
             for handle in handles:
                 handle.remove()
-            guard.restore()
+            unrestored = guard.restore()
             if collecting:
                 gc.enable()
+        if unrestored:  # pragma: no cover - restore puts back every slot it noted; this is the check that it did
+            raise ModelChangedError(f"the model could not be left as found: {', '.join(unrestored[:5])} differ")
         written = guard.parameters_written()
+        if written and device is None:
+            raise ModelChangedError(
+                f"the model's forward wrote into {', '.join(written[:5])} in place during a meta profile, "
+                "through a path the stand-ins did not cover; they keep the new values"
+            )
         if written:
             raise ModelChangedError(
                 f"the model's forward wrote into parameter(s) {', '.join(written[:5])} in place during a "
