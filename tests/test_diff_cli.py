@@ -107,26 +107,64 @@ def test_markdown_is_the_pr_comment(artifacts: Path) -> None:
 
 
 def test_json_holds_exact_figures_and_the_regressions(artifacts: Path) -> None:
-    """--format json is for scripts: exact integers, layer statuses, and past --max-increase the regressions and exit 1."""
+    """--format json is for scripts: every finding an object of exact integers, percentages and limits, no
+    sentence to parse; past --max-increase the regressions, and exit 1."""
     done = diff(artifacts, "base.json", "head.json", "--format", "json", "--max-increase", "50")
     assert done.returncode == EXIT_REGRESSION == 1
     data = json.loads(done.stdout)
+    growth = [
+        {"figure": "params", "before": 808, "after": 1_392, "delta": 584, "percent": 72.2772},
+        {"figure": "flops", "before": 250_560, "after": 416_448, "delta": 165_888, "percent": 66.2069},
+        {"figure": "macs", "before": 125_280, "after": 208_224, "delta": 82_944, "percent": 66.2069},
+    ]
     (changed,) = data["changed"]
-    assert (changed["test_id"], changed["name"]) == (GROWN, "Sequential")
-    assert changed["figures"] == {
-        "params": {"before": 808, "after": 1_392, "delta": 584},
-        "flops": {"before": 250_560, "after": 416_448, "delta": 165_888},
-        "macs": {"before": 125_280, "after": 208_224, "delta": 82_944},
-    }
-    assert changed["layers"] == [{"name": "body", "status": "grown"}]
+    assert (changed["test_id"], changed["name"], changed["per"]) == (GROWN, "Sequential", "sample")
+    assert changed["figures"] == growth
+    assert changed["layers"] == [{"name": "body", "status": "grown",  # Conv2d(8, 8, 3) -> Conv2d(8, 16, 3)
+                                  "before": {"params": 584, "flops": 165_888, "macs": 82_944},
+                                  "after": {"params": 1_168, "flops": 331_776, "macs": 165_888}}]
     assert (changed["count"], changed["flops_by_kind"]) == (["conv"], {"conv": {"before": 250_560, "after": 416_448}})
     assert data["unchanged"] == 1
-    assert data["added"] == [{"test_id": "tests/test_models.py::test_new", "name": "fresh", "count": ["conv"]}]
-    assert data["removed"] == [{"test_id": "tests/test_models.py::test_gone", "name": "old"}]
+    # Conv2d(3, 2, 1) and Conv2d(3, 3, 1), both with bias, on 3x16x16
+    assert data["added"] == [{"test_id": "tests/test_models.py::test_new", "name": "fresh", "per": "sample",
+                              "count": ["conv"], "figures": {"params": 8, "flops": 3_072, "macs": 1_536}}]
+    assert data["removed"] == [{"test_id": "tests/test_models.py::test_gone", "name": "old", "per": "sample",
+                                "count": ["conv"], "figures": {"params": 12, "flops": 4_608, "macs": 2_304}}]
+    assert (data["not_run"], data["mismatched"]) == ([], [])
     assert data["regressions"] == [
-        f"{GROWN} [Sequential]: params +72.3% (808 -> 1.39 k), FLOPs +66.2% (251 k -> 416 k), "
-        "MACs +66.2% (125 k -> 208 k), more than the 50% allowed; grew in body"
+        {"test_id": GROWN, "name": "Sequential", "per": "sample", "allowed_percent": 50, "figures": growth,
+         "grown_layers": ["body"]}
     ]
+
+
+def test_json_names_its_schema_and_its_baseline(artifacts: Path) -> None:
+    done = diff(artifacts, "base.json", "head.json", "--format", "json")
+    data = json.loads(done.stdout)
+    assert (data["schema"], data["schema_version"]) == ("pytest-convbudget/comparison", 1)
+    commit = json.loads((artifacts / "base.json").read_text(encoding="utf-8"))["environment"].get("commit")
+    assert data["baseline"] == {"label": "base.json", "commit": commit}
+    assert data["enforcement"] == "fail"
+
+
+def test_json_holds_no_sentence_but_the_headline(artifacts: Path) -> None:
+    """Prose lives in the renderers: every string of the JSON is a name, a word of the package's vocabulary,
+    or the one headline; never a phrase with a figure written out."""
+    done = diff(artifacts, "base.json", "head.json", "--format", "json", "--max-increase", "50")
+    data = json.loads(done.stdout)
+    strings: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk({key: value for key, value in data.items() if key != "headline"})
+    assert not [text for text in strings if "%" in text or "->" in text or " " in text]
 
 
 def test_max_increase_gates_the_exit_status(

@@ -79,7 +79,8 @@ def test_the_comparison_json_is_what_diff_prints(pytester: pytest.Pytester) -> N
     assert written == diffed.stdout
     comparison = json.loads(written)
     assert comparison["headline"] == "1 of 1 measurements changed, 0 new, 0 removed; all within limits"
-    assert comparison["changed"][0]["figures"]["flops"] == {"before": 250_560, "after": 271_296, "delta": 20_736}
+    assert comparison["changed"][0]["figures"][1] == {
+        "figure": "flops", "before": 250_560, "after": 271_296, "delta": 20_736, "percent": 8.2759}
     # the run file is another thing: the measurements themselves, the baseline format
     assert [entry.measurement.cost.flops for entry in load_run_file(pytester.path / "head.json").entries] == [271_296]
 

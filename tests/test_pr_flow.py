@@ -383,11 +383,12 @@ def test_diff_json_names_the_overruns(pytester: pytest.Pytester, monkeypatch: py
     data = json.loads(done.stdout)
     assert data["headline"] == HEADLINE
     assert data["over_budget"] == [
-        {"test_id": f"{FILE}::test_stem", "name": "stem", "standing": "unchanged", "overruns": [
-            {"figure": "flops", "value": 5_120, "limit": 5_000,
+        {"test_id": f"{FILE}::test_stem", "name": "stem", "per": "sample", "standing": "unchanged", "overruns": [
+            {"figure": "flops", "value": 5_120, "limit": 5_000, "percent_over": 2.4,
              "source": "pyproject.toml [tool.convbudget.budgets] '*::test_stem' flops"}]},
-        {"test_id": f"{FILE}::test_head", "name": "head", "standing": "new", "overruns": [
-            {"figure": "flops", "value": 169_344, "limit": 100_000, "source": "pyproject.toml [tool.convbudget] flops"}]},
+        {"test_id": f"{FILE}::test_head", "name": "head", "per": "sample", "standing": "new", "overruns": [
+            {"figure": "flops", "value": 169_344, "limit": 100_000, "percent_over": 69.344,
+             "source": "pyproject.toml [tool.convbudget] flops"}]},
     ]
     warned = diff(pytester.path, "baseline.json", "head.json", "--budget", "warn", "--max-increase", "10")
     assert warned.returncode == 0
