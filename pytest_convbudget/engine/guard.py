@@ -18,6 +18,8 @@ tell whether the forward wrote into one in place, and that is reported.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ _TABLES = ("_parameters", "_buffers")
 _HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks")
 # One slot as found: the module's table (its dict), the name, the path (for messages), the tensor object,
 # its storage pointer (a changed ``.data`` shows there) and its version counter (an in-place write shows there).
-_Slot = tuple[dict, str, str, "torch.Tensor | None", int, int]
+_Slot = tuple[Any, str, str, "torch.Tensor | None", int, int]
 
 
 class ModelGuard:
@@ -48,7 +50,7 @@ class ModelGuard:
         for path, module in self._modules:
             prefix = f"{path}." if path else ""
             for table_name in _TABLES:
-                table = module.__dict__[table_name]
+                table = _table(module, table_name)
                 for name, tensor in table.items():
                     if tensor is None:
                         slots.append((table, name, prefix + name, None, 0, 0))
@@ -91,7 +93,7 @@ class ModelGuard:
         self._buffers.clear()
         wrong = []
         for table, name, path, tensor, pointer, _ in self._slots:
-            if table.get(name) is not tensor:  # what a helper (functional_call) left in a slot: the original goes back
+            if (table[name] if name in table else None) is not tensor:  # a helper's leftover: the original goes back
                 table[name] = tensor
             if tensor is not None and tensor.data_ptr() != pointer:
                 wrong.append(f"{path} (its data)")
@@ -112,10 +114,16 @@ class ModelGuard:
                 if tensor is not None and tensor._version != version and id(tensor) not in swapped]
 
 
+def _table(module: nn.Module, name: str) -> Any:
+    """A module's ``_parameters`` or ``_buffers``: its own dict, or a ScriptModule's wrapper of the C++ one."""
+    found = module.__dict__.get(name)
+    return found if found is not None else getattr(module, name)
+
+
 def _hook_keys(module: nn.Module) -> tuple[tuple[int, ...], ...] | None:
-    """The module's forward hooks by key; None for the common module with none."""
+    """The module's forward hooks by key; None for the common module with none (and for a ScriptModule)."""
     found = module.__dict__
-    pre, post = found["_forward_pre_hooks"], found["_forward_hooks"]
+    pre, post = found.get("_forward_pre_hooks", {}), found.get("_forward_hooks", {})
     return (tuple(pre), tuple(post)) if pre or post else None
 
 
