@@ -19,6 +19,7 @@ from torch import nn
 from ..words.errors import CountError, ProfileError
 from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, is_known_device
 from .assemble import RunInfo, assemble
+from .forms import eager_module
 from .guard import ModelGuard
 from .inputs import first_tensor, map_tensors, tensor_leaves
 from .kinds import KINDS, parse_count
@@ -57,6 +58,7 @@ def profile(
     __tracebackhide__ = True
     if not isinstance(model, nn.Module):
         raise ProfileUsageError(f"profile() needs a torch.nn.Module, got {type(model).__name__}")
+    model = eager_module(model)  # a torch.compile-d model: its original, compiled never
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
     ):
