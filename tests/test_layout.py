@@ -169,7 +169,8 @@ def test_the_torch_free_modules_load_without_torch() -> None:
 
     probe = (
         "import sys, pytest_convbudget.plugin, pytest_convbudget.engine.kinds, pytest_convbudget.engine.formulas, "
-        "pytest_convbudget.engine.results, pytest_convbudget.render.outputs, pytest_convbudget.cli; "
+        "pytest_convbudget.engine.results, pytest_convbudget.engine.input_spec, pytest_convbudget.render.outputs, "
+        "pytest_convbudget.cli; pytest_convbudget.cli.build_parser(); "
         "print(sorted(name for name in ('torch', 'torchvision') if name in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -10,25 +10,54 @@ from typing import TYPE_CHECKING, Any
 from ..engine.kinds import KINDS, parse_count
 from ..render.outputs import HTML_REPORT
 from ..words.errors import CliError, CountError, ProfileError
+from ..engine.input_spec import INPUT_DTYPES, InputSpec
 from .loading import load_object
 
 if TYPE_CHECKING:
     from ..engine.results import ConvCost
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
+def parse_shape(text: str, option: str = "--input") -> tuple[int, ...]:
     """``"1x3x224x224"`` -> ``(1, 3, 224, 224)``; every size a positive integer."""
     parts = text.strip().lower().split("x")
     if not text.strip() or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise CliError(f"bad --input shape {text!r}: expected positive sizes joined by x, e.g. 1x3x224x224")
+        raise CliError(f"bad {option} shape {text!r}: expected positive sizes joined by x, e.g. 1x3x224x224")
     return tuple(int(part) for part in parts)
+
+
+def parse_input(text: str, option: str = "--input") -> InputSpec:
+    """``SHAPE[:DTYPE][=FILL]``: ``1x3x224x224``, ``1x128:int64``, ``1x128:int64=1`` (an all-ones mask)."""
+    body, _, fill_text = text.partition("=")
+    shape_text, _, dtype = body.partition(":")
+    dtype = dtype.strip() or "float32"
+    if dtype not in INPUT_DTYPES:
+        raise CliError(f"bad {option} dtype {dtype!r} in {text!r}: expected one of {', '.join(INPUT_DTYPES)}")
+    fill = None
+    if fill_text:
+        try:
+            fill = float(fill_text)
+        except ValueError:
+            raise CliError(f"bad {option} fill {fill_text!r} in {text!r}: expected a number, e.g. =1") from None
+    return InputSpec(parse_shape(shape_text, option), dtype, fill)
+
+
+def parse_kwarg(text: str) -> tuple[str, InputSpec]:
+    """``NAME=SPEC``: a keyword input such as ``attention_mask=1x128:int64=1``."""
+    name, sep, spec = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise CliError(f"bad --kwarg {text!r}: expected NAME=SHAPE[:DTYPE][=FILL], e.g. attention_mask=1x128:int64=1")
+    return name.strip(), parse_input(spec, "--kwarg")
 
 
 def add_profile_command(commands: Any) -> None:
     prof = commands.add_parser("profile", help="profile one model and print its per-layer table")
     prof.add_argument("spec", help="path/to/models.py:factory or package.module:factory")
-    prof.add_argument("--input", action="append", required=True, metavar="SHAPE",
-                      help="input shape such as 1x3x224x224; repeat for several inputs")
+    prof.add_argument("--input", action="append", required=True, metavar="SHAPE[:DTYPE][=FILL]",
+                      help="a positional input: 1x3x224x224, or 1x128:int64 for token ids; repeat for several")
+    prof.add_argument("--kwarg", action="append", default=[], metavar="NAME=SHAPE[:DTYPE][=FILL]",
+                      help="a keyword input, such as attention_mask=1x128:int64=1 (all ones); repeat for several")
+    prof.add_argument("--vocab", type=int, default=None, metavar="N",
+                      help="integer inputs are drawn below N (default: the model's smallest nn.Embedding)")
     prof.add_argument("--device", default="auto", help="auto (default), meta, cpu, cuda or cuda:N")
     prof.add_argument("--batch-size", type=int, default=None, help="divide totals by this instead of the input's batch")
     prof.add_argument("--count", action="append", default=None, metavar="KIND",
@@ -40,7 +69,10 @@ def add_profile_command(commands: Any) -> None:
 
 
 def run_profile(args: argparse.Namespace) -> int:
-    shapes = [parse_shape(text) for text in args.input]
+    specs = [parse_input(text) for text in args.input]
+    keyword_specs = dict(parse_kwarg(text) for text in args.kwarg)
+    if args.vocab is not None and args.vocab <= 0:
+        raise CliError(f"bad --vocab {args.vocab}: expected a positive number of token ids")
     count = None
     if args.count is not None:
         try:
@@ -62,9 +94,10 @@ def run_profile(args: argparse.Namespace) -> int:
             raise CliError(f"factory {args.spec} returned {type(model).__name__}, not a torch.nn.Module")
     else:
         raise CliError(f"{args.spec} is neither a torch.nn.Module nor a factory that returns one")
-    inputs = random_inputs(shapes, args.device)
+    inputs = random_inputs(specs, args.device, model, args.vocab)
+    keywords = dict(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
     try:
-        cost = profile(model, *inputs, device=args.device, batch_size=args.batch_size,
+        cost = profile(model, *inputs, kwargs=keywords, device=args.device, batch_size=args.batch_size,
                        count=count)
     except ProfileError as error:
         raise CliError(str(error)) from error

@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch.utils import _pytree as pytree
 
+from .input_spec import InputSpec
+
 TensorMap = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -81,7 +83,30 @@ def is_model(value: Any) -> bool:
     return isinstance(value, torch.nn.Module)
 
 
-def random_inputs(shapes: Sequence[tuple[int, ...]], device: str) -> list[torch.Tensor]:
-    """A random float tensor of each shape: what ``profile --input SHAPE`` feeds a model.
+def random_inputs(
+    specs: Sequence[InputSpec | tuple[int, ...]], device: str, model: torch.nn.Module | None = None,
+    vocab: int | None = None,
+) -> list[torch.Tensor]:
+    """A tensor for each spec: what ``profile --input`` feeds a model. Floats are random normal;
+    integers are drawn below ``vocab`` (default: the smallest ``nn.Embedding`` of ``model``, so every
+    id is one the model accepts; 2 without one); ``fill`` makes a constant (an all-ones mask).
     On meta nothing is allocated; every other device profiles from CPU tensors."""
-    return [torch.randn(shape, device="meta" if device == "meta" else "cpu") for shape in shapes]
+    place = "meta" if device == "meta" else "cpu"
+    high = vocab if vocab is not None else _smallest_vocabulary(model)
+    made = []
+    for spec in specs:
+        spec = spec if isinstance(spec, InputSpec) else InputSpec(tuple(spec))
+        dtype = getattr(torch, spec.dtype)
+        if spec.fill is not None:
+            made.append(torch.full(spec.shape, spec.fill, dtype=dtype, device=place))
+        elif dtype.is_floating_point:
+            made.append(torch.randn(spec.shape, device=place).to(dtype))
+        else:
+            made.append(torch.randint(0, 2 if dtype == torch.bool else high, spec.shape, device=place).to(dtype))
+    return made
+
+
+def _smallest_vocabulary(model: torch.nn.Module | None) -> int:
+    sizes = [module.num_embeddings for module in (model.modules() if model is not None else ())
+             if isinstance(module, torch.nn.Embedding)]
+    return min(sizes) if sizes else 2
