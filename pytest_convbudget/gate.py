@@ -9,7 +9,7 @@ above the renderers, which it uses, and below the session, which calls it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -107,7 +107,8 @@ class RegressionGate:
         self._save_run(result, run, incomplete, narrowed)
         policy = GatePolicy.from_settings(self.settings, self.options.max_increase, self.options.enforcement)
         label = None if self.options.baseline_path is None else str(self.options.baseline_path)
-        report = result.report = build_report(run, self.baseline, policy, label)
+        report = build_report(run, self.baseline, policy, label)
+        report = result.report = replace(report, fold=self.settings.fold, depth=self.settings.depth)
         if self.baseline is not None:
             result.lines += render(report, "text").splitlines()
         elif self.missing_baseline:

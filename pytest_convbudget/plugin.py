@@ -8,13 +8,15 @@ run's :class:`~.session.ConvBudgetSession`, where the work is done.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import warnings
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from .budgets.marker import MARKER_HELP
-from .budgets.pyproject import find_pyproject, load_settings
+from .budgets.pyproject import find_pyproject, load_settings, parse_depth
 from .render.outputs import file_outputs
 from .session import WORKER_DESELECTED, WORKER_MEASURING, ConvBudgetSession, measures
 from .words.errors import ConfigError
@@ -85,8 +87,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conv-require-baseline", action="store_true", default=None,
         help="fail at start when the baseline is missing instead of comparing nothing",
     )
+    group.addoption(
+        "--conv-depth", type=_depth, default=None, metavar="N",
+        help="where reports' blocks stop: N module path parts (--conv-report=layers sums each measurement's layers "
+        "per block, the comment's bars and the page's first level show them); overrides depth in [tool.convbudget]; "
+        "default: the top level, descending through a block that holds nearly all the cost",
+    )
+    group.addoption(
+        "--conv-no-fold", action="store_true", default=None,
+        help="show repeated blocks one row each (layers.0.mlp.fc1 ... layers.11.mlp.fc1) instead of one folded row "
+        "(layers.*.mlp.fc1 ×12) in every report; as fold = false in [tool.convbudget]",
+    )
     for output in file_outputs():  # one option per entry of the table of outputs
         group.addoption(output.option, dest=output.dest, default=None, metavar="PATH", help=output.help)
+
+
+def _depth(text: str) -> int:
+    try:
+        return parse_depth(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def pytest_load_initial_conftests(args: list[str]) -> None:
@@ -107,6 +127,12 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = load_settings(find_pyproject(config.inipath, config.rootpath))
     except ConfigError as error:
         raise pytest.UsageError(f"pytest-convbudget: {error}") from None
+    depth = config.getoption("conv_depth")
+    if depth is not None or config.getoption("conv_no_fold"):  # the command line beats the table
+        settings = dataclasses.replace(
+            settings, depth=settings.depth if depth is None else depth,
+            fold=settings.fold and not config.getoption("conv_no_fold"),
+        )
     device = config.getoption("conv_device")
     if device is not None and not is_known_device(device):
         raise pytest.UsageError(f"--conv-device {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")

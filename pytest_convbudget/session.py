@@ -78,7 +78,7 @@ class ConvBudgetSession:
 
         if marks and not measurements:
             return [phrases.measured_nothing(item.nodeid)]
-        found = [phrases.failure_message(m) for m in measurements if m.over_budget]
+        found = [phrases.failure_message(m, self.settings.fold) for m in measurements if m.over_budget]
         measured = {m.name for m in measurements}
         for mark in marks:
             if mark.name is not None and mark.name not in measured:
@@ -198,7 +198,8 @@ class ConvBudgetSession:
         if style is not None:
             from .render.terminal import summary_lines
 
-            lines += summary_lines(self.ordered_measurements(), self.enforcement, style == "layers")
+            lines += summary_lines(self.ordered_measurements(), self.enforcement, style == "layers",
+                                   self.settings.depth, self.settings.fold)
         lines += self.gate_lines
         lines += [phrases.unmatched_pattern(self.settings.label, pattern) for pattern in unmatched]
         return lines

@@ -308,7 +308,8 @@ def test_every_table_in_the_comment_has_whole_rows(report: RunReport) -> None:
             assert len(set(table)) == 1, table
             table = []
     cells = Page.of(MarkdownIt("commonmark").enable("table").render(comment)).cells
-    for name in (h("tests/t.py::test_grew"), h("shrank"), BLOCK, h("gone"), h("added"), block(BLOCK)):
+    # test_grew failed (over budget and grown), so the failure sections name it, not the table
+    for name in (h("tests/t.py::test_shrank"), h("shrank"), BLOCK, h("gone"), h("added"), block(BLOCK)):
         assert visible(name).replace("`", "'") in cells, name  # each whole, in a cell of its own
 
 
@@ -357,8 +358,10 @@ def test_the_page_shows_names_as_text_and_data_cannot_close_its_script(report: R
         assert visible(name) in text, name
     data = [json.loads(script) for script in page.scripts[:-2]]  # each parses whole: no name closed it
     labels = set(_labels(item["tree"] for item in data))
-    assert visible(block(BLOCK)) in labels and visible(block(STEM)) in labels
-    assert all(visible(layer[0]) == layer[0] for item in data for layer in item["layers"])
+    # test_grew's blocks are top-level ones; NOTED's one block holds all its cost, so its chart starts deeper
+    assert visible(block(BLOCK)) in labels and any(label.startswith(visible(block(STEM))) for label in labels)
+    rows = [row if isinstance(row, list) else row["cells"] for item in data for row in item["layers"]]
+    assert all(visible(row[0]) == row[0] for row in rows)
 
 
 def _labels(nodes: Iterable[dict[str, Any]]) -> Iterator[str]:

@@ -368,3 +368,49 @@ def test_minor_columns_fold_away_in_a_narrow_window(browser: Any, example_pages:
             assert [th.get_attribute("textContent") for th in browser.find_elements(
                 "css selector", "#m0 table.cb-layers th.cb-minor")] == ["kind", "stride", "groups", "bias"]
             assert all(shown('#cb-summary th[data-figure="flops"], #m0 table.cb-layers th.num:not(.cb-minor)'))
+
+
+def test_a_long_list_of_regressions_folds_after_ten_and_a_folded_row_opens_onto_its_blocks(
+    browser: Any, tmp_path: Path
+) -> None:
+    """500 measurements of a 12-layer causal LM, 92 of them grown past the gate (``lm_cases.big_report``):
+    the page opens on ten regressions and a "show 82 more"; a measurement's folded rows
+    (``model.layers.* ×12``) open onto their twelve blocks with one click, and stay with them when sorted."""
+    from lm_cases import big_report
+
+    path = tmp_path / "lm.html"
+    path.write_text(render_html(big_report()), encoding="utf-8")
+    with window_width(browser, 1280):
+        open_page(browser, path)
+        assert console_messages(browser) == []
+
+        def shown(css: str) -> list[Any]:
+            return [item for item in browser.find_elements("css selector", css) if item.is_displayed()]
+
+        assert len(shown("ul.cb-regressions li")) == 10
+        more = browser.find_element("css selector", "details.cb-regressions-more > summary")
+        assert more.text == "show 82 more" and more.value_of_css_property("color") == RED
+        more.click()
+        assert len(shown("ul.cb-regressions li")) == 92
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth;")
+
+        wait_for(browser, "#m0 table.cb-pairs")
+        group = browser.find_element("css selector", "#m0 table.cb-pairs tr.cb-group")
+        assert " ".join(group.text.split()).startswith("▸model.layers.* ×12 3,520,512 4,306,944 +22.3%")  # ▸: a button
+        assert shown("#m0 table.cb-pairs tr.cb-member") == []
+        group.find_element("css selector", "button.cb-toggle").click()
+        members = shown("#m0 table.cb-pairs tr.cb-member")
+        assert [row.text.split()[0] for row in members] == [f"model.layers.{index}" for index in range(12)]
+        moved = browser.find_element("css selector", "#m0 table.cb-moved tr.cb-group")
+        assert moved.text.split()[:2] == ["▸model.layers.*.mlp.fc1", "×12"]
+
+        layers = browser.find_element("css selector", "#m0 table.cb-layers")
+        first = layers.find_element("css selector", "tbody tr.cb-group")
+        assert first.text.split()[:2] == ["▸model.layers.*.attn", "×12"]
+        first.find_element("css selector", "button.cb-toggle").click()
+        assert len(shown("#m0 table.cb-layers tr.cb-member")) == 12
+        layers.find_elements("css selector", "thead th")[9].click()  # sort by FLOPs: members move with their row
+        rows = browser.execute_script(
+            "return Array.from(arguments[0].tBodies[0].rows).map(r => r.className);", layers)
+        start = rows.index("cb-group")
+        assert rows[start + 1:start + 13] == ["cb-member"] * 12

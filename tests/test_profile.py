@@ -507,7 +507,7 @@ def test_module_called_twice_gives_two_records_and_params_once() -> None:
     cost = profile(TwiceCalled(), torch.randn(2, 3, 8, 8))
     first, second = cost.layers
     assert (first.name, first.call, second.name, second.call) == ("conv", 1, "conv", 2)
-    assert second.label == "conv#2"
+    assert second.label == "conv, call 2"  # in words a reader reads
     assert (first.params, second.params) == (27 * 3 + 3, 0)
     assert first.macs == second.macs == 27 * 3 * 64
     assert first.flops == second.flops == 2 * 27 * 3 * 64
@@ -981,7 +981,7 @@ def test_table_lists_layers_and_totals() -> None:
     assert "layer4.1.conv2" in text
     assert "total conv FLOPs" in text
     assert "total conv parameters" in text
-    assert "conv#2" in cost.table()
+    assert "conv, call 2" in cost.table()
     assert f"{cost.flops:,}" in cost.table()
 
 

@@ -251,8 +251,8 @@ def test_ops_of_a_counted_kind_inside_a_counted_module_are_counted_under_its_nam
     assert cost.uncounted == ()
     assert [(layer.label, layer.kind, layer.total_macs) for layer in cost.layers] == [
         ("0", "linear", tokens * features * features),
-        ("0#2", "linear", tokens * features * rank),
-        ("0#3", "linear", tokens * rank * features),
+        ("0, call 2", "linear", tokens * features * rank),
+        ("0, call 3", "linear", tokens * rank * features),
     ]
     assert cost.params == features * features + features + 2 * rank * features == cost.model_params
     with FlopCounterMode(display=False) as counter:
@@ -266,7 +266,7 @@ def test_with_linear_counted_the_low_rank_path_counts_and_under_the_default_it_i
     """count=["conv", "linear"] counts all three linears; the default counts none and lists all three outside."""
     model = nn.Sequential(LoRALinear(8, 2))
     cost = profile(model, torch.randn(5, 8), device="meta", count=["conv", "linear"], batch_size=1)
-    assert [layer.label for layer in cost.layers] == ["0", "0#2", "0#3"]
+    assert [layer.label for layer in cost.layers] == ["0", "0, call 2", "0, call 3"]
     linear_only = profile(model, torch.randn(5, 8), device="meta", batch_size=1)
     assert linear_only.layers == ()
     assert [(op.kind, op.function, op.inside) for op in linear_only.uncounted] == [

@@ -24,7 +24,9 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
 PER_CHOICES = ("sample", "batch")
 TABLE = "[tool.convbudget]"
 PATTERN_TABLE = "[tool.convbudget.budgets]"
-TOP_LEVEL_KEYS = ("device", "per", "count", *FIGURES, "max_increase", "require_baseline", "max_file_size", "budgets")
+TOP_LEVEL_KEYS = (
+    "device", "per", "count", *FIGURES, "max_increase", "require_baseline", "max_file_size", "fold", "depth", "budgets",
+)
 PATTERN_KEYS = (*FIGURES, "max_increase", "count")
 RENAMED_KEYS = {"include_linear": 'replaced by count: count = ["conv", "linear"] counts conv and linear layers'}
 
@@ -77,6 +79,8 @@ class Settings:
     max_increase: float | None = None
     require_baseline: bool = False
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # run and baseline files bigger than this are refused unread
+    fold: bool = True  # reports show repeated blocks (layers.0 ... layers.11) as one row
+    depth: int | None = None  # where reports' blocks stop; None: the top level, through a block of nearly all the cost
     patterns: tuple[PatternBudget, ...] = field(default=())
 
     @property
@@ -135,6 +139,8 @@ def parse_settings(table: Any, path: Path) -> Settings:
         max_increase=_percent(table, "max_increase", where, TABLE),
         require_baseline=_boolean(table, "require_baseline", where),
         max_file_size=_byte_size(table, "max_file_size", where),
+        fold=_boolean(table, "fold", where, default=True),
+        depth=_depth(table, where),
         patterns=_patterns(table.get("budgets", {}), where),
     )
 
@@ -155,11 +161,31 @@ def _reject_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], where: _
             raise ConfigError(f"{where.key(name, repr(key))}: unknown key (expected one of {', '.join(allowed)})")
 
 
-def _boolean(table: Mapping[str, Any], key: str, where: _Where) -> bool:
-    value = table.get(key, False)
+def _boolean(table: Mapping[str, Any], key: str, where: _Where, default: bool = False) -> bool:
+    value = table.get(key, default)
     if not isinstance(value, bool):
         raise ConfigError(f"{where.key(TABLE, key)} = {value!r}: expected true or false")
     return value
+
+
+def parse_depth(value: Any) -> int:
+    """A depth of module paths: a whole number of parts, 1 or more. Raises ValueError."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{value!r}: expected a whole number of module path parts, 1 or more (1: top-level blocks)")
+    return value
+
+
+def _depth(table: Mapping[str, Any], where: _Where) -> int | None:
+    if "depth" not in table:
+        return None
+    if isinstance(table["depth"], str):  # a TOML string is not a number here, though "2" is on a command line
+        raise ConfigError(f"{where.key(TABLE, 'depth')} = {table['depth']!r}: expected a whole number, 1 or more")
+    try:
+        return parse_depth(table["depth"])
+    except ValueError as error:
+        raise ConfigError(f"{where.key(TABLE, 'depth')} = {error}") from None
 
 
 def _byte_size(table: Mapping[str, Any], key: str, where: _Where) -> int:

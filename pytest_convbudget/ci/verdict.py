@@ -78,6 +78,8 @@ class RunReport:
     baseline_label: str | None = None
     baseline_commit: str | None = None  # the commit the baseline's run measured ($GITHUB_SHA there)
     page_url: str | None = None  # where the HTML page of this report is published (diff --page-url)
+    fold: bool = True  # repeated blocks shown as one row (fold in [tool.convbudget]; --conv-no-fold, diff --no-fold)
+    depth: int | None = None  # where blocks stop (depth; --conv-depth, diff --depth); None: descend through a dominant one
 
     @property
     def counts(self) -> Counts:

@@ -33,6 +33,15 @@ def _byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _depth(text: str) -> int:
+    from ..budgets.pyproject import parse_depth
+
+    try:
+        return parse_depth(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ..render.outputs import OUTPUTS
     from ..words.vocabulary import ENFORCEMENT
@@ -54,6 +63,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         "[tool.convbudget], else 64MiB)")
     parser.add_argument("--page-url", default=None, metavar="URL",
                         help="where the HTML page of this comparison is published: the comment links to it")
+    parser.add_argument("--depth", type=_depth, default=None, metavar="N",
+                        help="where the blocks stop: N module path parts (the comment's bars, the page's first "
+                        "level); overrides depth in [tool.convbudget]; default: the top level, descending through "
+                        "a block that holds nearly all the cost")
+    parser.add_argument("--no-fold", action="store_true",
+                        help="show repeated blocks one row each (layers.0.mlp.fc1 ... layers.11.mlp.fc1) instead of "
+                        "one folded row (layers.*.mlp.fc1 ×12); as fold = false in [tool.convbudget]")
     parser.set_defaults(run=run_diff)
     return parser
 
@@ -79,8 +95,10 @@ def run_diff(args: argparse.Namespace) -> int:
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     report = build_report(head, base, GatePolicy.from_settings(settings, args.max_increase, args.budget), str(args.base))
-    if args.page_url:
-        report = dataclasses.replace(report, page_url=args.page_url)
+    report = dataclasses.replace(
+        report, page_url=args.page_url or None, fold=settings.fold and not args.no_fold,
+        depth=settings.depth if args.depth is None else args.depth,
+    )
     try:
         text = render(report, args.format)
     except OutputUnavailable as error:  # --format html without Jinja2: say what to install

@@ -7,7 +7,7 @@ store; it round-trips exactly. Nothing here imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_COUNT
 
@@ -46,8 +46,9 @@ class LayerCost:
 
     @property
     def label(self) -> str:
-        """The name, with ``#N`` for the N-th call of a module called more than once."""
-        return self.name if self.call == 1 else f"{self.name}#{self.call}"
+        """The name as a person reads it: ``attn`` for a module's first call, ``attn, call 2``
+        for its second (the words of ``render.phrases.layer_label``)."""
+        return self.name if self.call == 1 else f"{self.name}, call {self.call}"
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
@@ -150,16 +151,20 @@ class ConvCost:
         """Params of the conv modules that never ran (not in ``params``)."""
         return sum(idle.params for idle in self.idle_modules)
 
-    def by_module(self, depth: int | None = None) -> dict[str, ModuleCost]:
+    def by_module(self, depth: int | None = None, key: Callable[[str], str] | None = None) -> dict[str, ModuleCost]:
         """Per-sample figures summed per module, in first-call order.
 
         With ``depth``, names are cut to their first ``depth`` parts first, so
-        ``depth=1`` gives one row per top-level block (``layer3``).
+        ``depth=1`` gives one row per top-level block (``layer3``); with ``key``,
+        each name is summed under ``key(name)`` (the blocks a report stops at).
         """
         groups: dict[str, list[LayerCost]] = {}
         for layer in self.layers:
-            key = layer.name if depth is None else ".".join(layer.name.split(".")[:depth])
-            groups.setdefault(key, []).append(layer)
+            if key is not None:
+                name = key(layer.name)
+            else:
+                name = layer.name if depth is None else ".".join(layer.name.split(".")[:depth])
+            groups.setdefault(name, []).append(layer)
         return {
             name: ModuleCost(
                 name=name,

@@ -1,7 +1,15 @@
 """The pull-request comment: a verdict, every failure, a table of changes, collapsed layer details.
 
-Stays under GitHub's 65,536-character comment limit: layer details are
-dropped (and the drop is said) once the body nears it.
+Each measurement is named once: a failing one in the first failure section that
+holds it (over budget, then grew past the allowed increase, then not compared),
+with everything the others would say about it; regressions that grew in the
+same layers share one line; the table holds the other changes. Repeated blocks
+are folded (``layers.*.mlp.fc1 ×12``, :mod:`.folding`) unless the report says not.
+
+Stays under GitHub's 65,536-character comment limit: every failing measurement
+is named first (by name alone when their full lines would not fit), then the
+table, then layer details, each trimmed (and the trim said, pointing to the
+page when it is published) once the body nears the limit.
 
 Every name comes from a run file a pull request wrote, so none is written
 bare: a name in a table or a list is a code span, a name in a sentence is
@@ -12,9 +20,15 @@ bare: a name in a table or a list is a code span, a name in a sentence is
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
-from ..ci.compare import FigureChange, LayerChange, MeasurementChange
+from ..ci.compare import (
+    CountMismatch,
+    FigureChange,
+    LayerChange,
+    MeasurementChange,
+    Regression,
+)
 from ..ci.verdict import (
     CHANGED_WITHIN,
     FAILED,
@@ -26,6 +40,7 @@ from ..ci.verdict import (
 )
 from ..words.quantity import format_quantity
 from ..words.vocabulary import FIGURE_LABELS
+from . import folding
 from .block_bars import block_chart_lines
 from .markup import code_span, markdown_text, summary_code
 from .phrases import (
@@ -34,15 +49,20 @@ from .phrases import (
     REGRESSIONS_TITLE,
     SECTION,
     STANDING_NOTE,
+    also_grew,
     change_text,
+    costliest_layers,
     details_left_out,
+    group_label,
     headline,
     kinds_change_text,
     left_out,
+    listed_above,
     mismatch_text,
     not_run_text,
+    other_changes_title,
     provenance_line,
-    regression_text,
+    regression_group_text,
     unchanged_not_shown,
 )
 
@@ -67,8 +87,8 @@ def _cell(change: FigureChange) -> str:
 
 
 STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
-SHOWN_FAILURES = 20  # failures listed openly; the rest of a long list folds into <details>
-FOLDED_ROOM = 12_000  # at most this much folded per list, so the lists after it still get their share
+SHOWN_FAILURES = 20  # failure lines shown openly; the rest of a long list folds into <details>
+TABLE_ROOM = 6_000  # kept for the table of other changes when the failures' full lines would crowd it out
 
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -90,55 +110,62 @@ def verdict(report: RunReport) -> str:
     return f"{STATUS_MARK[report.status]} **{SECTION}**: {headline(report)}"
 
 
-def overrun_line(failure: BudgetFailure) -> str:
-    """One measurement over budget: each figure, value, limit, overshoot and source; then its costliest layers."""
+def overrun_line(failure: BudgetFailure, regression: Regression | None = None, fold: bool = True,
+                 compact: bool = False) -> str:
+    """One measurement over budget: each figure, value, limit, overshoot and source; its costliest
+    layers; and how far it grew past the allowance when it did. ``compact``: the name alone."""
     measurement = failure.measurement
+    named = f"- {code_span(measurement.name)} in {code_span(measurement.test_id)}{STANDING_NOTE[failure.standing]}"
+    if compact:
+        return named
     figures = "; ".join(
         f"{FIGURE_LABELS[o.figure]} {format_quantity(o.value)} > {format_quantity(o.limit.value)}"
         + ("" if o.limit.value == 0 else f" (+{o.percent_over:.1f}%)")
         + f", limit from {code_span(o.limit.source)}"
         for o in measurement.overruns
     )
-    top = ", ".join(f"{code_span(label)} {format_quantity(value)}" for label, value in measurement.costliest_layers())
+    top = ", ".join(f"{code_span(label)} {format_quantity(value)}" for label, value in costliest_layers(measurement, fold))
     costliest = f"; costliest by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
-    return (f"- {code_span(measurement.name)} in {code_span(measurement.test_id)}{STANDING_NOTE[failure.standing]}: "
-            f"{figures}{costliest}")
+    grew = f"; {also_grew(regression, markdown_text, fold, arrow='→')}" if regression is not None else ""
+    return f"{named}: {figures}{costliest}{grew}"
 
 
-def _details(change: MeasurementChange) -> str:
-    """One changed model, folded: its top-level blocks as bars before and after, then the layers that moved."""
+def _details(change: MeasurementChange, fold: bool = True, depth: int | None = None) -> str:
+    """One changed model, folded: its blocks as bars before and after, then the layers that moved
+    (repeated blocks of one status as one row)."""
     rows = [
         "| layer | status | FLOPs | params |",
         "| --- | --- | --- | --- |",
     ]
-    for layer in change.layers[:DETAIL_ROWS]:
-        rows.append(f"| {code_span(layer.name)} | {layer.status} | {_layer_flops(layer)} | {_layer_params(layer)} |")
-    if len(change.layers) > DETAIL_ROWS:
-        rows.append(f"| … {len(change.layers) - DETAIL_ROWS} more | | | |")
+    groups = folding.fold_changes(change.layers, fold)
+    for group in groups[:DETAIL_ROWS]:
+        rows.append(f"| {code_span(group_label(group))} | {group.members[0].status} | {_layer_flops(group)} | "
+                    f"{_layer_params(group)} |")
+    if len(groups) > DETAIL_ROWS:
+        rows.append(f"| … {len(groups) - DETAIL_ROWS} more | | | |")
     summary = f"{summary_code(change.name)} in {summary_code(change.test_id)}: {len(change.layers)} layer(s) changed"
-    bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost)
+    bars = block_chart_lines(change.before.measurement.cost, change.after.measurement.cost, depth=depth, fold=fold)
     kinds = kinds_change_text(change, arrow="→", show=markdown_text)
     counted = [kinds[0].upper() + kinds[1:] + ".", ""] if kinds else []
     return "\n".join(["<details>", f"<summary>{summary}</summary>", "", *counted, *bars, "", *rows, "", "</details>"])
 
 
-def _layer_flops(layer: LayerChange) -> str:
-    return _cell(layer.flops())
+def _layer_flops(group: folding.Folded[LayerChange]) -> str:
+    return _cell(FigureChange("flops", *folding.change_totals(group, "flops")))
 
 
-def _layer_params(layer: LayerChange) -> str:
-    before = layer.before.params if layer.before else 0
-    after = layer.after.params if layer.after else 0
-    return _cell(FigureChange("params", before, after))
+def _layer_params(group: folding.Folded[LayerChange]) -> str:
+    return _cell(FigureChange("params", *folding.change_totals(group, "params")))
 
 
 class _Body:
     """Markdown lines that stop growing before GitHub's limit, counting what they leave out."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, link: Callable[[str], str] | None = None) -> None:
         self.lines: list[str] = []
         self.size = 0
         self.limit = limit
+        self.link = link  # to the page, for the notes of what is left out
 
     def add(self, line: str) -> bool:
         if self.size + len(line) + 1 > self.limit:
@@ -147,42 +174,105 @@ class _Body:
         self.size += len(line) + 1
         return True
 
-    def add_all(self, lines: Sequence[str], what: str, room: int | None = None) -> None:
-        """Add lines in order; past the limit (or past ``room`` more characters), one note says how many were left out."""
-        stop = self.size + room if room is not None else self.limit
+    def add_all(self, lines: Sequence[str], what: str, weights: Sequence[int] | None = None) -> None:
+        """Add lines in order; past the limit, one note says how many (by ``weights``: measurements) were left out."""
+        weights = weights or [1] * len(lines)
         for index, line in enumerate(lines):
-            if self.size + len(line) + 1 > stop or not self.add(line):
-                self.lines.append(left_out(len(lines) - index, what))
+            if not self.add(line):
+                self.lines.append(left_out(sum(weights[index:]), what, self.link))
                 return
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
 
-def _failure_section(body: _Body, title: str, lines: Sequence[str], what: str) -> None:
-    """A titled list: the first few openly, a long rest folded, all of it trimmed before GitHub's limit."""
-    if not lines:
+class _Section(NamedTuple):
+    """A failure section: its title, what it counts, its lines (each naming ``weights[i]`` measurements)."""
+
+    title: str
+    count: int
+    what: str
+    lines: list[str]
+    weights: list[int]
+    note: str = ""  # the measurements an earlier section named
+
+    def size(self) -> int:
+        return sum(len(line) + 1 for line in self.lines) + len(self.title) + len(self.note) + 120
+
+
+def _failure_section(body: _Body, section: _Section) -> None:
+    """A titled list: the first few lines openly, a long rest folded, trimmed before GitHub's limit."""
+    if not section.count:
         return
-    body.add(f"**{title} ({len(lines)}):**")
-    body.add_all(lines[:SHOWN_FAILURES], what)
+    body.add(f"**{section.title} ({section.count}):**")
+    if section.note:
+        body.add(section.note)
+    lines, weights = section.lines, section.weights
+    body.add_all(lines[:SHOWN_FAILURES], section.what, weights)
     rest = lines[SHOWN_FAILURES:]
-    if rest and len(body.lines) and not body.lines[-1].startswith("_…"):
+    if rest and body.lines and not body.lines[-1].startswith("_…"):
         body.add("")
-        body.add(f"<details><summary>{len(rest)} more {what}</summary>")
+        body.add(f"<details><summary>{sum(weights[SHOWN_FAILURES:])} more {section.what}</summary>")
         body.add("")
-        body.add_all(rest, what, room=FOLDED_ROOM)
+        body.add_all(rest, section.what, weights[SHOWN_FAILURES:])
         body.lines.append("")
         body.lines.append("</details>")
     body.add("")
 
 
+FULL, OPEN_FULL, NAMES = "full", "open lines full", "names"  # how much the failure sections say, most first
+
+
+def _sections(report: RunReport, detail: str = FULL) -> list[_Section]:
+    """The failure sections, each failing measurement in the first that holds it. ``detail``:
+    every line FULL; the lines shown openly full and the folded rest by name (OPEN_FULL); or
+    every measurement by name alone (NAMES), for a run whose failures would not fit otherwise."""
+    fold = report.fold
+
+    def compact(index: int) -> bool:
+        return detail == NAMES or (detail == OPEN_FULL and index >= SHOWN_FAILURES)
+
+    regressed = {r.change.after.key: r for r in report.regressions}
+    over_title = OVER_BUDGET_TITLE + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
+    over = [overrun_line(f, regressed.get(f.entry.key), fold, compact(index))
+            for index, f in enumerate(report.over_budget)]
+    named = {f.entry.key for f in report.over_budget}
+    sections = [_Section(over_title, len(over), "over-budget measurement(s)", over, [1] * len(over))]
+
+    remaining = [r for r in report.regressions if r.change.after.key not in named]
+    groups = folding.shared_growth(remaining, fold)
+    lines = [f"- {regression_group_text(group, markdown_text, fold, compact(index))}"
+             for index, group in enumerate(groups)]
+    above = len(report.regressions) - len(remaining)
+    sections.append(_Section(REGRESSIONS_TITLE, len(report.regressions), "regression(s)", lines,
+                             [len(group) for group in groups],
+                             listed_above(above, len(report.regressions), over_title) if above else ""))
+    named |= {r.change.after.key for r in remaining}
+
+    mismatched: list[CountMismatch] = [m for m in report.mismatched if m.after.key not in named]
+    lines = [f"- {mismatch_text(m, markdown_text)}" if not compact(index) else
+             f"- {code_span(m.after.measurement.name)} in {code_span(m.after.measurement.test_id)}"
+             for index, m in enumerate(mismatched)]
+    above = len(report.mismatched) - len(mismatched)
+    sections.append(_Section(MISMATCHED_TITLE, len(report.mismatched), "mismatched measurement(s)", lines,
+                             [1] * len(lines), listed_above(above, len(report.mismatched), over_title) if above else ""))
+    return sections
+
+
+def named_in_failures(report: RunReport) -> set[tuple[str, str]]:
+    """The measurements the failure sections name: the table leaves them out."""
+    return ({f.entry.key for f in report.over_budget} | {r.change.after.key for r in report.regressions}
+            | {m.after.key for m in report.mismatched})
+
+
 def render_markdown(report: RunReport) -> str:
-    """The comment body: verdict, every failure, then what changed, then layer details.
+    """The comment body: verdict, every failure, then the other changes, then layer details.
 
     Sections come in order of importance; each one stops (and says so) when the
     body nears :data:`SIZE_BUDGET`, with room kept for the notes that follow.
     """
-    body = _Body(SIZE_BUDGET - NOTE_ROOM)
+    link = (lambda text: _link(text, report.page_url)) if report.page_url else None
+    body = _Body(SIZE_BUDGET - NOTE_ROOM, link)
     body.add(COMMENT_MARKER)
     body.add(verdict(report))
     if report.baseline_commit or report.page_url:
@@ -191,16 +281,20 @@ def render_markdown(report: RunReport) -> str:
     comparison = report.comparison
     if report.over_budget or report.regressions or comparison is not None:
         body.add("")
-    over_title = OVER_BUDGET_TITLE + ("" if report.enforcement == "fail" else f" ({report.enforcement})")
-    _failure_section(body, over_title, [overrun_line(f) for f in report.over_budget], "over-budget measurement(s)")
-    _failure_section(body, REGRESSIONS_TITLE, [f"- {regression_text(r, markdown_text)}" for r in report.regressions],
-                     "regression(s)")
-    _failure_section(body, MISMATCHED_TITLE,
-                     [f"- {mismatch_text(m, markdown_text)}" for m in report.mismatched], "mismatched measurement(s)")
+    for detail in (FULL, OPEN_FULL, NAMES):  # every failing measurement named, in as many words as fit
+        sections = _sections(report, detail)
+        if body.size + sum(section.size() for section in sections) <= body.limit - TABLE_ROOM:
+            break
+    for section in sections:
+        _failure_section(body, section)
     if comparison is None:
         return body.text().rstrip("\n") + "\n"
-    changed = comparison.changed
+    named = named_in_failures(report)
+    changed = [c for c in comparison.changed if c.after.key not in named]
     if changed:
+        if named:
+            body.add(f"**{other_changes_title(len(changed))}:**")
+            body.add("")
         body.add("| test | model | params | FLOPs | MACs |")
         body.add("| --- | --- | --- | --- | --- |")
         body.add_all([
@@ -212,7 +306,7 @@ def render_markdown(report: RunReport) -> str:
     listed = [
         f"- new: {code_span(e.measurement.name)} in {code_span(e.measurement.test_id)} "
         f"({format_quantity(e.measurement.cost.flops)} FLOPs)"
-        for e in comparison.added
+        for e in comparison.added if e.key not in named
     ] + [f"- removed: {code_span(e.measurement.name)} in {code_span(e.measurement.test_id)}" for e in comparison.removed]
     if listed:
         body.add_all(listed, "new or removed measurement(s)")
@@ -223,14 +317,14 @@ def render_markdown(report: RunReport) -> str:
         body.lines += [unchanged_not_shown(len(comparison.unchanged)), ""]
     text = body.text().rstrip("\n") + "\n"
     left_out_count = 0
-    for change in changed:
+    for change in comparison.changed:
         if not change.layers:
             continue
-        detail = _details(change) + "\n"
+        detail = _details(change, report.fold, report.depth) + "\n"
         if len(text) + len(detail) > SIZE_BUDGET:
             left_out_count += 1
             continue
         text += detail
     if left_out_count:
-        text += f"\n{details_left_out(left_out_count)}\n"
+        text += f"\n{details_left_out(left_out_count, link)}\n"
     return text

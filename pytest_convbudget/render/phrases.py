@@ -27,16 +27,24 @@ from ..words.vocabulary import (
     NOT_COMPARED,
     UNCHANGED,
 )
+from . import folding
 from .markup import visible
 
 if TYPE_CHECKING:
     from ..budgets.limits import Overrun
     from ..budgets.measurement import Measurement
-    from ..ci.compare import CountMismatch, FigureChange, MeasurementChange, Regression
+    from ..ci.compare import (
+        CountMismatch,
+        FigureChange,
+        LayerChange,
+        MeasurementChange,
+        Regression,
+    )
     from ..ci.coverage import Coverage
     from ..ci.selection import Narrowing
     from ..ci.verdict import RunReport
-    from ..engine.results import ConvCost, UncountedCall
+    from ..engine.results import ConvCost, LayerCost, UncountedCall
+    from .folding import Folded
 
 Show = Callable[[str], str]  # how a sentence shows a name from a run file
 
@@ -85,9 +93,32 @@ def overrun_text(overrun: Overrun, show: Show = visible) -> str:
     )
 
 
-def costliest_line(measurement: Measurement, show: Show = visible) -> str:
+# -- layers, as a person reads their names ----------------------------------------
+
+TOP_LAYERS = 3  # the costliest layers a failure names
+
+
+def layer_label(name: str, call: int = 1, count: int = 1) -> str:
+    """``attn``; ``attn, call 2`` for a module's second call; ``layers.*.mlp.fc1 ×12`` for a
+    group of twelve rows that differ only by an index (:mod:`.folding`)."""
+    called = name if call == 1 else f"{name}, call {call}"
+    return called if count == 1 else f"{called} ×{count}"
+
+
+def group_label(group: Folded[LayerCost] | Folded[LayerChange]) -> str:
+    """A folded row's name: the pattern and the count, with the call number of a profile's calls."""
+    return layer_label(group.name, getattr(group.members[0], "call", 1), group.count)
+
+
+def costliest_layers(measurement: Measurement, fold: bool = True, count: int = TOP_LAYERS) -> list[tuple[str, int]]:
+    """(label, value) of the rows that cost most by the measurement's costliest figure,
+    repeated blocks folded into one row with their total (``layers.*.mlp.fc1 ×12 1.61 M``)."""
+    return [(group_label(group), total) for group, total in folding.costliest(measurement, count, fold)]
+
+
+def costliest_line(measurement: Measurement, show: Show = visible, fold: bool = True) -> str:
     """``costliest layers by FLOPs: conv1 235 M, ...``, or empty for a model without layers."""
-    top = ", ".join(f"{show(label)} {format_quantity(value)}" for label, value in measurement.costliest_layers())
+    top = ", ".join(f"{show(label)} {format_quantity(value)}" for label, value in costliest_layers(measurement, fold))
     return f"costliest layers by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
 
 
@@ -95,12 +126,12 @@ def exceeded_title(measurement: Measurement, show: Show = visible) -> str:
     return f"{SECTION} exceeded: {show(measurement.name)} in {show(measurement.test_id)}"
 
 
-def failure_message(measurement: Measurement) -> str:
+def failure_message(measurement: Measurement, fold: bool = True) -> str:
     """What a test over budget fails with: what grew, by how much, against which limit, and
     the layers that cost most."""
     lines = [exceeded_title(measurement)]
     lines += [f"  {overrun_text(overrun)}" for overrun in measurement.overruns]
-    costliest = costliest_line(measurement)
+    costliest = costliest_line(measurement, fold=fold)
     if costliest:
         lines.append(f"  {costliest}")
     return "\n".join(lines)
@@ -245,15 +276,39 @@ def removed_text(test_id: str, name: str, show: Show = visible) -> str:
 
 
 GITHUB_SIZE_NOTE = "left out to stay within GitHub's comment size; see the JSON artifact"
+PAGE_HAS_ALL = "the HTML report"  # the link text of the left-out notes, when the page is published
 
 
-def left_out(count: int, what: str) -> str:
+def size_note(link: Callable[[str], str] | None = None) -> str:
+    """Why something is left out of the comment, and where it is: the page when it is published."""
+    if link is None:
+        return GITHUB_SIZE_NOTE
+    return f"left out to stay within GitHub's comment size; {link(PAGE_HAS_ALL)} has them all"
+
+
+def left_out(count: int, what: str, link: Callable[[str], str] | None = None) -> str:
     """A comment section trimmed to stay under GitHub's size limit says what it left out."""
-    return f"_… {count} more {what} {GITHUB_SIZE_NOTE}._"
+    return f"_… {count} more {what} {size_note(link)}._"
 
 
-def details_left_out(count: int) -> str:
-    return f"_{count} model(s)' layer details {GITHUB_SIZE_NOTE}._"
+def details_left_out(count: int, link: Callable[[str], str] | None = None) -> str:
+    return f"_{count} model(s)' layer details {size_note(link)}._"
+
+
+def listed_above(count: int, total: int, title: str) -> str:
+    """A failure section's note for the measurements an earlier section already names."""
+    which = ("It is" if total == 1 else f"All {total} are") if count == total else f"{count} of them are"
+    return f"_{which} listed under {title} above._"
+
+
+def other_changes_title(count: int) -> str:
+    """The comment's table of changes, once the failures above have named the rest."""
+    return f"Other changes ({count})"
+
+
+def show_more(count: int) -> str:
+    """The page's fold of a long list."""
+    return f"show {count} more"
 
 
 def unchanged_not_shown(count: int) -> str:
@@ -310,17 +365,73 @@ def not_run_text(count: int) -> str:
             "(another shard's, or deselected); not compared")
 
 
-def regression_text(regression: Regression, show: Show = visible) -> str:
-    """One regression in a line: every figure past the allowance, before -> after, and where it grew."""
-    grown = regression.grown_layers()
-    where = f"; grew in {', '.join(map(show, grown))}" if grown else ""
-    figures = ", ".join(
-        f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}% ({format_quantity(f.before)} -> {format_quantity(f.after)})"
+def grown_in(regression: Regression, show: Show = visible, fold: bool = True, count: int = TOP_LAYERS) -> str:
+    """``grew in layers.*.mlp.fc1 ×12, layers.*.mlp.fc2 ×12``: the first layers that grew or
+    were added, repeated blocks folded; "" when none did."""
+    grown = folding.grown(regression, fold)
+    if not grown:
+        return ""
+    more = f", and {len(grown) - count} more" if len(grown) > count else ""
+    return f"grew in {', '.join(show(group_label(group)) for group in grown[:count])}{more}"
+
+
+def regression_figures(regression: Regression, arrow: str = "->", exact: bool = True) -> str:
+    """``params +56.2% (350 k -> 547 k), FLOPs +55.8% (...)``: each figure past the allowance."""
+    return ", ".join(
+        f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}%"
+        + (f" ({format_quantity(f.before)} {arrow} {format_quantity(f.after)})" if exact else "")
         for f in regression.figures
     )
+
+
+def regression_text(regression: Regression, show: Show = visible, fold: bool = True) -> str:
+    """One regression in a line: every figure past the allowance, before -> after, and where it grew."""
+    where = grown_in(regression, show, fold)
     change = regression.change
-    return (f"{show(change.test_id)} [{show(change.name)}]: {figures}, "
-            f"more than the {regression.allowed:g}% allowed{where}")
+    return (f"{show(change.test_id)} [{show(change.name)}]: {regression_figures(regression)}, "
+            f"more than the {regression.allowed:g}% allowed" + (f"; {where}" if where else ""))
+
+
+def also_grew(regression: Regression, show: Show = visible, fold: bool = True, arrow: str = "->") -> str:
+    """What a measurement named for another reason (over budget) adds about its growth."""
+    where = grown_in(regression, show, fold)
+    return (f"grew more than the {regression.allowed:g}% allowed: {regression_figures(regression, arrow)}"
+            + (f"; {where}" if where else ""))
+
+
+def regression_group_text(
+    regressions: Sequence[Regression], show: Show = visible, fold: bool = True, compact: bool = False
+) -> str:
+    """Regressions that grew in the same layers, in one line: the layers once, the figures once
+    when they all grew alike, then each measurement (with what it grew by, when they differ;
+    ``compact``: by name alone). One regression reads as :func:`regression_text`."""
+    first = regressions[0]
+    if len(regressions) == 1 and not compact:
+        return regression_text(first, show, fold)
+    where = grown_in(first, show, fold)
+    figures = {regression_figures(r, exact=False) for r in regressions}
+    alike = len(figures) == 1 and not compact
+    members = "; ".join(
+        f"{show(r.change.test_id)} [{show(r.change.name)}]"
+        + ("" if compact or alike else f" {regression_figures(r, exact=False)}")
+        for r in regressions
+    )
+    many = f"{len(regressions)} measurements" if len(regressions) > 1 else "1 measurement"
+    by = f" by {figures.pop()}," if alike else ""
+    return (f"{many} grew{by} more than the {first.allowed:g}% allowed" + (f"; each {where}" if where else "")
+            + f": {members}")
+
+
+def moved_text(group: Folded[LayerChange], show: Show = visible) -> str:
+    """One changed layer, or a group of them of one status: ``layers.*.mlp.fc1 ×12 grown (+50.0% FLOPs)``."""
+    status = group.members[0].status
+    label = show(group_label(group))
+    if status not in ("grown", "shrunk"):
+        return f"{label} {status}"
+    before, after = folding.change_totals(group)
+    from ..ci.compare import FigureChange
+
+    return f"{label} {status} ({percent_text(FigureChange('flops', before, after))} FLOPs)"
 
 
 def mismatch_text(mismatch: CountMismatch, show: Show = visible) -> str:

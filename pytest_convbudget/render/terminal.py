@@ -13,19 +13,21 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..budgets.limits import measured_value
 from ..words.quantity import format_quantity
-from . import phrases
+from . import folding, phrases
 from .markup import visible
 
 if TYPE_CHECKING:
     from ..budgets.measurement import Measurement
     from ..ci.compare import Comparison
     from ..ci.verdict import RunReport
-    from ..engine.results import ConvCost, LayerCost
+    from ..engine.results import ConvCost, LayerCost, ModuleCost
 
 LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs")
 KIND_COLUMNS = ("by kind", "calls", "params", "FLOPs", "MACs")
 SUMMARY_COLUMNS = ("test", "name", "params", "FLOPs", "MACs", "budget", "headroom", "status")
 CHANGE_COLUMNS = ("test", "name", "params", "FLOPs", "MACs")
+BLOCK_COLUMNS = ("block", "calls", "params", "FLOPs", "MACs")
+MIXED = "mixed"  # a folded row's cell where its members differ (a stride, a kernel)
 _NUMERIC = {"params", "FLOPs", "MACs", "calls", "headroom"}
 TOP_LAYERS_IN_REPORT = 5
 LAYERS_LISTED_PER_CHANGE = 5
@@ -71,9 +73,46 @@ def layer_row(layer: LayerCost, with_kind: bool = False) -> list[str]:
     ]
 
 
-def render_layers(layers: Sequence[LayerCost], with_kind: bool = False) -> list[str]:
+def folded_row(group: folding.Folded[LayerCost], with_kind: bool = False) -> list[str]:
+    """A row for repeated calls (``layers.*.mlp.fc1 ×12``): their summed figures, and each other
+    cell where the members agree (``mixed`` where they do not)."""
+    if not group.grouped:
+        return layer_row(group.members[0], with_kind)
+    rows = [layer_row(layer, with_kind) for layer in group.members]
+    columns = len(rows[0])
+    cells = [phrases.group_label(group)]
+    for index in range(1, columns - 3):
+        values = {row[index] for row in rows}
+        cells.append(values.pop() if len(values) == 1 else MIXED)
+    cells += [f"{group.total(lambda layer, figure=figure: getattr(layer, figure)):,}" for figure in ("params", "flops", "macs")]
+    return cells
+
+
+def render_layers(layers: Sequence[LayerCost], with_kind: bool = False, fold: bool = False) -> list[str]:
+    """The layer table: one row a call, or with ``fold`` one row for the same call of repeated blocks."""
     header = (LAYER_COLUMNS[0], "kind", *LAYER_COLUMNS[1:]) if with_kind else LAYER_COLUMNS
-    return render_rows(header, [layer_row(layer, with_kind) for layer in layers], _NUMERIC)
+    return render_rows(header, [folded_row(group, with_kind) for group in folding.fold_calls(layers, fold)], _NUMERIC)
+
+
+def render_blocks(cost: ConvCost, depth: int, fold: bool = True) -> list[str]:
+    """The layers summed per block at ``depth`` path parts (``--conv-depth``), repeated blocks folded."""
+    modules = cost.by_module(key=folding.block_key([cost], depth))
+    rows = []
+    for group in folding.fold(modules.values(), lambda module: module.name, enabled=fold):
+        def total(figure: str, group: folding.Folded[ModuleCost] = group) -> int:
+            return group.total(lambda module: getattr(module, figure))
+
+        rows.append([phrases.layer_label(group.name, count=group.count), str(total("calls")),
+                     f"{total('params'):,}", f"{total('flops'):,}", f"{total('macs'):,}"])
+    return render_rows(BLOCK_COLUMNS, rows, _NUMERIC)
+
+
+def costliest_rows(measurement: Measurement, fold: bool = True) -> list[str]:
+    """The table of a measurement's costliest rows, repeated calls folded into one with their total."""
+    with_kind = len(measurement.cost.count) > 1
+    top = folding.costliest(measurement, TOP_LAYERS_IN_REPORT, fold)
+    header = (LAYER_COLUMNS[0], "kind", *LAYER_COLUMNS[1:]) if with_kind else LAYER_COLUMNS
+    return render_rows(header, [folded_row(group, with_kind) for group, _ in top], _NUMERIC)
 
 
 def render_kinds(cost: ConvCost) -> list[str]:
@@ -119,9 +158,13 @@ def summary_row(measurement: Measurement, enforcement: str) -> list[str]:
     ]
 
 
-def summary_lines(measurements: Sequence[Measurement], enforcement: str, show_layers: bool) -> list[str]:
+def summary_lines(
+    measurements: Sequence[Measurement], enforcement: str, show_layers: bool, depth: int | None = None,
+    fold: bool = True,
+) -> list[str]:
     """The ``--conv-report`` table, its notes, and the costliest layers of what is over budget
-    (every layer of every measurement with ``--conv-report=layers``)."""
+    (every layer of every measurement with ``--conv-report=layers``, repeated blocks folded unless
+    ``fold`` is off; summed per block at ``depth`` path parts when it is given)."""
     if not measurements:
         return [phrases.NO_MEASUREMENTS]
     rows = [summary_row(m, enforcement) for m in measurements]
@@ -142,12 +185,14 @@ def summary_lines(measurements: Sequence[Measurement], enforcement: str, show_la
     for measurement in measurements:
         if measurement.over_budget and not show_layers:
             lines += ["", phrases.exceeded_title(measurement) + ", costliest layers:"]
-            top = measurement.cost.top_layers(TOP_LAYERS_IN_REPORT)
-            lines += ["  " + line for line in render_layers(top, len(measurement.cost.count) > 1)]
+            lines += ["  " + line for line in costliest_rows(measurement, fold)]
     if show_layers:
         for measurement in measurements:
-            lines += ["", f"{measurement.test_id} [{measurement.name}] ({measurement.cost.device}):"]
-            lines += ["  " + line for line in render_layers(measurement.cost.layers, len(measurement.cost.count) > 1)]
+            cost = measurement.cost
+            lines += ["", f"{measurement.test_id} [{measurement.name}] ({cost.device}):"]
+            table = render_blocks(cost, depth, fold) if depth is not None else render_layers(
+                cost.layers, len(cost.count) > 1, fold)
+            lines += ["  " + line for line in table]
     return [visible(line) for line in lines]
 
 
@@ -156,7 +201,8 @@ def summary_lines(measurements: Sequence[Measurement], enforcement: str, show_la
 
 def render_text(report: RunReport) -> str:
     """The terminal form: the plugin's "conv budget" section and ``diff``'s default output."""
-    lines = comparison_lines(report.comparison, report.baseline_label or "", report.baseline_commit) \
+    fold = report.fold
+    lines = comparison_lines(report.comparison, report.baseline_label or "", report.baseline_commit, fold) \
         if report.comparison else []
     if report.over_budget:
         lines.append(phrases.over_budget_heading(len(report.over_budget)))
@@ -165,12 +211,12 @@ def render_text(report: RunReport) -> str:
             standing = phrases.STANDING_TEXT[failure.standing]
             lines.append(f"  {measurement.test_id} [{measurement.name}]" + (f" ({standing})" if standing else ""))
             lines += [f"    {phrases.overrun_text(overrun)}" for overrun in measurement.overruns]
-            costliest = phrases.costliest_line(measurement)
+            costliest = phrases.costliest_line(measurement, fold=fold)
             if costliest:
                 lines.append(f"    {costliest}")
     if report.regressions:
         lines.append(phrases.regressions_heading(len(report.regressions)))
-        lines += [f"  {phrases.regression_text(regression)}" for regression in report.regressions]
+        lines += [f"  {phrases.regression_text(regression, fold=fold)}" for regression in report.regressions]
     if report.mismatched:
         lines.append(phrases.mismatched_heading(len(report.mismatched)))
         lines += [f"  {phrases.mismatch_text(mismatch)}" for mismatch in report.mismatched]
@@ -178,8 +224,11 @@ def render_text(report: RunReport) -> str:
     return "\n".join(map(visible, lines)) + "\n"
 
 
-def comparison_lines(comparison: Comparison, baseline_label: str, commit: str | None = None) -> list[str]:
-    """Before -> after per changed measurement, its layers, what is new, gone or stale."""
+def comparison_lines(
+    comparison: Comparison, baseline_label: str, commit: str | None = None, fold: bool = True
+) -> list[str]:
+    """Before -> after per changed measurement, its layers (repeated blocks of one status folded),
+    what is new, gone or stale."""
     lines = [phrases.compared_heading(baseline_label, commit)]
     changed = comparison.changed
     if changed:
@@ -189,14 +238,11 @@ def comparison_lines(comparison: Comparison, baseline_label: str, commit: str | 
         ]
         lines += render_rows(CHANGE_COLUMNS, rows, set())
         for change in changed:
-            moved = change.layers[:LAYERS_LISTED_PER_CHANGE]
+            groups = folding.fold_changes(change.layers, fold)
+            moved = groups[:LAYERS_LISTED_PER_CHANGE]
             if moved:
-                described = ", ".join(
-                    f"{layer.name} {layer.status} ({phrases.percent_text(layer.flops())} FLOPs)"
-                    if layer.status in ("grown", "shrunk") else f"{layer.name} {layer.status}"
-                    for layer in moved
-                )
-                more = len(change.layers) - len(moved)
+                described = ", ".join(phrases.moved_text(group) for group in moved)
+                more = len(groups) - len(moved)
                 lines.append(f"  {change.test_id} [{change.name}] layers: {described}" + (f", and {more} more" if more > 0 else ""))
             kinds = phrases.kinds_change_text(change)
             if kinds:

@@ -54,6 +54,30 @@
     });
     table.appendChild(row);
   }
+  /* A folded row (repeated blocks shown as one, ``layers.*.mlp.fc1 ×12``) opens onto its members:
+     a button in its first cell shows or hides their rows, which follow it (and follow it when sorted). */
+  function addGroup(host, row, members, makeRow) {
+    host.appendChild(row);
+    if (!members || !members.length) return;
+    var button = el("button", {type: "button", "class": "cb-toggle", "aria-expanded": "false",
+                               title: "show the " + members.length + " rows it holds"}, "▸");
+    row.cells[0].insertBefore(button, row.cells[0].firstChild);
+    row.classList.add("cb-group");
+    var rows = members.map(function (member) {
+      var line = makeRow(member);
+      line.classList.add("cb-member");
+      line.hidden = true;
+      host.appendChild(line);
+      return line;
+    });
+    row.cbMembers = rows;
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      button.textContent = open ? "▾" : "▸";
+      rows.forEach(function (line) { line.hidden = !open; });
+    });
+  }
   function kindColour(kind) {
     if (KIND_COLOURS[kind]) return KIND_COLOURS[kind];
     var hash = 0;
@@ -79,7 +103,7 @@
         heads.forEach(function (other) { other.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
         var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
+        var rows = Array.prototype.filter.call(body.rows, function (row) { return !row.classList.contains("cb-member"); });
         var numeric = th.getAttribute("data-type") === "num";
         rows.sort(function (r1, r2) {
           var c1 = r1.cells[column], c2 = r2.cells[column];
@@ -88,7 +112,10 @@
           var order = compareCells(a, b, numeric);
           return ascending ? order : -order;
         });
-        rows.forEach(function (row) { body.appendChild(row); });
+        rows.forEach(function (row) {
+          body.appendChild(row);
+          (row.cbMembers || []).forEach(function (member) { body.appendChild(member); });
+        });
       });
     });
   }
@@ -182,12 +209,12 @@
 
   function blocksSection(body, data) {
     if (!data.blocks.length) return;
-    body.appendChild(el("h3", {}, "Before and after, per top-level block (FLOPs per sample)"));
+    body.appendChild(el("h3", {}, data.blocks_title));
     var table = el("table", {"class": "cb-pairs"});
     var scale = 0;
     data.blocks.forEach(function (b) { scale = Math.max(scale, Number(b.before), Number(b.after)); });
     headRow(table, ["block", "before / after", "before", "after", "change"], 2);
-    data.blocks.forEach(function (b) {
+    function blockRow(b) {
       var row = el("tr", {"class": b.state ? "change-" + (b.state === "new" ? "added" : "removed") : ""});
       row.appendChild(pathCell(b.name + (b.state ? " (" + b.state + ")" : "")));
       var track = el("td", {"class": "cb-track"});
@@ -200,8 +227,9 @@
       row.appendChild(el("td", {"class": "num"}, exact(b.before)));
       row.appendChild(el("td", {"class": "num"}, exact(b.after)));
       row.appendChild(el("td", {"class": "num " + (b.change[0] === "+" ? "up" : b.change[0] === "-" ? "down" : "")}, b.change));
-      table.appendChild(row);
-    });
+      return row;
+    }
+    data.blocks.forEach(function (b) { addGroup(table, blockRow(b), b.members, blockRow); });
     body.appendChild(table);
   }
 
@@ -210,7 +238,7 @@
     body.appendChild(el("h3", {}, "Layers that grew, shrank, appeared or went"));
     var table = el("table", {"class": "cb-moved"});
     headRow(table, ["layer", "status", "FLOPs before", "FLOPs after", "change", "params before", "params after"], 2);
-    data.moved.forEach(function (m) {
+    function movedRow(m) {
       var row = el("tr", {"class": "change-" + m.status});
       row.appendChild(pathCell(m.name));
       row.appendChild(el("td", {}, m.status));
@@ -219,8 +247,9 @@
       row.appendChild(el("td", {"class": "num"}, m.change));
       row.appendChild(el("td", {"class": "num"}, exact(m.before.params)));
       row.appendChild(el("td", {"class": "num"}, exact(m.after.params)));
-      table.appendChild(row);
-    });
+      return row;
+    }
+    data.moved.forEach(function (m) { addGroup(table, movedRow(m), m.members, movedRow); });
     body.appendChild(table);
   }
 
@@ -241,7 +270,7 @@
     head.appendChild(line);
     table.appendChild(head);
     var rows = el("tbody");
-    data.layers.forEach(function (cells) {
+    function layerRow(cells) {
       var change = cells[cells.length - 1];
       var row = el("tr", {"class": change ? "change-" + change : ""});
       cells.forEach(function (cell, index) {
@@ -250,7 +279,12 @@
                         : name === "layer" ? pathCell(cell) : name === "type" ? typeCell(cell)
                         : el("td", classes(name) ? {"class": classes(name)} : {}, cell));
       });
-      rows.appendChild(row);
+      return row;
+    }
+    /* A row is a call's cells; a folded row is {cells, members}. */
+    data.layers.forEach(function (item) {
+      if (Array.isArray(item)) rows.appendChild(layerRow(item));
+      else addGroup(rows, layerRow(item.cells), item.members, layerRow);
     });
     table.appendChild(rows);
     body.appendChild(table);

@@ -19,11 +19,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...budgets.limits import measured_value
+from ...ci.compare import FigureChange
 from ...ci.verdict import RunReport
 from ...engine.kinds import KINDS
 from ...words.quantity import format_quantity
 from ...words.vocabulary import FIGURE_LABELS, FIGURES
-from ..block_bars import block_rows
+from .. import folding
+from ..block_bars import BlockRow, block_rows, top_level
 from ..markup import visible
 from ..phrases import (
     MISMATCHED_TITLE,
@@ -32,24 +34,29 @@ from ..phrases import (
     budget_text,
     count_label,
     exact_and_short,
+    group_label,
     headline,
     kinds_note,
+    layer_label,
     mismatch_text,
     notes,
     percent_text,
     regression_text,
+    show_more,
     status_text,
 )
-from ..terminal import layer_row
+from ..terminal import MIXED, folded_row, layer_row
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from ...budgets.measurement import Measurement
     from ...ci.compare import LayerChange, MeasurementChange
     from ...engine.results import ConvCost, LayerCost, ModuleCost
 
 OPEN_SECTIONS = 3  # sections unfolded on load: the first over-budget or regressed ones, else the first
+SHOWN_ALERTS = 10  # the regressions and mismatches listed openly; the rest fold under "show N more"
+BLOCKS_TITLE = "Before and after, per {level} (FLOPs per sample)"
 OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
 # The layer table's columns; params, FLOPs and MACs are exact decimal strings.
 LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")
@@ -72,13 +79,13 @@ def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
     changes = {change.after.key: change for change in comparison.changes} if comparison else {}
     standing = report.standings
     mismatches = {mismatch.after.key: mismatch_text(mismatch) for mismatch in report.mismatched}
-    regressed = {regression.change.after.key: regression_text(regression) for regression in report.regressions}
+    regressed = {r.change.after.key: regression_text(r, fold=report.fold) for r in report.regressions}
     over = {failure.entry.key for failure in report.over_budget}
     rows = [
         measurement_view(
             measurement, position, report.enforcement, changes.get(measurement.key), standing.get(measurement.key, ""),
             over=measurement.key in over, regression=regressed.get(measurement.key, ""),
-            mismatch=mismatches.get(measurement.key, ""),
+            mismatch=mismatches.get(measurement.key, ""), depth=report.depth, fold=report.fold,
         )
         for position, measurement in enumerate(measurements)
     ]
@@ -97,8 +104,8 @@ def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
         "titles": {"regressions": REGRESSIONS_TITLE, "mismatched": MISMATCHED_TITLE},
         "baseline_label": report.baseline_label or "",
         "compared": comparison is not None,
-        "regressions": list(regressed.values()),
-        "mismatched": list(mismatches.values()),
+        "regressions": _alerts(list(regressed.values())),
+        "mismatched": _alerts(list(mismatches.values())),
         "removed": [
             {"test_id": entry.measurement.test_id, "name": entry.measurement.name,
              "flops": exact_and_short(entry.measurement.cost.flops)}
@@ -110,6 +117,12 @@ def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
         "per": sorted({measurement.per for measurement in measurements}),
         "measurements": rows,
     })
+
+
+def _alerts(lines: list[str]) -> dict[str, Any]:
+    """A list of findings: the first :data:`SHOWN_ALERTS` shown, the rest folded under "show N more"."""
+    rest = lines[SHOWN_ALERTS:]
+    return {"shown": lines[:SHOWN_ALERTS], "rest": rest, "more": show_more(len(rest)) if rest else ""}
 
 
 def _shown(data: Any) -> Any:
@@ -165,16 +178,22 @@ def measurement_view(
     over: bool = False,
     regression: str = "",
     mismatch: str = "",
+    depth: int | None = None,
+    fold: bool = True,
 ) -> dict[str, Any]:
     """One row of the summary table and the data behind its folded section.
 
     ``baseline`` is how it stands against the baseline (``""`` without one);
     ``over``, ``regression`` and ``mismatch`` are the report's findings on it,
-    the last two in the text renderer's words.
+    the last two in the text renderer's words. ``depth`` and ``fold`` are the
+    report's: where the chart's first level stops, and whether repeated blocks
+    are one row (a group row opens onto its members).
     """
     cost = measurement.cost
     room = measurement.headroom
     layer_changes = {layer.name: layer for layer in change.layers} if change else {}
+    costs = [change.before.measurement.cost, cost] if change else [cost]
+    blocks = _blocks(change, depth, fold) if change and change.changed else []
     return {
         "open": False,
         "priority": (0 if over else 1 if regression or mismatch else 2, position),
@@ -195,12 +214,13 @@ def measurement_view(
         "notes": [*kinds_note(cost), *notes(cost)],
         "detail": {
             "kinds": list(cost.count),
-            "tree": module_tree(cost, layer_changes),
+            "tree": module_tree(cost, layer_changes, folding.block_key(costs, depth), fold),
             "layer_columns": LAYER_COLUMNS,
-            "layers": [_layer(layer, layer_changes) for layer in cost.layers]
+            "layers": _layers(cost, layer_changes, fold)
             + [_gone_layer(layer) for layer in layer_changes.values() if layer.after is None],
-            "blocks": _blocks(change) if change and change.changed else [],
-            "moved": _moved(change) if change else [],
+            "blocks": blocks,
+            "blocks_title": BLOCKS_TITLE.format(level="top-level block" if top_level_view(blocks) else "block"),
+            "moved": _moved(change, fold) if change else [],
         },
     }
 
@@ -252,24 +272,41 @@ def _own_by_kind(cost: ConvCost) -> dict[str, dict[str, dict[str, int]]]:
     return own
 
 
-def module_tree(cost: ConvCost, layer_changes: dict[str, LayerChange]) -> dict[str, Any]:
+def module_tree(
+    cost: ConvCost, layer_changes: dict[str, LayerChange], block: Callable[[str], str] | None = None, fold: bool = True
+) -> dict[str, Any]:
     """The module tree of the counted layers: each node sums its subtree, leaves are modules.
 
-    A module whose calls are of several kinds (a ``self_attn`` that ran linear
-    and attention ops) gets one part per kind, and a module with its own cost
-    and counted children an ``(own)`` part, so every part has one kind (one
-    colour) and at every level the children add up to their parent exactly.
+    The first level is the blocks ``block`` maps each layer to (by default the
+    top-level ones; see :func:`.folding.block_key`), named by their whole path,
+    and repeated blocks are one node (``model.layers.* ×12``) whose children are
+    those blocks, unless ``fold`` is off. A module whose calls are of several kinds
+    (a ``self_attn`` that ran linear and attention ops) gets one part per kind, and
+    a module with its own cost and counted children an ``(own)`` part, so every
+    part has one kind (one colour) and at every level the children add up to their
+    parent exactly.
     """
-    root: dict[str, Any] = _node(cost.model, "")
+    block = block or (lambda name: name.split(".")[0])
+    blocks: dict[str, dict[str, Any]] = {}
     for name, kinds in _own_by_kind(cost).items():
-        node = root
+        top = block(name)
+        node = blocks.setdefault(top, _node(top, top))
         parts = name.split(".")
-        for depth in range(1, len(parts) + 1):
+        for depth in range(len(top.split(".")) + 1, len(parts) + 1):
             path = ".".join(parts[:depth])
             node = node["children"].setdefault(path, _node(parts[depth - 1], path))
         node["own"] = kinds
         change = layer_changes.get(name)
         node["change"] = change.status if change else ""
+    root: dict[str, Any] = _node(cost.model, "")
+    for group in folding.fold(blocks.items(), lambda item: item[0], enabled=fold):
+        if not group.grouped:
+            path, node = group.members[0]
+            root["children"][path] = node
+            continue
+        node = _node(layer_label(group.name, count=group.count), group.name)
+        node["children"] = dict(group.members)
+        root["children"][group.name] = node
     return _finish(root)
 
 
@@ -304,27 +341,67 @@ def _layer(layer: LayerCost, layer_changes: dict[str, LayerChange]) -> list[str]
             *(str(getattr(layer, figure)) for figure in FIGURES), change.status if change else ""]
 
 
+def _layers(cost: ConvCost, layer_changes: dict[str, LayerChange], fold: bool) -> list[Any]:
+    """The layer table's rows: a call's cells, or for repeated calls folded into one row, its
+    cells (summed figures; ``mixed`` where the members differ) and its members' rows."""
+    rows: list[Any] = []
+    for group in folding.fold_calls(cost.layers, fold):
+        if not group.grouped:
+            rows.append(_layer(group.members[0], layer_changes))
+            continue
+        label, type_, kernel, stride, groups, bias, output = folded_row(group)[:7]
+        kinds = {layer.kind for layer in group.members}
+        changes = {(layer_changes[layer.name].status if layer.name in layer_changes else "") for layer in group.members}
+        cells = [label, type_, kinds.pop() if len(kinds) == 1 else MIXED, kernel, stride, groups, bias, output,
+                 *(str(group.total(lambda layer, figure=figure: getattr(layer, figure))) for figure in FIGURES),
+                 changes.pop() if len(changes) == 1 else MIXED]
+        rows.append({"cells": cells, "members": [_layer(layer, layer_changes) for layer in group.members]})
+    return rows
+
+
 def _gone_layer(change: LayerChange) -> list[str]:
     """A module the baseline had and this run does not: listed with its old figures."""
     return [change.name, *[""] * 7, *_counts(change.before).values(), "removed"]
 
 
-def _blocks(change: MeasurementChange) -> list[dict[str, Any]]:
-    """FLOPs before and after per top-level block: the rows of the PR comment's bars, uncapped."""
-    rows = block_rows(change.before.measurement.cost, change.after.measurement.cost, "flops")
-    return [
-        {"name": row.name, "before": str(row.before), "after": str(row.after),
-         "state": "new" if not row.present_before else "gone" if not row.present_after else "",
-         "change": percent_text(row.change)}
-        for row in rows
-    ]
+def _blocks(change: MeasurementChange, depth: int | None = None, fold: bool = True) -> list[dict[str, Any]]:
+    """FLOPs before and after per block: the rows of the PR comment's bars, uncapped; a folded
+    row (``model.layers.* ×12``) carries its blocks as members."""
+    rows = block_rows(change.before.measurement.cost, change.after.measurement.cost, "flops", depth, fold)
+    return [{**_block(row), **({"members": [_block(member) for member in row.members]} if row.members else {})}
+            for row in rows]
 
 
-def _moved(change: MeasurementChange) -> list[dict[str, Any]]:
-    """The layers that grew, shrank, appeared or went, with their FLOPs and params before and after."""
-    return [
-        {"name": layer.name, "status": layer.status, "before": _counts(layer.before), "after": _counts(layer.after),
-         "change": percent_text(layer.flops())}
-        for layer in change.layers
-    ]
+def _block(row: BlockRow) -> dict[str, Any]:
+    return {"name": row.label, "path": row.name, "before": str(row.before), "after": str(row.after),
+            "state": "new" if not row.present_before else "gone" if not row.present_after else "",
+            "change": percent_text(row.change)}
+
+
+def top_level_view(blocks: list[dict[str, Any]]) -> bool:
+    """Whether the blocks of :func:`_blocks` are all top-level ones (the table's title says so)."""
+    return top_level([BlockRow(block["path"], 0, 0) for block in blocks])
+
+
+def _moved(change: MeasurementChange, fold: bool = True) -> list[dict[str, Any]]:
+    """The layers that grew, shrank, appeared or went, with their FLOPs and params before and after;
+    repeated ones of one status as one row, with each as a member."""
+    rows = []
+    for group in folding.fold_changes(change.layers, fold):
+        before = {figure: sum(getattr(layer.before, figure) for layer in group.members if layer.before)
+                  for figure in FIGURES}
+        after = {figure: sum(getattr(layer.after, figure) for layer in group.members if layer.after)
+                 for figure in FIGURES}
+        row = _moved_row(group_label(group), group.members[0].status, before, after)
+        if group.grouped:
+            row["members"] = [_moved_row(layer.name, layer.status, _counts(layer.before), _counts(layer.after))
+                              for layer in group.members]
+        rows.append(row)
+    return rows
+
+
+def _moved_row(name: str, status: str, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    change = FigureChange("flops", int(before["flops"]), int(after["flops"]))
+    return {"name": name, "status": status, "before": {k: str(v) for k, v in before.items()},
+            "after": {k: str(v) for k, v in after.items()}, "change": percent_text(change)}
 
