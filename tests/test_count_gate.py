@@ -126,7 +126,7 @@ def test_the_same_kinds_compare_as_before(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--conv-save-baseline", "base.json").assert_outcomes(passed=1)
     result = pytester.runpytest("--conv-baseline", "base.json")
     assert result.ret == 0
-    assert "conv budget: no change in 1 measurements" in conv_budget_section(result.stdout.lines)
+    assert "conv budget: no change in 1 measurement" in conv_budget_section(result.stdout.lines)
     saved = json.loads((pytester.path / "base.json").read_text())
     assert saved["measurements"][0]["cost"]["flops"] == ALL_FLOPS
 

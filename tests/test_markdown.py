@@ -166,7 +166,7 @@ def test_comment_without_changes_is_one_verdict(runs: tuple[RunFile, RunFile]) -
     stem = RunFile(tuple(e for e in runs[0].entries if e.measurement.name == "stem"))
     assert comment(stem, stem).splitlines() == [
         COMMENT_MARKER,
-        "✅ **conv budget**: no change in 1 measurements",
+        "✅ **conv budget**: no change in 1 measurement",
         "",
         "1 unchanged measurement(s) not shown.",
     ]

@@ -90,7 +90,7 @@ def test_a_deselecting_shard_says_not_run_here_never_removed(suite: pytest.Pytes
 def test_a_shard_named_by_node_ids_cannot_tell_a_removed_test_so_says_not_run_here(suite: pytest.Pytester) -> None:
     result = suite.runpytest("test_models.py::test_family_c", "--conv-baseline=base.json")
     section = conv_budget_section(result.stdout.lines)
-    assert section[-1] == "conv budget: no change in 1 measurements (4 of the baseline's not run here)"
+    assert section[-1] == "conv budget: no change in 1 measurement (4 of the baseline's not run here)"
 
 
 def test_what_a_shard_could_have_measured_and_did_not_is_removed(suite: pytest.Pytester) -> None:

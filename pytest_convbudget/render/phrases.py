@@ -337,7 +337,8 @@ def headline(report: RunReport) -> str:
         return f"{counts.measurements} measurements, {over}; no baseline to compare with"
     if not (wrong or counts.changed or counts.added or counts.removed):
         not_run = f" ({counts.not_run} of the baseline's not run here)" if counts.not_run else ""
-        return f"no change in {counts.measurements} measurements{not_run}"
+        noun = "measurement" if counts.measurements == 1 else "measurements"
+        return f"no change in {counts.measurements} {noun}{not_run}"
     not_run = f", {counts.not_run} not run here" if counts.not_run else ""
     return (
         f"{counts.changed} of {counts.measurements} measurements changed, {counts.added} new, "
