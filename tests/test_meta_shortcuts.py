@@ -59,6 +59,15 @@ def test_a_shape_error_in_batch_norm_is_still_the_models_error() -> None:
     assert raised.value.__context__ is None  # the real forward's error, not chained to the meta attempt
 
 
+def assert_same_figures(on_meta, on_cpu) -> None:  # type: ignore[no-untyped-def]
+    """Every figure equal, the memory peak included. The live-bytes trace is a picture of
+    each device's own allocations (a shortcut may create a kernel's outputs one by one):
+    only its peak must agree."""
+    meta, cpu = on_meta.to_dict(), on_cpu.to_dict()
+    assert max(meta.pop("live_bytes")) == max(cpu.pop("live_bytes")) == on_cpu.activation_bytes > 0
+    assert meta | {"device": "cpu"} == cpu
+
+
 @pytest.mark.parametrize("factory", [models.mobilenet_v2, models.resnet18, models.unet3d])
 def test_meta_counts_equal_real_counts_with_the_shortcuts(factory) -> None:
     model = factory()
@@ -66,12 +75,14 @@ def test_meta_counts_equal_real_counts_with_the_shortcuts(factory) -> None:
     data = torch.randn(shape)
     on_meta = profile(model, data, device="meta")
     on_cpu = profile(model, data, device="cpu")
-    assert on_meta.to_dict() | {"device": "cpu"} == on_cpu.to_dict()
+    assert_same_figures(on_meta, on_cpu)
 
 
 # -- the transformer shortcuts: LayerNorm, GELU, linear, scaled dot-product attention ----------
 
-from pytest_convbudget.engine.meta_shortcuts import gelu, layer_norm, linear, scaled_dot_product_attention  # noqa: E402
+from pytest_convbudget.engine.meta_shortcuts import (  # noqa: E402
+    cat, cpu_sdp_choice, gelu, layer_norm, linear, scaled_dot_product_attention,
+)
 
 
 def transposed(*shape: int) -> torch.Tensor:
@@ -89,9 +100,10 @@ def transposed(*shape: int) -> torch.Tensor:
         (F.linear, linear, (meta(2, 5, 8), meta(3, 8), meta(3)), {}),
         (F.linear, linear, (transposed(2, 5, 8), meta(3, 8)), {}),
         (F.linear, linear, (meta(8), meta(3, 8)), {}),
-        (F.scaled_dot_product_attention, scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 6)), {}),
-        (F.scaled_dot_product_attention, scaled_dot_product_attention, (transposed(2, 4, 5, 8), meta(2, 4, 5, 8), meta(2, 4, 5, 8)), {"is_causal": True}),
-        (F.scaled_dot_product_attention, scaled_dot_product_attention, (meta(6, 5, 8), meta(6, 5, 8), meta(6, 5, 8)), {"scale": 0.5}),
+        (torch.cat, cat, ([meta(2, 3, 4), meta(2, 5, 4)], 1), {}),
+        (torch.cat, cat, ([meta(2, 3, 4, 4).to(memory_format=torch.channels_last)] * 2,), {"dim": 1}),
+        (torch.cat, cat, ([meta(2, 3, 4, 4).to(memory_format=torch.channels_last), meta(2, 3, 4, 4)], -1), {}),
+        (torch.cat, cat, ([transposed(2, 3, 4), transposed(2, 3, 4)], 0), {}),
     ],
 )
 def test_transformer_shortcuts_match_the_meta_kernels(kernel, shortcut, args: tuple, kwargs: dict) -> None:  # type: ignore[no-untyped-def]
@@ -115,13 +127,47 @@ def test_transformer_shortcuts_match_the_meta_kernels(kernel, shortcut, args: tu
         (linear, (torch.zeros(2, 8), torch.zeros(3, 8)), {}),  # not meta
         (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 6, 8)), {}),  # S differs
         (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 6), meta(2, 4, 7, 8)), {}),  # E differs
-        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 2, 7, 8), meta(2, 2, 7, 8)), {"enable_gqa": True}),
-        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(1, 4, 7, 8), meta(1, 4, 7, 8)), {}),  # broadcast batch
-        (scaled_dot_product_attention, (meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 8), meta(5, 7)), {}),  # a mask
+        (scaled_dot_product_attention, (meta(6, 5, 8), meta(6, 5, 8), meta(6, 5, 8)), {}),  # 3-D: torch's own route
+        (cat, ([meta(2, 3), meta(3, 3)], 1), {}),  # sizes off the dim differ: the kernel raises
+        (cat, ([meta(0), meta(2, 3)],), {}),  # the legacy empty 1-D operand
+        (cat, ([meta(2, 3), meta(2, 3).half()], 0), {}),  # dtypes promote: the kernel decides
+        (cat, ([meta(2, 3)], 0), {"out": meta(2, 3)}),
     ],
 )
 def test_transformer_shortcuts_leave_doubtful_calls_to_the_kernel(shortcut, args: tuple, kwargs: dict) -> None:  # type: ignore[no-untyped-def]
     assert shortcut(args, kwargs) is NotImplemented
+
+
+ATTENTION_CASES = [
+    ((meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 8)), {}),
+    ((transposed(2, 4, 5, 8), meta(2, 4, 5, 8), meta(2, 4, 5, 8)), {"is_causal": True}),
+    ((meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 6)), {}),
+    ((meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 8), meta(5, 7)), {}),
+    ((meta(2, 4, 5, 8), meta(2, 4, 7, 8), meta(2, 4, 7, 8), torch.ones(5, 7, dtype=torch.bool, device="meta")), {}),
+    ((meta(2, 4, 5, 8), meta(2, 2, 7, 8), meta(2, 2, 7, 8)), {"enable_gqa": True}),
+    ((meta(2, 4, 5, 8), meta(1, 4, 7, 8), meta(1, 4, 7, 8)), {}),
+    ((meta(1, 2, 16, 64).half(), meta(1, 2, 16, 64).half(), meta(1, 2, 16, 64).half()), {"scale": 0.5}),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), ATTENTION_CASES)
+def test_attention_shortcut_answers_as_the_cpu_kernel_or_leaves_it_to_torch(args: tuple, kwargs: dict) -> None:
+    """Answered only where the CPU would take its fused kernel, and then with the CPU's
+    output layout: on meta the memory figures follow the CPU's route."""
+    on_cpu = tuple(torch.ones(t.shape, dtype=t.dtype).as_strided(t.shape, t.stride()) for t in args)
+    expected = F.scaled_dot_product_attention(*on_cpu, **kwargs)
+    fused = cpu_sdp_choice(*args[:4], enable_gqa=kwargs.get("enable_gqa", False),
+                           causal=kwargs.get("is_causal", False)) == int(torch.nn.attention.SDPBackend.FLASH_ATTENTION)
+    got = scaled_dot_product_attention(args, kwargs)
+    if not fused:
+        assert got is NotImplemented
+    else:
+        assert (got.shape, got.stride(), got.dtype) == (expected.shape, expected.stride(), expected.dtype)
+
+
+def test_some_attention_cases_take_the_fused_kernel_and_some_do_not() -> None:
+    answered = [scaled_dot_product_attention(args, kwargs) is not NotImplemented for args, kwargs in ATTENTION_CASES]
+    assert any(answered) and not all(answered)
 
 
 def test_a_shape_error_in_a_linear_is_still_the_models_error() -> None:
@@ -135,4 +181,4 @@ def test_vit_meta_counts_equal_real_counts_with_the_shortcuts() -> None:
     data = torch.randn(2, 3, 32, 32)
     on_meta = profile(model, data, device="meta", count="all")
     on_cpu = profile(model, data, device="cpu", count="all")
-    assert on_meta.to_dict() | {"device": "cpu"} == on_cpu.to_dict()
+    assert_same_figures(on_meta, on_cpu)

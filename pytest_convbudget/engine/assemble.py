@@ -31,6 +31,10 @@ class RunInfo:
     batch_size: int | None  # given by the user
     count: tuple[str, ...]
     fallback_reason: str | None
+    weight_bytes: int | None = None
+    activation_bytes: int | None = None
+    peak_module: str = ""
+    live_bytes: tuple[int, ...] = ()
 
 
 class BatchSizeError(ProfileError):
@@ -115,6 +119,10 @@ def assemble(
         fallback_reason=info.fallback_reason,
         count=info.count,
         per_sample_exact=flops_exact and macs_exact,
+        weight_bytes=info.weight_bytes,
+        activation_bytes=info.activation_bytes,
+        peak_module=info.peak_module,
+        live_bytes=info.live_bytes,
     )
 
 

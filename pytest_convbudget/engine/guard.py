@@ -3,13 +3,14 @@
 A real-device profile runs the model on swapped-in tensors: buffers are
 replaced by copies (so a forward that updates them cannot change the
 originals) and, when the model must move device, parameters get a moved
-``.data`` for the call. A meta profile hands ``torch.func.functional_call``
-stand-ins, and functional_call does not always put the originals back (a
-module reachable under two paths keeps meta tensors in one of them). So the
-guard trusts no helper: it notes every parameter and buffer slot of every
-module, its tensor object, storage and version, before the run; afterwards
-it puts back every object that changed, then checks storages, training flags
-and hooks, and reads the versions for writes.
+``.data`` for the call. A meta profile puts a meta
+stand-in in every slot itself, from the slots it noted: ``torch.func.functional_call``
+did the same with more walks of the model, and did not always put the
+originals back (a module reachable under two paths kept meta tensors in one of
+them). The guard trusts no helper: it notes every parameter and buffer slot of
+every module, its tensor object, storage and version, before the run;
+afterwards it puts back every object that changed, then checks storages,
+training flags and hooks, and reads the versions for writes.
 
 Parameters that stay on their device are not copied: a copy of every weight
 would cost as much as a third of a batch-1 forward. Their version counters
@@ -22,6 +23,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .memory import storage_size
 
 _TABLES = ("_parameters", "_buffers")
 _HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks")
@@ -47,10 +50,13 @@ class ModelGuard:
         self._training = [(module, module.training) for _, module in self._modules]
         self._hooks = [(path, module, _hook_keys(module)) for path, module in self._modules]
         slots: list[_Slot] = []
+        self._parameter_tables: set[int] = set()
         for path, module in self._modules:
             prefix = f"{path}." if path else ""
             for table_name in _TABLES:
                 table = _table(module, table_name)
+                if table_name == "_parameters":
+                    self._parameter_tables.add(id(table))
                 for name, tensor in table.items():
                     if tensor is None:
                         slots.append((table, name, prefix + name, None, 0, 0))
@@ -60,10 +66,29 @@ class ModelGuard:
         self._param_data: list[tuple[nn.Parameter, torch.Tensor]] = []
         self._buffers: list[tuple[nn.Module, str, torch.Tensor]] = []
         self._swapped: set[int] = set()  # tensors given other data or copies for a real run: versions not read
+        self._stand_ins: dict[int, torch.Tensor] = {}
 
     def use_eval_mode(self) -> None:
         if any(training for _, training in self._training):  # eval() walks every module: skip it when it would change nothing
             self._model.eval()
+
+    def swap_in_meta(self) -> dict[int, tuple[int, int]]:
+        """Put a meta stand-in in every parameter and buffer slot (one per tensor, so tied
+        weights stay tied); :meth:`restore` puts the originals back. Returns the parameter
+        stand-ins by id: (id of the original, its element count)."""
+        stand_ins: dict[int, torch.Tensor] = {}
+        parameters: dict[int, tuple[int, int]] = {}
+        for table, name, _, tensor, _, _ in self._slots:
+            if tensor is None:
+                continue
+            stand_in = stand_ins.get(id(tensor))
+            if stand_in is None:
+                stand_in = stand_ins[id(tensor)] = torch.empty_like(tensor, device="meta")
+                if id(table) in self._parameter_tables:
+                    parameters[id(stand_in)] = (id(tensor), tensor.numel())
+            table[name] = stand_in
+        self._stand_ins = stand_ins  # alive until restore: ids in ``parameters`` stay theirs
+        return parameters
 
     def swap_in_copies(self, device: torch.device) -> None:
         """Give the model buffers (and, off its device, parameters) that it may freely use."""
@@ -91,6 +116,7 @@ class ModelGuard:
             module._buffers[name] = buffer
         self._param_data.clear()
         self._buffers.clear()
+        self._stand_ins = {}
         wrong = []
         for table, name, path, tensor, pointer, _ in self._slots:
             if (table[name] if name in table else None) is not tensor:  # a helper's leftover: the original goes back
@@ -106,6 +132,20 @@ class ModelGuard:
                 if _hook_keys(module) != keys:
                     wrong.append(f"{path} (hooks)")
         return wrong
+
+    def sizes(self) -> tuple[int, int]:
+        """(every parameter's elements, each tensor once; every parameter's and buffer's bytes,
+        each storage once), read from the slots already noted: no second walk of the model."""
+        elements: dict[int, int] = {}
+        storages: dict[int, int] = {}
+        for table, _, _, tensor, _, _ in self._slots:
+            if tensor is None:
+                continue
+            if id(table) in self._parameter_tables:
+                elements[id(tensor)] = tensor.numel()
+            key, size = storage_size(tensor)
+            storages[key] = size
+        return sum(elements.values()), sum(storages.values())
 
     def parameters_written(self) -> list[str]:
         """Parameters and buffers the forward changed in place: real ones it ran on (or, on meta, any it reached)."""

@@ -5,7 +5,8 @@ decompositions that cost 0.5-0.7 ms a call: 80% of a ResNet-50 or
 MobileNetV2 meta forward. In a transformer, LayerNorm, GELU, linear and
 scaled dot-product attention cost the same way, 70% of a ViT-B/16's. Their
 output's shape, strides and dtype follow from the arguments, so the profiler
-answers them directly, with what torch's own meta kernel returns. Each
+answers them directly, with what torch's own meta kernel returns (and
+``torch.cat`` too). Each
 shortcut checks the arguments the kernel would check for shape errors and
 otherwise returns ``NotImplemented``, so the real meta kernel runs and raises
 the model's error. Used only while a meta profile runs; the counts are read
@@ -14,10 +15,13 @@ from the shapes either way.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+from torch._prims_common import suggest_memory_format
+from torch.utils._python_dispatch import _disable_current_modes
 
 from .kinds import argument
 
@@ -76,7 +80,12 @@ def layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return NotImplemented
     if any(t is not None and tuple(t.shape) != trailing for t in (weight, bias)):
         return NotImplemented
-    return _contiguous(data.shape, data.dtype)  # torch's kernel returns a contiguous output
+    output = _contiguous(data.shape, data.dtype)  # torch's kernel returns a contiguous output
+    # ...and, on the CPU, each row's mean and inverse deviation in the input's dtype, dropped at once
+    statistics = (*data.shape[:data.dim() - len(trailing)], *(1,) * len(trailing))
+    mean, deviation = _contiguous(statistics, data.dtype), _contiguous(statistics, data.dtype)
+    del mean, deviation
+    return output
 
 
 def gelu(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -95,22 +104,114 @@ def linear(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return NotImplemented
     if data.shape[-1] != weight.shape[1] or (bias is not None and tuple(bias.shape) != (weight.shape[0],)):
         return NotImplemented
-    return _contiguous((*data.shape[:-1], weight.shape[0]), data.dtype)
+    out_shape = (*data.shape[:-1], weight.shape[0])
+    if data.dim() <= 2 or data.is_contiguous():
+        return _contiguous(out_shape, data.dtype)
+    # A batch of rows that is not contiguous: on the CPU, torch's matmul copies it into rows
+    # when they cannot be viewed as one matrix (meta's route would not), multiplies, and
+    # adds the bias out of place (as every composite op does while a dispatch mode watches).
+    # The same tensors, created and dropped in the same order, for the memory figures.
+    rows = None
+    try:
+        data.view(-1, data.shape[-1])
+    except RuntimeError:
+        rows = _contiguous(data.shape, data.dtype)
+    product = _contiguous(out_shape, data.dtype)
+    del rows
+    if bias is None:
+        return product
+    output = _contiguous(out_shape, data.dtype)
+    del product
+    return output
 
 
 def scaled_dot_product_attention(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Only the plain case: same leading dims, no mask, no grouped-query heads."""
+    """Where torch's CPU kernel would take its fused path, that kernel's meta outputs, with a
+    boolean mask first turned into an additive one as torch does: the same tensors as on the
+    CPU (the attention and its log-sum-exp, dropped at once), where meta alone would take the
+    unfused route and hold the whole attention matrix. Otherwise torch's route, op by op."""
     query, key, value = (argument(args, kwargs, i, name, None) for i, name in enumerate(("query", "key", "value")))
     mask = argument(args, kwargs, 3, "attn_mask", None)
-    if mask is not None or kwargs.get("enable_gqa", False) or len(args) > 7 or not _meta(query, key, value):
+    dropout = argument(args, kwargs, 4, "dropout_p", 0.0)
+    causal = argument(args, kwargs, 5, "is_causal", False)
+    scale = argument(args, kwargs, 6, "scale", None)
+    gqa = bool(argument(args, kwargs, 7, "enable_gqa", False))
+    if len(args) > 8 or not _meta(query, key, value) or query is None or key is None or value is None:
         return NotImplemented
-    if query is None or key is None or value is None or not query.dim() == key.dim() == value.dim() >= 2:
+    if not (query.dim() == key.dim() == value.dim() == 4) or (mask is not None and not _meta(mask) and mask.dtype != torch.bool):
         return NotImplemented
-    if not (query.shape[:-2] == key.shape[:-2] == value.shape[:-2]) or query.shape[-1] != key.shape[-1]:
+    if mask is not None and (not isinstance(mask, torch.Tensor) or mask.device.type != "meta"):
         return NotImplemented
-    if key.shape[-2] != value.shape[-2]:
+    if key.shape[-2] != value.shape[-2] or query.shape[-1] != key.shape[-1]:
+        return NotImplemented  # the kernel reports the mismatch
+    if cpu_sdp_choice(query, key, value, mask, dropout, causal, scale, gqa) != int(torch.nn.attention.SDPBackend.FLASH_ATTENTION):
+        return NotImplemented  # torch's unfused route, op by op, as on the CPU
+    if mask is not None and mask.dtype == torch.bool:
+        allowed = torch.scalar_tensor(0.0, dtype=query.dtype, device="meta")
+        masked = torch.scalar_tensor(float("-inf"), dtype=query.dtype, device="meta")
+        mask = torch.empty_like(mask, dtype=query.dtype)  # torch.where(mask, allowed, masked), without its slow meta kernel
+        del allowed, masked
+    fused = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        query, key, value, float(dropout or 0.0), bool(causal), attn_mask=mask, scale=scale
+    )
+    return fused[0]
+
+
+def _computation_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def cpu_sdp_choice(query: Any, key: Any, value: Any, mask: Any = None, dropout: float = 0.0,
+                   causal: bool = False, scale: float | None = None, enable_gqa: bool = False) -> int:
+    """The kernel torch's CPU dispatcher would pick for these attention arguments, asked of
+    torch itself with CPU stand-ins of a few elements: each distinct size becomes a small one
+    (0 and 1 kept, so equal sizes stay equal and broadcasts stay broadcasts), a last dimension
+    that is not dense stays so, dtypes are kept. Asked once per layout."""
+    tensors = (query, key, value, mask)
+    layout = tuple(None if t is None else (tuple(t.shape), t.dim() >= 2 and t.stride(-1) != 1, t.dtype) for t in tensors)
+    return _cpu_sdp_choice(layout, float(dropout or 0.0), bool(causal), scale, bool(enable_gqa))
+
+
+@lru_cache(maxsize=256)
+def _cpu_sdp_choice(layout: tuple[Any, ...], dropout: float, causal: bool, scale: float | None, gqa: bool) -> int:
+    sizes = sorted({size for entry in layout if entry is not None for size in entry[0]})
+    small = {size: size if size < 2 else 2 + rank for rank, size in enumerate(s for s in sizes if s >= 2)}
+    small.update({size: size for size in sizes if size < 2})
+
+    def stand_in(entry: Any) -> Any:
+        if entry is None:
+            return None
+        shape, sparse_last, dtype = [small[size] for size in entry[0]], entry[1], entry[2]
+        if sparse_last and shape[-1] > 1:
+            return torch.empty((*shape[:-2], shape[-1], shape[-2]), dtype=dtype).transpose(-1, -2)
+        return torch.empty(shape, dtype=dtype)
+
+    with _disable_current_modes():  # the stand-ins are the profiler's, not the forward's tensors
+        return int(torch._fused_sdp_choice(*(stand_in(entry) for entry in layout), dropout, causal,
+                                           scale=scale, enable_gqa=gqa))
+
+
+def cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``torch.cat`` of meta tensors of one dtype and rank: torch's meta kernel for it is
+    Python, its checks cost more than the answer."""
+    tensors = argument(args, kwargs, 0, "tensors", None)
+    dim = argument(args, kwargs, 1, "dim", 0)
+    if kwargs.get("out") is not None or len(args) > 2 or not isinstance(tensors, (list, tuple)) or not tensors:
         return NotImplemented
-    return _contiguous((*query.shape[:-1], value.shape[-1]), query.dtype)
+    if not isinstance(dim, int) or not _meta(*tensors) or any(not isinstance(t, torch.Tensor) for t in tensors):
+        return NotImplemented
+    first = tensors[0]
+    rank = first.dim()
+    if rank == 0 or not -rank <= dim < rank:
+        return NotImplemented
+    dim %= rank
+    if any(t.dim() != rank or t.shape[:dim] != first.shape[:dim] or t.shape[dim + 1:] != first.shape[dim + 1:]
+           for t in tensors):
+        return NotImplemented  # the legacy empty 1-D tensor, or a size mismatch the kernel reports
+    formats = {suggest_memory_format(t) for t in tensors}
+    layout = formats.pop() if len(formats) == 1 else torch.contiguous_format
+    shape = (*first.shape[:dim], sum(t.shape[dim] for t in tensors), *first.shape[dim + 1:])
+    return torch.empty(shape, dtype=first.dtype, device="meta", memory_format=layout)
 
 
 SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
@@ -120,4 +221,6 @@ SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], 
     F.gelu: gelu,
     F.linear: linear,
     F.scaled_dot_product_attention: scaled_dot_product_attention,
+    torch.cat: cat,
+    torch.concat: cat,
 }

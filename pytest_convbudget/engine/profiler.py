@@ -1,15 +1,18 @@
 """``profile()``: run one forward with hooks on every counted module and count.
 
-The forward runs on the ``meta`` device by default: stand-in meta tensors take
-the place of every parameter and buffer (``torch.func.functional_call``), so
-no arithmetic runs, no activation memory is allocated, and the model's own
-weights are never touched. Shapes, and so the counts, are exact.
+The forward runs on the ``meta`` device by default: the guard puts a meta
+stand-in in every parameter and buffer slot for the call (and the originals
+back after it), so no arithmetic runs, no activation memory is allocated, and
+the model's own weights are never touched. Shapes, and so the counts, are
+exact. The same forward's aten ops go past a :class:`~.dispatch_view.DispatchView`,
+whose memory ledger finds the peak bytes the forward holds at once.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import gc
+import sys
 from functools import partial
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -19,10 +22,12 @@ from torch import nn
 from ..words.errors import CountError, ProfileError
 from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, is_known_device
 from .assemble import RunInfo, assemble
+from .dispatch_view import DispatchView
 from .forms import eager_module
 from .guard import ModelGuard
 from .inputs import first_tensor, map_tensors, tensor_leaves
 from .kinds import KINDS, parse_count
+from .memory import MemoryFigures, MemoryLedger
 from .meta_shortcuts import SHORTCUTS
 from .results import ConvCost
 from .targets import Target, find_targets
@@ -86,16 +91,21 @@ def profile(
     else:
         used = run.on_device(torch.device(requested), inputs, kwargs)
     leaves = tensor_leaves((inputs, kwargs))
+    memory = run.memory
     info = RunInfo(
         model=type(model).__name__,
         device=used,
-        model_params=sum(param.numel() for param in model.parameters()),
+        model_params=run.model_params,
         input_shapes=tuple(tuple(leaf.shape) for leaf in leaves),
         input_batch=leaves[0].shape[0] if leaves and leaves[0].dim() > 0 else None,
         input_ndim=leaves[0].dim() if leaves else None,
         batch_size=batch_size,
         count=kinds,
         fallback_reason=fallback_reason,
+        weight_bytes=run.weight_bytes,
+        activation_bytes=memory.activation_bytes if memory else None,
+        peak_module=memory.peak_module if memory else "",
+        live_bytes=memory.live_bytes if memory else (),
     )
     return assemble([target for _, target in targets], run.records, run.uncounted, info)
 
@@ -111,23 +121,17 @@ class _Recorder:
         self.attribute = any(KINDS[kind].ops for kind in count)
         self.records: list = []
         self.uncounted: list = []
+        self.memory: MemoryFigures | None = None
+        self.model_params = 0
+        self.weight_bytes = 0
 
     def on_meta(self, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         __tracebackhide__ = True
-        named = list(self.model.named_parameters())
-        stand_ins = {name: torch.empty_like(tensor, device="meta") for name, tensor in named}
-        parameters = {id(stand_ins[name]): (id(tensor), tensor.numel()) for name, tensor in named}
-        stand_ins.update(
-            (name, torch.empty_like(tensor, device="meta")) for name, tensor in self.model.named_buffers()
-        )
+        _import_before_meta_kernels()
         meta = torch.device("meta")
         args = map_tensors(partial(_to_device, device=meta), inputs)
         meta_kwargs = map_tensors(partial(_to_device, device=meta), kwargs)
-        forward = partial(
-            torch.func.functional_call, self.model, stand_ins, args, meta_kwargs,
-            tie_weights=True, strict=False,
-        )
-        self._run(forward, ModelGuard(self.model), None, parameters, SHORTCUTS)
+        self._run(partial(self.model, *args, **meta_kwargs), ModelGuard(self.model), meta, None, SHORTCUTS)
         return "meta"
 
     def on_device(self, device: torch.device, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -143,20 +147,25 @@ class _Recorder:
         return str(device)
 
     def _run(
-        self, forward: Callable[[], Any], guard: ModelGuard, device: torch.device | None,
-        parameters: Mapping[int, tuple[object, int]], shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
+        self, forward: Callable[[], Any], guard: ModelGuard, device: torch.device,
+        parameters: Mapping[int, tuple[object, int]] | None, shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
     ) -> None:
+        """``parameters`` is None on meta: the guard's stand-ins are the parameters then."""
         __tracebackhide__ = True
-        watch = OpWatch(self.count, parameters, shortcuts)
+        watch = OpWatch(self.count, parameters or {}, shortcuts)
+        ledger = MemoryLedger(partial(_innermost, watch) if self.attribute else _innermost_called)
+        view = DispatchView([ledger])
         handles = []
         collecting = gc.isenabled()
         gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
         try:
             guard.use_eval_mode()
-            if device is not None:
+            if parameters is None:
+                watch.parameters = guard.swap_in_meta()
+            else:
                 guard.swap_in_copies(device)
             self._hook(watch, handles)
-            with torch.no_grad(), watch:
+            with torch.no_grad(), watch, view:
                 forward()
         finally:
             for handle in handles:
@@ -167,7 +176,7 @@ class _Recorder:
         if unrestored:  # pragma: no cover - restore puts back every slot it noted; this is the check that it did
             raise ModelChangedError(f"the model could not be left as found: {', '.join(unrestored[:5])} differ")
         written = guard.parameters_written()
-        if written and device is None:
+        if written and parameters is None:
             raise ModelChangedError(
                 f"the model's forward wrote into {', '.join(written[:5])} in place during a meta profile, "
                 "through a path the stand-ins did not cover; they keep the new values"
@@ -180,6 +189,8 @@ class _Recorder:
             )
         self.records = watch.records
         self.uncounted = watch.uncounted
+        self.memory = ledger.figures(partial(_module_name, self.model))
+        self.model_params, self.weight_bytes = guard.sizes()
 
     def _hook(self, watch: OpWatch, handles: list[Any]) -> None:
         """Hooks on every counted module, and on every other one when op kinds need its name."""
@@ -240,6 +251,45 @@ def _enter_module(watch: OpWatch, name: str, module: nn.Module, args: tuple) -> 
 
 def _leave_module(watch: OpWatch, module: nn.Module, args: tuple, output: Any) -> None:
     watch.leave_module()
+
+
+def _innermost(watch: OpWatch) -> str:
+    return watch.names[-1] if watch.names else ROOT_NAME
+
+
+_CALL_CODE = nn.Module._call_impl.__code__
+
+
+def _innermost_called() -> nn.Module | None:
+    """The innermost module whose call is under way, read from the Python stack: asked only
+    at a new peak of the memory ledger, it spares a profile that counts modules alone a
+    hook on every other module."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _CALL_CODE:
+            return frame.f_locals.get("self")
+        frame = frame.f_back
+    return None
+
+
+def _module_name(model: nn.Module, where: str | nn.Module | None) -> str:
+    """A module's path in ``model`` (its first, as ``named_modules`` gives it)."""
+    if where is None or isinstance(where, str):
+        return where or ROOT_NAME
+    for name, module in model.named_modules():
+        if module is where:
+            return name or ROOT_NAME
+    return ROOT_NAME
+
+
+def _import_before_meta_kernels() -> None:
+    """Import what torch's Python meta kernels import on their first call (torch._dynamo,
+    through their guard against compiling): imported inside the forward, the import's
+    reference cycles hold the forward's frames, and with them tensors the forward has
+    dropped, until the collector runs; the first profile of a process would report a
+    higher peak than the next. Most models pay this import on their first meta profile
+    anyway."""
+    import torch._dynamo  # noqa: F401
 
 
 def _parse_device(device: str | torch.device) -> str:

@@ -125,7 +125,13 @@ class ConvCost:
     """The conv cost of one forward of a model.
 
     ``params``, ``flops`` and ``macs`` are per sample; ``total_flops`` and
-    ``total_macs`` cover the whole profiled batch.
+    ``total_macs`` cover the whole profiled batch. The size and memory figures
+    are whatever ``count`` is: ``model_params`` (every parameter, each tensor
+    once), ``weight_bytes`` (every parameter and buffer storage once, at its
+    dtype's size) and ``activation_bytes`` (the peak bytes of the tensors the
+    forward created, alive at once, for the whole batch; ``peak_module`` ran
+    then, and ``live_bytes`` traces the live bytes along the forward). Run files
+    written before 0.3 have no size or memory figures: they read as ``None``.
     """
 
     model: str
@@ -145,6 +151,10 @@ class ConvCost:
     count: tuple[str, ...] = DEFAULT_COUNT  # the op kinds in the totals
     per_sample_exact: bool = True
     cost_model_version: int = field(default=COST_MODEL_VERSION)
+    weight_bytes: int | None = None
+    activation_bytes: int | None = None
+    peak_module: str = ""
+    live_bytes: tuple[int, ...] = ()
 
     @property
     def idle_params(self) -> int:
@@ -219,6 +229,7 @@ class ConvCost:
         values["layers"] = _load(LayerCost, values.get("layers", ()))
         values["idle_modules"] = _load(IdleModule, values.get("idle_modules", ()))
         values["uncounted"] = _load(UncountedCall, values.get("uncounted", ()))
+        values["live_bytes"] = tuple(values.get("live_bytes", ()))
         return cls(**values)
 
 

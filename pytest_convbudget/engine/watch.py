@@ -11,7 +11,7 @@ is innermost, so each counted op is shown under that module's name.
 from __future__ import annotations
 
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pkgutil import resolve_name
 from typing import Any, Callable, Mapping, Sequence
@@ -191,7 +191,10 @@ class OpWatch(TorchFunctionMode):
             inside = current.name
         if kind.name in self.counted:  # a counted kind is counted wherever it runs, inside a counted module too
             owner = self.names[-1] if self.names else ROOT_NAME
-            self.records.append(RawOp(kind.name, owner, name, facts, self._consumed(facts.operands)))
+            consumed = self._consumed(facts.operands)
+            # the record keeps shapes, never the tensors: holding them would keep the forward's
+            # activations alive to its end (and in the memory figures)
+            self.records.append(RawOp(kind.name, owner, name, replace(facts, operands=()), consumed))
         else:
             self.uncounted.append(_uncounted(kind.name, name, facts, inside=inside))
 
