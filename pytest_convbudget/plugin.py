@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 SESSION = pytest.StashKey[ConvBudgetSession]()
 SESSION_PLUGIN = "convbudget-session"
-REPORT_STYLES = ("summary", "layers")
+REPORT_STYLES = ("summary", "layers", "memory")
 
 
 class ConvBudgetWarning(UserWarning):
@@ -37,9 +37,10 @@ class ConvBudgetWarning(UserWarning):
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("convbudget", "conv budgets (pytest-convbudget)")
     group.addoption(
-        "--conv-report", nargs="?", const="summary", default=None, metavar="layers",
+        "--conv-report", nargs="?", const="summary", default=None, metavar="layers|memory",
         help="print a 'conv budget' summary of every conv_cost measurement; "
-        "--conv-report=layers adds each measurement's per-layer table",
+        "--conv-report=layers adds each measurement's per-layer table, --conv-report=memory "
+        "each one's model params, weight bytes and peak activation bytes",
     )
     group.addoption(
         "--conv-device", default=None, metavar="DEVICE",
@@ -122,7 +123,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     style = config.getoption("conv_report")
     if style is not None and style not in REPORT_STYLES:
-        raise pytest.UsageError(f"--conv-report takes 'layers' or no value (--conv-report=layers), got {style!r}")
+        raise pytest.UsageError(
+            f"--conv-report takes 'layers', 'memory' or no value (--conv-report=layers), got {style!r}"
+        )
     try:
         settings = load_settings(find_pyproject(config.inipath, config.rootpath))
     except ConfigError as error:

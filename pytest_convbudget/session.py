@@ -199,7 +199,7 @@ class ConvBudgetSession:
             from .render.terminal import summary_lines
 
             lines += summary_lines(self.ordered_measurements(), self.enforcement, style == "layers",
-                                   self.settings.depth, self.settings.fold)
+                                   self.settings.depth, self.settings.fold, show_memory=style == "memory")
         lines += self.gate_lines
         lines += [phrases.unmatched_pattern(self.settings.label, pattern) for pattern in unmatched]
         return lines

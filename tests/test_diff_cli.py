@@ -127,9 +127,12 @@ def test_json_holds_exact_figures_and_the_regressions(artifacts: Path) -> None:
     assert data["unchanged"] == 1
     # Conv2d(3, 2, 1) and Conv2d(3, 3, 1), both with bias, on 3x16x16
     assert data["added"] == [{"test_id": "tests/test_models.py::test_new", "name": "fresh", "per": "sample",
-                              "count": ["conv"], "figures": {"params": 8, "flops": 3_072, "macs": 1_536}}]
+                              "count": ["conv"], "figures": {"params": 8, "flops": 3_072, "macs": 1_536,
+                                                             # 8 float32 weights; its 2x16x16 float32 output
+                                                             "model_params": 8, "weights": 32, "activations": 2_048}}]
     assert data["removed"] == [{"test_id": "tests/test_models.py::test_gone", "name": "old", "per": "sample",
-                                "count": ["conv"], "figures": {"params": 12, "flops": 4_608, "macs": 2_304}}]
+                                "count": ["conv"], "figures": {"params": 12, "flops": 4_608, "macs": 2_304,
+                                                               "model_params": 12, "weights": 48, "activations": 3_072}}]
     assert (data["not_run"], data["mismatched"]) == ([], [])
     assert data["regressions"] == [
         {"test_id": GROWN, "name": "Sequential", "per": "sample", "allowed_percent": 50, "figures": growth,

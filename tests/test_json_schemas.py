@@ -44,6 +44,7 @@ from pytest_convbudget.render.comparison_json import (
     render_comparison_json,
 )
 from pytest_convbudget.words.vocabulary import (
+    BUDGET_FIGURES,
     CHANGED,
     ENFORCEMENT,
     FIGURES,
@@ -123,8 +124,8 @@ def test_the_comparison_schema_names_the_package_vocabulary() -> None:
         verdict.FAILED, verdict.WARNED, verdict.CHANGED_WITHIN, verdict.NO_CHANGE, verdict.NO_BASELINE]
     assert properties["enforcement"]["enum"] == list(ENFORCEMENT)
     assert definitions["over_budget"]["properties"]["standing"]["enum"] == [NEW, CHANGED, UNCHANGED, NOT_COMPARED]
-    assert definitions["figure"]["enum"] == list(FIGURES)
-    assert list(definitions["figures"]["properties"]) == list(FIGURES)
+    assert definitions["figure"]["enum"] == list(BUDGET_FIGURES)
+    assert list(definitions["figures"]["properties"]) == list(BUDGET_FIGURES)
     assert list(definitions["layer_figures"]["properties"]) == list(FIGURES)
     assert definitions["per"]["enum"] == list(PER_CHOICES)
     # the kinds a run file may hold (0.1's "transposed" included): whatever the run schema accepts, this writes
@@ -268,11 +269,13 @@ def test_growth_from_zero_has_no_percentage_and_a_zero_limit_no_percent_over(run
 def test_new_removed_and_not_run_measurements_carry_their_figures(runs: Path) -> None:
     data = validate(strict_json(diff(runs, "base.json", "head.json").stdout), SCHEMA)
     assert data["added"] == [{"test_id": T + "test_new", "name": "fresh", "per": "batch", "count": ["conv"],
-                              "figures": {"params": 8, "flops": 6_144, "macs": 3_072}}]  # the batch of 2's
+                              "figures": {"params": 8, "flops": 6_144, "macs": 3_072, "model_params": 8,
+                                          "weights": 32, "activations": 4_096}}]  # the batch of 2's
     shard = validate(strict_json(diff(runs, "base.json", "shard.json").stdout), SCHEMA)
     # test_from_zero ran here without its measurement: removed; the others' tests ran in another shard
     assert shard["removed"] == [{"test_id": T + "test_from_zero", "name": "idle", "per": "sample", "count": ["conv"],
-                                 "figures": {"params": 0, "flops": 0, "macs": 0}}]
+                                 "figures": {"params": 0, "flops": 0, "macs": 0, "model_params": 0, "weights": 0,
+                                             "activations": 3_072}}]
     assert [(e["test_id"], e["figures"]["flops"]) for e in shard["not_run"]] == [
         (T + "test_stem", 6_144), (T + "test_gone", 4_608), (T + "test_kinds", 6_144)]
 

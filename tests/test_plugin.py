@@ -432,12 +432,12 @@ TEST_ID = "test_models.py::test_marked"
         pytest.param(
             'flop="200k"',
             f"{TEST_ID}: @pytest.mark.budget(flop='200k'): unknown keyword 'flop' "
-            "(expected flops, macs, name, params)",
+            "(expected activations, flops, macs, model_params, name, params, weights)",
             id="unknown-keyword",
         ),
         pytest.param(
             '"3G"',
-            f"{TEST_ID}: @pytest.mark.budget('3G'): takes keyword arguments only (params, flops, macs, name)",
+            f"{TEST_ID}: @pytest.mark.budget('3G'): takes keyword arguments only (params, flops, macs, model_params, weights, activations, name)",
             id="positional",
         ),
         pytest.param(

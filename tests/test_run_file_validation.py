@@ -24,7 +24,7 @@ from pytest_convbudget.ci.validation import run_schema
 from pytest_convbudget.engine.kinds import KINDS
 from pytest_convbudget.words.errors import RunFileError
 from pytest_convbudget.words.quantity import format_bytes, parse_byte_size
-from pytest_convbudget.words.vocabulary import COST_MODEL_VERSION, DEFAULT_MAX_FILE_SIZE, FIGURES
+from pytest_convbudget.words.vocabulary import BUDGET_FIGURES, COST_MODEL_VERSION, DEFAULT_MAX_FILE_SIZE
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -53,7 +53,7 @@ def test_the_shipped_schema_is_a_valid_json_schema_with_the_versions_it_checks()
 
 def test_the_schema_names_every_figure_kind_and_setting_the_package_knows() -> None:
     definitions = run_schema()["$defs"]
-    assert definitions["limit"]["properties"]["figure"]["enum"] == list(FIGURES)
+    assert definitions["limit"]["properties"]["figure"]["enum"] == list(BUDGET_FIGURES)
     assert set(KINDS) <= set(definitions["kind"]["enum"])
     assert set(definitions["kind"]["enum"]) - set(KINDS) == {"transposed"}  # 0.1's name for a transposed conv
     assert definitions["measurement"]["properties"]["per"]["enum"] == list(PER_CHOICES)
@@ -90,7 +90,7 @@ def _set_limit_figure(data: dict[str, Any]) -> None:
 
 
 BAD_FIELDS = [
-    pytest.param(_set_limit_figure, "measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, macs)",
+    pytest.param(_set_limit_figure, "measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, macs, model_params, weights, activations)",
                  id="unknown-figure"),
     pytest.param(lambda d: d["measurements"][0]["cost"]["layers"][2].update(name=["conv1"]),
                  "measurements[0].cost.layers[2].name: expected a string, got a list of 1 item(s)", id="name-a-list"),
@@ -166,7 +166,7 @@ def test_diff_refuses_a_bad_file_in_one_line_with_status_2_and_prints_nothing_el
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
         "convbudget diff: error: head.json: measurements[3].limits[0].figure: 'NaN' is not a figure "
-        "(params, flops, macs)"
+        "(params, flops, macs, model_params, weights, activations)"
     ]
 
 
@@ -180,7 +180,8 @@ def test_sizes_read_in_decimal_and_binary_units() -> None:
     assert parse_byte_size(4096) == 4096
     assert format_bytes(DEFAULT_MAX_FILE_SIZE) == "64 MiB"
     assert format_bytes(10_000) == "10 kB"
-    assert format_bytes(1500) == "1.46 KiB"
+    assert format_bytes(1500) == "1.5 kB"
+    assert format_bytes(3232) == "3.16 KiB"
     for bad in ("3G", "12", "64 Mb", "-1MB", True, 1.5, "MB"):
         with pytest.raises(ValueError, match="invalid size .* expected a number of bytes with a unit"):
             parse_byte_size(bad)
@@ -253,7 +254,7 @@ def test_a_refused_merge_baseline_is_left_exactly_as_it_was(pytester: pytest.Pyt
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert usage_error_lines(result) == [
         "ERROR: pytest-convbudget: base.json: measurements[3].limits[0].figure: 'NaN' is not a figure "
-        "(params, flops, macs)"
+        "(params, flops, macs, model_params, weights, activations)"
     ]
     assert (pytester.path / "base.json").read_bytes() == original
     assert sorted(path.name for path in pytester.path.iterdir() if path.name.startswith(".base")) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from ..words.vocabulary import FIGURES
+from ..words.vocabulary import BUDGET_FIGURES, SIZE_FIELDS
 from .marker import BudgetMark
 from .pyproject import Limit, Settings, matching_patterns
 
@@ -30,11 +30,15 @@ def resolve_limits(test_id: str, name: str, marks: Sequence[BudgetMark], setting
     for limits in layers:
         for limit in limits:
             chosen.setdefault(limit.figure, limit)
-    return {figure: chosen[figure] for figure in FIGURES if figure in chosen}
+    return {figure: chosen[figure] for figure in BUDGET_FIGURES if figure in chosen}
 
 
-def measured_value(cost: ConvCost, figure: str, per: str) -> int:
-    """The figure a budget compares: per sample, or for the whole batch with per='batch'."""
+def measured_value(cost: ConvCost, figure: str, per: str) -> int | None:
+    """The figure a budget compares: per sample, or for the whole batch with per='batch'.
+    The size figures are the model's, and the activations the whole batch's, whatever ``per``
+    is; None where the cost has none (a run file written before they were measured)."""
+    if figure in SIZE_FIELDS:
+        return getattr(cost, SIZE_FIELDS[figure])
     if figure == "params" or per == "sample":
         return getattr(cost, figure)
     return getattr(cost, f"total_{figure}")
@@ -54,18 +58,20 @@ class Overrun:
 
 
 def overruns(cost: ConvCost, limits: dict[str, Limit], per: str) -> list[Overrun]:
+    measured = {figure: measured_value(cost, figure, per) for figure in limits}
     return [
-        Overrun(figure, measured_value(cost, figure, per), limit)
-        for figure, limit in limits.items()
-        if measured_value(cost, figure, per) > limit.value
+        Overrun(figure, value, limits[figure])
+        for figure, value in measured.items()
+        if value is not None and value > limits[figure].value
     ]
 
 
 def headroom(cost: ConvCost, limits: dict[str, Limit], per: str) -> float | None:
     """The smallest spare fraction of any limit, in percent (negative when over)."""
+    measured = {figure: measured_value(cost, figure, per) for figure in limits}
     spares = [
-        100.0 * (limit.value - measured_value(cost, figure, per)) / limit.value
+        100.0 * (limit.value - value) / limit.value
         for figure, limit in limits.items()
-        if limit.value > 0
+        if limit.value > 0 and (value := measured[figure]) is not None
     ]
     return min(spares) if spares else None

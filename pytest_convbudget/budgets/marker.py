@@ -6,15 +6,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..words.errors import MarkerError
-from ..words.quantity import parse_quantity
-from ..words.vocabulary import FIGURES
+from ..words.quantity import parse_limit
+from ..words.vocabulary import BUDGET_FIGURES
 from .pyproject import Limit
 
 MARKER = "budget"
 MARKER_HELP = (
-    "budget(params=None, flops=None, macs=None, name=None): fail the test when a model it "
-    "measures with the conv_cost fixture exceeds these limits (per sample; quantities like "
-    "'3.7G', '25.6M params', 12_000_000). name= limits only the measurement of that name."
+    "budget(params=None, flops=None, macs=None, model_params=None, weights=None, activations=None, "
+    "name=None): fail the test when a model it measures with the conv_cost fixture exceeds these "
+    "limits (counts like '3.7G', '25.6M params', 12_000_000; weights and activations in bytes like "
+    "'450MB', '1.2GiB'). name= limits only the measurement of that name."
 )
 
 
@@ -23,6 +24,9 @@ class BudgetMark:
     params: int | None = None
     flops: int | None = None
     macs: int | None = None
+    model_params: int | None = None
+    weights: int | None = None
+    activations: int | None = None
     name: str | None = None
 
     @classmethod
@@ -41,13 +45,12 @@ class BudgetMark:
         if name is not None and (not isinstance(name, str) or not name):
             raise MarkerError(f"{test_id}: @pytest.mark.{shown}: name must be a non-empty string, got {name!r}")
         values: dict[str, int | None] = {}
-        for figure in FIGURES:
+        for figure in BUDGET_FIGURES:
             raw = kwargs.get(figure)
             try:
-                # figure= refuses another figure's unit: flops="3 GMACs" is an error, not 3 GFLOPs.
-                values[figure] = (
-                    None if raw is None else parse_quantity(raw, where=f"for {figure}= {where}", figure=figure)
-                )
+                # figure= refuses another figure's unit: flops="3 GMACs" is an error, not 3 GFLOPs,
+                # and weights="3G" is a count where bytes are needed.
+                values[figure] = None if raw is None else parse_limit(raw, f"for {figure}= {where}", figure)
             except ValueError as error:
                 raise MarkerError(str(error)) from None
         return cls(name=name, **values)
@@ -59,7 +62,7 @@ class BudgetMark:
     def limits(self) -> tuple[Limit, ...]:
         return tuple(
             Limit(figure, getattr(self, figure), self.source)
-            for figure in FIGURES
+            for figure in BUDGET_FIGURES
             if getattr(self, figure) is not None
         )
 

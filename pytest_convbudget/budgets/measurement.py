@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..engine.results import ConvCost
+from ..words.vocabulary import FIGURES
 from .limits import Overrun, headroom, overruns
 from .pyproject import Limit
 
@@ -40,8 +41,9 @@ class Measurement:
 
     @property
     def costliest_figure(self) -> str:
-        """The figure to rank layers by: the one over its limit, or FLOPs when several are."""
-        figures = {overrun.figure for overrun in self.overruns}
+        """The figure to rank layers by: the layer figure over its limit, or FLOPs when several
+        are (or only the model's size or memory is: layers have no such figure)."""
+        figures = {overrun.figure for overrun in self.overruns} & set(FIGURES)
         return figures.pop() if len(figures) == 1 else "flops"
 
     def costliest_layers(self, count: int = TOP_LAYERS_IN_MESSAGE) -> list[tuple[str, int]]:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..words.errors import ConfigError, CountError
-from ..words.quantity import parse_byte_size, parse_percent, parse_quantity
-from ..words.vocabulary import DEFAULT_COUNT, DEFAULT_MAX_FILE_SIZE, DEVICES, FIGURES, is_known_device
+from ..words.quantity import parse_byte_size, parse_limit, parse_percent
+from ..words.vocabulary import BUDGET_FIGURES, DEFAULT_COUNT, DEFAULT_MAX_FILE_SIZE, DEVICES, is_known_device
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,9 +25,9 @@ PER_CHOICES = ("sample", "batch")
 TABLE = "[tool.convbudget]"
 PATTERN_TABLE = "[tool.convbudget.budgets]"
 TOP_LEVEL_KEYS = (
-    "device", "per", "count", *FIGURES, "max_increase", "require_baseline", "max_file_size", "fold", "depth", "budgets",
+    "device", "per", "count", *BUDGET_FIGURES, "max_increase", "require_baseline", "max_file_size", "fold", "depth", "budgets",
 )
-PATTERN_KEYS = (*FIGURES, "max_increase", "count")
+PATTERN_KEYS = (*BUDGET_FIGURES, "max_increase", "count")
 RENAMED_KEYS = {"include_linear": 'replaced by count: count = ["conv", "linear"] counts conv and linear layers'}
 
 
@@ -211,11 +211,11 @@ def _count(table: Mapping[str, Any], where: _Where, name: str) -> tuple[str, ...
 
 def _limits(table: Mapping[str, Any], where: _Where, name: str, source: str) -> tuple[Limit, ...]:
     limits = []
-    for figure in FIGURES:
+    for figure in BUDGET_FIGURES:
         if figure in table:
             try:
                 # figure= refuses another figure's unit: flops = "3 GMACs" is an error, not 3 GFLOPs.
-                value = parse_quantity(table[figure], where=f"at {name} {figure} in {where.path}", figure=figure)
+                value = parse_limit(table[figure], f"at {name} {figure} in {where.path}", figure)
             except ValueError as error:
                 raise ConfigError(str(error)) from None
             limits.append(Limit(figure, value, f"{source} {figure}"))

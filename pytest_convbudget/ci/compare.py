@@ -12,7 +12,7 @@ from typing import Sequence
 from ..budgets.limits import measured_value
 from ..budgets.pyproject import PatternBudget, matching_patterns
 from ..engine.results import ModuleCost
-from ..words.vocabulary import FIGURES
+from ..words.vocabulary import FIGURES, SIZE_FIGURES
 from .runfile import RunEntry, RunFile
 
 
@@ -186,9 +186,20 @@ def compare_entries(before: RunEntry, after: RunEntry) -> MeasurementChange:
             measured_value(before.measurement.cost, figure, per),
             measured_value(after.measurement.cost, figure, per),
         )
-        for figure in FIGURES
+        for figure in (*FIGURES, *_budgeted_sizes(before, after))
     )
     return MeasurementChange(before, after, figures, compare_layers(before, after))
+
+
+def _budgeted_sizes(before: RunEntry, after: RunEntry) -> tuple[str, ...]:
+    """The size and memory figures compared: those the measurement budgets now, where both
+    runs measured them. An unbudgeted one never gates: a baseline of conv figures stays one."""
+    budgeted = {limit.figure for limit in after.measurement.limits}
+    return tuple(
+        figure for figure in SIZE_FIGURES
+        if figure in budgeted and None not in (measured_value(before.measurement.cost, figure, "sample"),
+                                               measured_value(after.measurement.cost, figure, "sample"))
+    )
 
 
 def compare_layers(before: RunEntry, after: RunEntry) -> tuple[LayerChange, ...]:

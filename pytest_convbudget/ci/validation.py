@@ -6,7 +6,7 @@ been checked. The rules live in one place, ``run.schema.json``, which ships
 in the package for anyone to validate with; this module walks a document by
 that schema (the subset of JSON Schema it uses) and stops at the first bad
 field, naming its path, so the error reads
-``measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, macs)``.
+``measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, ...)``.
 
 Beyond the schema, it refuses what JSON Schema cannot say: a count written as
 a fraction (``1.0``), a string that is not valid Unicode, and two

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..budgets.limits import measured_value
 from ..ci.compare import FigureChange, LayerChange, MeasurementChange
 from ..ci.verdict import RunReport
-from ..words.vocabulary import FIGURES
+from ..words.vocabulary import BUDGET_FIGURES
 from .phrases import headline
 
 if TYPE_CHECKING:
@@ -52,10 +52,11 @@ def _key(entry: RunEntry) -> dict[str, Any]:
     return {"test_id": measurement.test_id, "name": measurement.name}
 
 
-def _values(entry: RunEntry) -> dict[str, int]:
-    """A measurement's figures as its budgets compare them (FLOPs and MACs per sample, or per batch)."""
+def _values(entry: RunEntry) -> dict[str, int | None]:
+    """A measurement's figures as its budgets compare them (FLOPs and MACs per sample, or per
+    batch), and its size and memory (None where its run file has none)."""
     measurement = entry.measurement
-    return {figure: measured_value(measurement.cost, figure, measurement.per) for figure in FIGURES}
+    return {figure: measured_value(measurement.cost, figure, measurement.per) for figure in BUDGET_FIGURES}
 
 
 def _measured(entry: RunEntry) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from ..ci.verdict import (
     BudgetFailure,
     RunReport,
 )
-from ..words.quantity import format_quantity
+from ..words.quantity import format_figure, format_quantity
 from ..words.vocabulary import FIGURE_LABELS
 from . import folding
 from .block_bars import block_chart_lines
@@ -119,7 +119,7 @@ def overrun_line(failure: BudgetFailure, regression: Regression | None = None, f
     if compact:
         return named
     figures = "; ".join(
-        f"{FIGURE_LABELS[o.figure]} {format_quantity(o.value)} > {format_quantity(o.limit.value)}"
+        f"{FIGURE_LABELS[o.figure]} {format_figure(o.figure, o.value)} > {format_figure(o.figure, o.limit.value)}"
         + ("" if o.limit.value == 0 else f" (+{o.percent_over:.1f}%)")
         + f", limit from {code_span(o.limit.source)}"
         for o in measurement.overruns

@@ -18,13 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..words.quantity import format_quantity
+from ..words.quantity import format_figure, format_figure_change, format_quantity
 from ..words.vocabulary import (
     CHANGED,
     DEFAULT_COUNT,
     FIGURE_LABELS,
     NEW,
     NOT_COMPARED,
+    ROOT_NAME,
     UNCHANGED,
 )
 from . import folding
@@ -75,8 +76,9 @@ def percent_text(change: FigureChange) -> str:
 def change_text(change: FigureChange, arrow: str = "->") -> str:
     """``1.41 G -> 2.21 G (+56.3%)``, or just the value when it did not move."""
     if change.delta == 0:
-        return format_quantity(change.after)
-    return f"{format_quantity(change.before)} {arrow} {format_quantity(change.after)} ({percent_text(change)})"
+        return format_figure(change.figure, change.after)
+    before, after = format_figure_change(change.figure, change.before, change.after)
+    return f"{before} {arrow} {after} ({percent_text(change)})"
 
 
 # -- one measurement against its limits --------------------------------------
@@ -88,9 +90,16 @@ def overrun_text(overrun: Overrun, show: Show = visible) -> str:
     limit = overrun.limit
     over = "" if limit.value == 0 else f" by {overrun.percent_over:.1f}%"
     return (
-        f"{label} {format_quantity(overrun.value)} ({overrun.value:,}) > limit "
-        f"{format_quantity(limit.value)} ({limit.value:,}){over} [limit from {show(limit.source)}]"
+        f"{label} {format_figure(overrun.figure, overrun.value)} ({overrun.value:,}) > limit "
+        f"{format_figure(overrun.figure, limit.value)} ({limit.value:,}){over} [limit from {show(limit.source)}]"
     )
+
+
+def peak_line(measurement: Measurement, show: Show = visible) -> str:
+    """Where the forward held the most, said when the activations are over their limit."""
+    if not any(overrun.figure == "activations" for overrun in measurement.overruns):
+        return ""
+    return f"activations peak while {show(measurement.cost.peak_module or ROOT_NAME)} runs"
 
 
 # -- layers, as a person reads their names ----------------------------------------
@@ -131,6 +140,9 @@ def failure_message(measurement: Measurement, fold: bool = True) -> str:
     the layers that cost most."""
     lines = [exceeded_title(measurement)]
     lines += [f"  {overrun_text(overrun)}" for overrun in measurement.overruns]
+    peak = peak_line(measurement)
+    if peak:
+        lines.append(f"  {peak}")
     costliest = costliest_line(measurement, fold=fold)
     if costliest:
         lines.append(f"  {costliest}")
@@ -147,7 +159,7 @@ def status_text(measurement: Measurement, enforcement: str) -> str:
 
 def budget_text(measurement: Measurement) -> str:
     return ", ".join(
-        f"{FIGURE_LABELS[limit.figure]} {format_quantity(limit.value)}" for limit in measurement.limits
+        f"{FIGURE_LABELS[limit.figure]} {format_figure(limit.figure, limit.value)}" for limit in measurement.limits
     ) or "-"
 
 
@@ -219,6 +231,10 @@ def per_line(per: set[str]) -> str:
     """The summary table's footnote: which figures budgets compare."""
     return (f"FLOPs and MACs are per {'sample' if per == {'sample'} else 'batch where per=batch'}; "
             "budgets compare the same figures")
+
+
+MEMORY_NOTE = ("activations: the peak bytes of the tensors one forward holds at once, for the "
+               "whole batch profiled (weights and inputs not included)")
 
 
 # -- a run against its baseline ------------------------------------------------
@@ -379,10 +395,14 @@ def grown_in(regression: Regression, show: Show = visible, fold: bool = True, co
 def regression_figures(regression: Regression, arrow: str = "->", exact: bool = True) -> str:
     """``params +56.2% (350 k -> 547 k), FLOPs +55.8% (...)``: each figure past the allowance."""
     return ", ".join(
-        f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}%"
-        + (f" ({format_quantity(f.before)} {arrow} {format_quantity(f.after)})" if exact else "")
+        f"{FIGURE_LABELS[f.figure]} +{f.percent:.1f}%" + (_before_after(f, arrow) if exact else "")
         for f in regression.figures
     )
+
+
+def _before_after(change: FigureChange, arrow: str) -> str:
+    before, after = format_figure_change(change.figure, change.before, change.after)
+    return f" ({before} {arrow} {after})"
 
 
 def regression_text(regression: Regression, show: Show = visible, fold: bool = True) -> str:

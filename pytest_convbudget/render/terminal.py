@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from ..budgets.limits import measured_value
-from ..words.quantity import format_quantity
+from ..words.quantity import format_figure, format_quantity
+from ..words.vocabulary import SIZE_FIGURES
 from . import folding, phrases
 from .markup import visible
 
@@ -25,10 +26,11 @@ if TYPE_CHECKING:
 LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs")
 KIND_COLUMNS = ("by kind", "calls", "params", "FLOPs", "MACs")
 SUMMARY_COLUMNS = ("test", "name", "params", "FLOPs", "MACs", "budget", "headroom", "status")
+MEMORY_COLUMNS = ("test", "name", "model params", "weights", "activations", "peak at")
 CHANGE_COLUMNS = ("test", "name", "params", "FLOPs", "MACs")
 BLOCK_COLUMNS = ("block", "calls", "params", "FLOPs", "MACs")
 MIXED = "mixed"  # a folded row's cell where its members differ (a stride, a kernel)
-_NUMERIC = {"params", "FLOPs", "MACs", "calls", "headroom"}
+_NUMERIC = {"params", "FLOPs", "MACs", "calls", "headroom", "model params", "weights", "activations"}
 TOP_LAYERS_IN_REPORT = 5
 LAYERS_LISTED_PER_CHANGE = 5
 
@@ -158,9 +160,24 @@ def summary_row(measurement: Measurement, enforcement: str) -> list[str]:
     ]
 
 
+def memory_row(measurement: Measurement) -> list[str]:
+    cost = measurement.cost
+    sizes = [measured_value(cost, figure, measurement.per) for figure in SIZE_FIGURES]
+    shown = [format_figure(figure, value) if value is not None else "-" for figure, value in zip(SIZE_FIGURES, sizes)]
+    return [measurement.test_id, measurement.name, *shown, cost.peak_module or "-"]
+
+
+def memory_lines(measurements: Sequence[Measurement]) -> list[str]:
+    """The size and memory of each measurement: every parameter, the weights' bytes, the peak
+    bytes of one forward's activations (the whole batch) and the module running at the peak."""
+    lines = render_rows(MEMORY_COLUMNS, [memory_row(m) for m in measurements], _NUMERIC)
+    lines.append(phrases.MEMORY_NOTE)
+    return lines
+
+
 def summary_lines(
     measurements: Sequence[Measurement], enforcement: str, show_layers: bool, depth: int | None = None,
-    fold: bool = True,
+    fold: bool = True, show_memory: bool = False,
 ) -> list[str]:
     """The ``--conv-report`` table, its notes, and the costliest layers of what is over budget
     (every layer of every measurement with ``--conv-report=layers``, repeated blocks folded unless
@@ -178,6 +195,8 @@ def summary_lines(
     ])
     lines = render_rows(SUMMARY_COLUMNS, rows, _NUMERIC)
     lines.append(phrases.per_line({m.per for m in measurements}))
+    if show_memory or any(limit.figure in SIZE_FIGURES for m in measurements for limit in m.limits):
+        lines += ["", *memory_lines(measurements)]
     for measurement in measurements:
         notes = [*phrases.kinds_note(measurement.cost), *phrases.notes(measurement.cost)]
         if notes:

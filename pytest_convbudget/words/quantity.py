@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
-from .vocabulary import FIGURE_LABELS, FIGURES
+from .vocabulary import BUDGET_FIGURES, BYTE_FIGURES, FIGURE_LABELS, FIGURES
 
 SI_SUFFIXES: dict[str, int] = {
     "k": 10**3,
@@ -83,6 +83,8 @@ def parse_quantity(value: object, where: str | None = None, *, figure: str | Non
     ``flops``). Without it any of the unit words is read as a plain count.
     Sizes in bytes (``"3 GiB"``) are refused either way.
     """
+    if figure == "model_params":
+        figure = "params"  # the whole model's parameters take the params unit words
     if figure is not None and figure not in FIGURES:
         raise ValueError(f"unknown figure {figure!r}: expected one of {', '.join(FIGURES)}")
     if isinstance(value, bool):
@@ -163,6 +165,40 @@ def _problem(value: object, figure: str | None) -> str:
     return EXPECTED_FORM
 
 
+def parse_limit(value: object, where: str, figure: str) -> int:
+    """A limit on ``figure``: a size in bytes for ``weights`` and ``activations`` (a unit is
+    needed in text: ``"450MB"``, ``"1.2GiB"``), a count for the others (a byte unit refused)."""
+    if figure not in BUDGET_FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: expected one of {', '.join(BUDGET_FIGURES)}")
+    if figure in BYTE_FIGURES:
+        return parse_byte_size(value, where=where)
+    return parse_quantity(value, where=where, figure=figure)
+
+
+def format_figure(figure: str, value: int) -> str:
+    """A figure's value as people read it: bytes in byte units, counts with an SI suffix."""
+    return format_bytes(value) if figure in BYTE_FIGURES else format_quantity(value)
+
+
+def format_figure_change(figure: str, before: int, after: int) -> tuple[str, str]:
+    """Two values of a figure to be read side by side: sizes in bytes in one binary unit
+    (the larger value's), three figures each; counts as :func:`format_quantity` has them."""
+    if figure not in BYTE_FIGURES:
+        return format_quantity(before), format_quantity(after)
+    step = 0
+    while step < len(_BINARY_STEPS) - 1 and max(before, after) >= 1024 ** (step + 1):
+        step += 1
+    return _in_binary(before, step), _in_binary(after, step)
+
+
+def _in_binary(count: int, step: int) -> str:
+    if step == 0:
+        return f"{count} B"
+    scaled = Decimal(count) / (1024**step)
+    places = max(0, 3 - (len(str(int(scaled))) if scaled >= 1 else 1))
+    return f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)} {_BINARY_STEPS[step]}"
+
+
 def parse_percent(value: object) -> float:
     """A growth allowance: ``5``, ``2.5`` or ``"5%"``; finite and non-negative."""
     text = value.strip()[:-1] if isinstance(value, str) and value.strip().endswith("%") else value
@@ -222,25 +258,28 @@ def parse_byte_size(value: object, where: str | None = None) -> int:
     if not match or unit not in BYTE_UNITS or not any(ch.isdigit() for ch in number) or (
         match.group("exponent") and abs(int(match.group("exponent"))) > MAX_EXPONENT
     ):
-        raise ValueError(f"invalid size {value!r}{origin}: {EXPECTED_BYTES}")
+        raise ValueError(f"invalid size {value!r}{origin}: {_size_problem(unit)}")
     with localcontext() as exact:
         exact.prec = len(number) + 2 * MAX_EXPONENT
         return math.floor(Decimal(number.replace("_", "")) * BYTE_UNITS[unit])
 
 
+def _size_problem(unit: str) -> str:
+    if unit.lower() in UNIT_FIGURES or (unit[:1] in SI_SUFFIXES and unit[1:].strip().lower() in ("", *UNIT_FIGURES)):
+        return f"a count where a size in bytes is needed; {EXPECTED_BYTES}"
+    return EXPECTED_BYTES
+
+
 def format_bytes(count: int) -> str:
-    """A size as people read it: exact in whichever units make it whole (``67108864 -> '64 MiB'``,
-    ``10000 -> '10 kB'``), else three figures in binary units (``1500 -> '1.46 KiB'``)."""
+    """A size as people read it: exact in whichever unit writes it below 1000 with at most
+    two decimals (``67108864 -> '64 MiB'``, ``10000 -> '10 kB'``, ``3200 -> '3.2 kB'``),
+    else three figures in binary units (``3232 -> '3.16 KiB'``, ``6422528 -> '6.13 MiB'``)."""
     for unit in ("TiB", "TB", "GiB", "GB", "MiB", "MB", "KiB", "kB"):
-        if count >= BYTE_UNITS[unit] and count % BYTE_UNITS[unit] == 0:
-            return f"{count // BYTE_UNITS[unit]} {unit}"
+        size = BYTE_UNITS[unit]
+        if size <= count < 1000 * size and (count * 100) % size == 0:
+            text = f"{Decimal(count) / size:f}"
+            return (text.rstrip("0").rstrip(".") if "." in text else text) + f" {unit}"
     step = 0
     while step < len(_BINARY_STEPS) - 1 and count >= 1024 ** (step + 1):
         step += 1
-    if step == 0:
-        return f"{count} B"
-    scaled = Decimal(count) / (1024**step)
-    if scaled == scaled.to_integral_value():
-        return f"{int(scaled)} {_BINARY_STEPS[step]}"
-    places = max(0, 2 - len(str(int(scaled))) + 1)
-    return f"{scaled:.{places}f} {_BINARY_STEPS[step]}"
+    return _in_binary(count, step)

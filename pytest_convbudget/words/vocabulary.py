@@ -10,8 +10,16 @@ plugin can load them without the engine. (The error classes are in
 
 from __future__ import annotations
 
-FIGURES = ("params", "flops", "macs")
-FIGURE_LABELS = {"params": "params", "flops": "FLOPs", "macs": "MACs"}
+FIGURES = ("params", "flops", "macs")  # the cost model's figures: of every counted layer, and their sums
+# The whole model's size and memory, measured whatever is counted: each names its ConvCost field.
+SIZE_FIELDS = {"model_params": "model_params", "weights": "weight_bytes", "activations": "activation_bytes"}
+SIZE_FIGURES = tuple(SIZE_FIELDS)
+BUDGET_FIGURES = FIGURES + SIZE_FIGURES  # every figure a limit may name
+BYTE_FIGURES = frozenset({"weights", "activations"})  # sizes in bytes; the others are counts
+FIGURE_LABELS = {
+    "params": "params", "flops": "FLOPs", "macs": "MACs",
+    "model_params": "model params", "weights": "weights", "activations": "activations",
+}
 DEVICES = ("auto", "meta", "cpu", "cuda")
 DEVICE_CHOICES = ("auto", "meta", "cpu", "cuda", "cuda:N")
 ROOT_NAME = "(root)"  # the name of the profiled model itself, when a counted call belongs to it
