@@ -23,12 +23,18 @@ import torch.nn.functional as F
 from torch._prims_common import suggest_memory_format
 from torch.utils._python_dispatch import _disable_current_modes
 
+from .dispatch_view import below_view
 from .kinds import argument
+
+# The aten ops the fast paths' own tensors are told to the dispatch view as.
+_EMPTY, _EMPTY_STRIDED = torch.ops.aten.empty.memory_format, torch.ops.aten.empty_strided.default
+_EMPTY_LIKE, _SCALAR = torch.ops.aten.empty_like.default, torch.ops.aten.scalar_tensor.default
+_FLASH = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default
 
 
 def _like(data: torch.Tensor) -> torch.Tensor:
     # empty_strided: a tenth of empty_like's cost on meta, same shape, strides and dtype.
-    return torch.empty_strided(data.shape, data.stride(), dtype=data.dtype, device="meta")
+    return below_view(torch.empty_strided, _EMPTY_STRIDED, data.shape, data.stride(), dtype=data.dtype, device="meta")
 
 
 def _per_channel_fits(tensor: Any, channels: int) -> bool:
@@ -65,8 +71,8 @@ def _meta(*tensors: Any) -> bool:
     )
 
 
-def _contiguous(shape: Any, dtype: torch.dtype) -> torch.Tensor:
-    return torch.empty(shape, dtype=dtype, device="meta")
+def _contiguous(shape: Any, dtype: torch.dtype, layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    return below_view(torch.empty, _EMPTY, shape, dtype=dtype, device="meta", memory_format=layout)
 
 
 def layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -147,13 +153,12 @@ def scaled_dot_product_attention(args: tuple[Any, ...], kwargs: dict[str, Any]) 
     if cpu_sdp_choice(query, key, value, mask, dropout, causal, scale, gqa) != int(torch.nn.attention.SDPBackend.FLASH_ATTENTION):
         return NotImplemented  # torch's unfused route, op by op, as on the CPU
     if mask is not None and mask.dtype == torch.bool:
-        allowed = torch.scalar_tensor(0.0, dtype=query.dtype, device="meta")
-        masked = torch.scalar_tensor(float("-inf"), dtype=query.dtype, device="meta")
-        mask = torch.empty_like(mask, dtype=query.dtype)  # torch.where(mask, allowed, masked), without its slow meta kernel
+        allowed = below_view(torch.scalar_tensor, _SCALAR, 0.0, dtype=query.dtype, device="meta")
+        masked = below_view(torch.scalar_tensor, _SCALAR, float("-inf"), dtype=query.dtype, device="meta")
+        # torch.where(mask, allowed, masked), without its slow meta kernel
+        mask = below_view(torch.empty_like, _EMPTY_LIKE, mask, dtype=query.dtype)
         del allowed, masked
-    fused = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        query, key, value, float(dropout or 0.0), bool(causal), attn_mask=mask, scale=scale
-    )
+    fused = below_view(_FLASH, _FLASH, query, key, value, float(dropout or 0.0), bool(causal), attn_mask=mask, scale=scale)
     return fused[0]
 
 
@@ -211,7 +216,7 @@ def cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     formats = {suggest_memory_format(t) for t in tensors}
     layout = formats.pop() if len(formats) == 1 else torch.contiguous_format
     shape = (*first.shape[:dim], sum(t.shape[dim] for t in tensors), *first.shape[dim + 1:])
-    return torch.empty(shape, dtype=first.dtype, device="meta", memory_format=layout)
+    return _contiguous(shape, first.dtype, layout)
 
 
 SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
