@@ -16,7 +16,7 @@ from .session import MARKS, MEASUREMENTS, USER_PROPERTY, ConvBudgetSession
 if TYPE_CHECKING:
     from .budgets.measurement import Measurement
 
-PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "count")  # passed on to profile()
+PROFILE_OPTIONS = ("kwargs", "device", "batch_size", "count", "tokens")  # passed on to profile()
 
 
 class Meter:
@@ -28,7 +28,7 @@ class Meter:
 
     def __call__(self, model: Any, *inputs: Any, name: str | None = None, **options: Any) -> Any:
         __tracebackhide__ = True
-        from .budgets.limits import resolve_limits
+        from .budgets.limits import resolve_limits, resolve_per
         from .budgets.measurement import Measurement
         from .engine.profiler import profile
         from .words.errors import ProfileError
@@ -55,9 +55,16 @@ class Meter:
         name = self._unique_name(name, cost.model, measurements)
         marks = self._item.stash.get(MARKS, ())
         limits = resolve_limits(self._item.nodeid, name, marks, settings)
+        per, said = resolve_per(name, marks, settings)
+        if per == "token" and cost.tokens is None:
+            pytest.fail(
+                f"{self._item.nodeid}: conv_cost: {said} needs the number of tokens, and this call has no integer "
+                "input of shape (batch, sequence); pass conv_cost(..., tokens=N)",
+                pytrace=False,
+            )
         measurement = Measurement(
             test_id=self._item.nodeid, name=name, index=len(measurements), cost=cost,
-            per=settings.per, limits=tuple(limits.values()),
+            per=per, limits=tuple(limits.values()),
         )
         measurements.append(measurement)
         self._item.user_properties.append((USER_PROPERTY, json.dumps(measurement.to_dict(), sort_keys=True)))

@@ -148,7 +148,7 @@ def test_an_unknown_option_fails_with_one_line_naming_the_test(pytester: pytest.
         [
             literal(
                 "test_models.py::test_typo: conv_cost: unknown option(s) devise "
-                "(expected name, kwargs, device, batch_size, count)"
+                "(expected name, kwargs, device, batch_size, count, tokens)"
             )
         ]
     )
@@ -432,12 +432,12 @@ TEST_ID = "test_models.py::test_marked"
         pytest.param(
             'flop="200k"',
             f"{TEST_ID}: @pytest.mark.budget(flop='200k'): unknown keyword 'flop' "
-            "(expected activations, flops, macs, model_params, name, params, weights)",
+            "(expected activations, flops, macs, model_params, name, params, per, weights)",
             id="unknown-keyword",
         ),
         pytest.param(
             '"3G"',
-            f"{TEST_ID}: @pytest.mark.budget('3G'): takes keyword arguments only (params, flops, macs, model_params, weights, activations, name)",
+            f"{TEST_ID}: @pytest.mark.budget('3G'): takes keyword arguments only (params, flops, macs, model_params, weights, activations, per, name)",
             id="positional",
         ),
         pytest.param(

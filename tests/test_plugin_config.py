@@ -325,7 +325,7 @@ PATTERNS = "[tool.convbudget.budgets]"
         ),
         pytest.param(
             f"{TABLE}\nper = 3\n",
-            "{path}: [tool.convbudget] per = 3: expected 'sample' or 'batch'",
+            "{path}: [tool.convbudget] per = 3: expected 'sample', 'batch' or 'token'",
             id="per-not-a-string",
         ),
         pytest.param(

@@ -33,13 +33,26 @@ def resolve_limits(test_id: str, name: str, marks: Sequence[BudgetMark], setting
     return {figure: chosen[figure] for figure in BUDGET_FIGURES if figure in chosen}
 
 
+def resolve_per(name: str, marks: Sequence[BudgetMark], settings: Settings) -> tuple[str, str]:
+    """What FLOPs and MACs limits cover, and where that was said: a marker naming the
+    measurement, then an unnamed one, then the table."""
+    for mark in (*(m for m in marks if m.name == name), *(m for m in marks if m.name is None)):
+        if mark.per is not None:
+            return mark.per, f"per={mark.per!r} in {mark.source}"
+    return settings.per, f"[tool.convbudget] per = {settings.per!r} in {settings.label}"
+
+
 def measured_value(cost: ConvCost, figure: str, per: str) -> int | None:
-    """The figure a budget compares: per sample, or for the whole batch with per='batch'.
+    """The figure a budget compares: per sample, for the whole batch with per='batch', or per
+    token (the whole batch's over its tokens) with per='token'.
     The size figures are the model's, and the activations the whole batch's, whatever ``per``
     is; None where the cost has none (a run file written before they were measured)."""
     if figure in SIZE_FIELDS:
         return getattr(cost, SIZE_FIELDS[figure])
-    if figure == "params" or per == "sample":
+    if figure != "params" and per == "token" and cost.tokens:
+        # rounded up: the figure is over a whole-number limit exactly when the total is over limit x tokens
+        return -(-getattr(cost, f"total_{figure}") // cost.tokens)
+    if figure == "params" or per in ("sample", "token"):
         return getattr(cost, figure)
     return getattr(cost, f"total_{figure}")
 

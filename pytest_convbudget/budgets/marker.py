@@ -8,14 +8,15 @@ from typing import Any
 from ..words.errors import MarkerError
 from ..words.quantity import parse_limit
 from ..words.vocabulary import BUDGET_FIGURES
-from .pyproject import Limit
+from .pyproject import PER_CHOICES, Limit
 
 MARKER = "budget"
 MARKER_HELP = (
     "budget(params=None, flops=None, macs=None, model_params=None, weights=None, activations=None, "
-    "name=None): fail the test when a model it measures with the conv_cost fixture exceeds these "
-    "limits (counts like '3.7G', '25.6M params', 12_000_000; weights and activations in bytes like "
-    "'450MB', '1.2GiB'). name= limits only the measurement of that name."
+    "per=None, name=None): fail the test when a model it measures with the conv_cost fixture exceeds "
+    "these limits (counts like '3.7G', '25.6M params', 12_000_000; weights and activations in bytes "
+    "like '450MB', '1.2GiB'). per= 'sample', 'batch' or 'token' overrides the table's per. "
+    "name= limits only the measurement of that name."
 )
 
 
@@ -27,6 +28,7 @@ class BudgetMark:
     model_params: int | None = None
     weights: int | None = None
     activations: int | None = None
+    per: str | None = None  # what FLOPs and MACs limits cover here: "sample", "batch" or "token"
     name: str | None = None
 
     @classmethod
@@ -41,6 +43,10 @@ class BudgetMark:
                 raise MarkerError(
                     f"{test_id}: @pytest.mark.{shown}: unknown keyword {key!r} (expected {', '.join(sorted(known))})"
                 )
+        per = kwargs.get("per")
+        if per is not None and per not in PER_CHOICES:
+            raise MarkerError(f"{test_id}: @pytest.mark.{shown}: per must be one of {', '.join(map(repr, PER_CHOICES))}, "
+                              f"got {per!r}")
         name = kwargs.get("name")
         if name is not None and (not isinstance(name, str) or not name):
             raise MarkerError(f"{test_id}: @pytest.mark.{shown}: name must be a non-empty string, got {name!r}")
@@ -53,7 +59,7 @@ class BudgetMark:
                 values[figure] = None if raw is None else parse_limit(raw, f"for {figure}= {where}", figure)
             except ValueError as error:
                 raise MarkerError(str(error)) from None
-        return cls(name=name, **values)
+        return cls(name=name, per=per, **values)
 
     @property
     def source(self) -> str:

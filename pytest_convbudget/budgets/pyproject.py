@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
-PER_CHOICES = ("sample", "batch")
+PER_CHOICES = ("sample", "batch", "token")
 TABLE = "[tool.convbudget]"
 PATTERN_TABLE = "[tool.convbudget.budgets]"
 TOP_LEVEL_KEYS = (
@@ -129,7 +129,7 @@ def parse_settings(table: Any, path: Path) -> Settings:
         raise ConfigError(f"{where.key(TABLE, 'device')} = {device!r}: expected one of {', '.join(DEVICES)} or cuda:N")
     per = table.get("per", "sample")
     if per not in PER_CHOICES:
-        raise ConfigError(f"{where.key(TABLE, 'per')} = {per!r}: expected 'sample' or 'batch'")
+        raise ConfigError(f"{where.key(TABLE, 'per')} = {per!r}: expected 'sample', 'batch' or 'token'")
     return Settings(
         path=path,
         device=device,
