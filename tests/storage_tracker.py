@@ -22,8 +22,9 @@ from torch.utils._pytree import tree_flatten
 class StorageTracker(TorchDispatchMode):
     """Peak bytes of the storages created during the forward and alive at once."""
 
-    def __init__(self, before: list[torch.Tensor]) -> None:
+    def __init__(self, before: list[torch.Tensor], block: int = 1) -> None:
         super().__init__()
+        self.block = block  # each storage's bytes rounded up to a multiple of this (a GPU allocator's 512)
         self.before = {tensor.untyped_storage().data_ptr() for tensor in before if tensor.numel()}
         self.seen: dict[int, tuple[weakref.ref, int]] = {}
         self.peak = 0
@@ -40,7 +41,7 @@ class StorageTracker(TorchDispatchMode):
                 continue
             known = self.seen.get(address)
             if known is None or known[0]() is None:
-                self.seen[address] = (weakref.ref(storage), storage.nbytes())
+                self.seen[address] = (weakref.ref(storage), -(-storage.nbytes() // self.block) * self.block)
         live = 0
         for address, (ref, size) in list(self.seen.items()):
             if ref() is None:
@@ -51,7 +52,7 @@ class StorageTracker(TorchDispatchMode):
         return out
 
 
-class _Watched(TorchFunctionMode):
+class Watched(TorchFunctionMode):
     """A function mode that changes nothing. Torch turns off fused fast paths (those of
     ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` in eval) while any
     function mode is active, as it is during a profile; with this one on, the forward
@@ -61,15 +62,16 @@ class _Watched(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def measured_peak(model: torch.nn.Module, *inputs: Any, fast_paths: bool = False, **kwargs: Any) -> int:
+def measured_peak(model: torch.nn.Module, *inputs: Any, fast_paths: bool = False, block: int = 1, **kwargs: Any) -> int:
     """The peak activation bytes of ``model(*inputs, **kwargs)`` on CPU under ``torch.no_grad()``
-    (with torch's fused fast paths off, as in a profile, unless ``fast_paths``)."""
+    (with torch's fused fast paths off, as in a profile, unless ``fast_paths``; each storage
+    rounded up to a multiple of ``block`` bytes)."""
     before = [*model.parameters(), *model.buffers(), *tree_flatten((inputs, kwargs))[0]]
-    tracker = StorageTracker([tensor for tensor in before if isinstance(tensor, torch.Tensor)])
+    tracker = StorageTracker([tensor for tensor in before if isinstance(tensor, torch.Tensor)], block)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), (_NoMode() if fast_paths else _Watched()), tracker:
+        with torch.no_grad(), (_NoMode() if fast_paths else Watched()), tracker:
             result = model(*inputs, **kwargs)
         del result
     finally:

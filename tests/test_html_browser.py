@@ -367,7 +367,11 @@ def test_minor_columns_fold_away_in_a_narrow_window(browser: Any, example_pages:
             assert set(shown("#m0 table.cb-layers th.cb-minor")) == {not folded}
             assert [th.get_attribute("textContent") for th in browser.find_elements(
                 "css selector", "#m0 table.cb-layers th.cb-minor")] == ["kind", "stride", "groups", "bias"]
-            assert all(shown('#cb-summary th[data-figure="flops"], #m0 table.cb-layers th.num:not(.cb-minor)'))
+            assert all(shown('#cb-summary th[data-figure="flops"], #m0 table.cb-layers th.num:not(.cb-minor):not(.cb-wide)'))
+            assert shown("#m0 table.cb-layers th.cb-wide") == [False]  # output bytes: from 1400 px
+    with window_width(browser, 1400):
+        open_page(browser, example_pages["branch"])
+        assert shown("#m0 table.cb-layers th.cb-wide") == [True]
 
 
 def test_a_long_list_of_regressions_folds_after_ten_and_a_folded_row_opens_onto_its_blocks(

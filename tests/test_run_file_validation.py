@@ -258,3 +258,25 @@ def test_a_refused_merge_baseline_is_left_exactly_as_it_was(pytester: pytest.Pyt
     ]
     assert (pytester.path / "base.json").read_bytes() == original
     assert sorted(path.name for path in pytester.path.iterdir() if path.name.startswith(".base")) == []
+
+
+def test_the_schema_uses_only_the_keywords_the_reader_checks() -> None:
+    """The reader walks the subset of JSON Schema it implements; a keyword outside it (a
+    ``oneOf`` added by hand) would be skipped there and accept what the schema refuses."""
+    understood = {"$defs", "$id", "$ref", "$schema", "additionalProperties", "anyOf", "const", "description",
+                  "enum", "items", "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
+                  "minimum", "properties", "required", "title", "type"}
+    used: set[str] = set()
+
+    def walk(node: object, keys_are_names: bool = False) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not keys_are_names:
+                    used.add(key)
+                walk(value, keys_are_names=not keys_are_names and key in ("properties", "$defs"))
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(run_schema())
+    assert used <= understood, sorted(used - understood)

@@ -163,11 +163,14 @@ def test_the_baseline_keeps_the_figures_and_max_increase_gates_a_budgeted_one(
         (TINY_MODEL_PARAMS, TINY_WEIGHT_BYTES, TINY_PEAK)] * 2
 
     monkeypatch.setenv("BATCH", "2")  # per-sample FLOPs unchanged; the batch's peak doubles
-    result = pytester.runpytest("--conv-baseline=base.json", "--conv-comparison-json=cmp.json")
+    result = pytester.runpytest("--conv-baseline=base.json", "--conv-comparison-json=cmp.json",
+                                "--conv-markdown=comment.md")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = "\n".join(result.outlines)
     assert "activations +100.0% (10.6 KiB -> 21.3 KiB)" in text
     assert "test_unbudgeted" not in [line for line in result.outlines if "+100.0%" in line]
+    comment = (pytester.path / "comment.md").read_text(encoding="utf-8")
+    assert "activations +100.0% (10.6 KiB -> 21.3 KiB), more than the 5% allowed" in comment  # the PR comment says it as the log does
     comparison = json.loads((pytester.path / "cmp.json").read_text())
     (regression,) = comparison["regressions"]
     assert [figure["figure"] for figure in regression["figures"]] == ["activations"]

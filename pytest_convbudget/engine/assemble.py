@@ -35,6 +35,7 @@ class RunInfo:
     activation_bytes: int | None = None
     peak_module: str = ""
     live_bytes: tuple[int, ...] = ()
+    tokens: int | None = None
 
 
 class BatchSizeError(ProfileError):
@@ -123,6 +124,7 @@ def assemble(
         activation_bytes=info.activation_bytes,
         peak_module=info.peak_module,
         live_bytes=info.live_bytes,
+        tokens=info.tokens,
     )
 
 
@@ -134,7 +136,7 @@ def _module_row(target: Target, raw: RawCall, params: int) -> _Row:
         LayerCost, name=target.name, type=facts.type, kind=target.kind,
         kernel_size=facts.kernel_size, stride=facts.stride, padding=facts.padding, dilation=facts.dilation,
         groups=facts.groups, bias=facts.bias, input_shape=raw.input_shape, output_shape=raw.output_shape,
-        batch=batch, params=params, total_flops=total_flops, total_macs=total_macs,
+        batch=batch, params=params, total_flops=total_flops, total_macs=total_macs, output_bytes=raw.output_bytes,
     )
     return _Row(target.name, layer, total_flops, total_macs)
 
@@ -146,7 +148,7 @@ def _op_row(op: RawOp, params: int) -> _Row:
         LayerCost, name=op.name, type=op.type, kind=op.kind,
         kernel_size=(), stride=(), padding=(), dilation=(), groups=1, bias=facts.bias,
         input_shape=facts.input_shape, output_shape=facts.output_shape, batch=facts.batch,
-        params=params, total_flops=cost.flops, total_macs=cost.macs,
+        params=params, total_flops=cost.flops, total_macs=cost.macs, output_bytes=op.output_bytes,
     )
     return _Row(op.name, layer, cost.flops, cost.macs)
 

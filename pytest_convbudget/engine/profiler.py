@@ -31,7 +31,7 @@ from .memory import MemoryFigures, MemoryLedger
 from .meta_shortcuts import SHORTCUTS
 from .results import ConvCost
 from .targets import Target, find_targets
-from .watch import OpWatch, RawCall
+from .watch import OpWatch, RawCall, tensor_bytes
 
 
 class ProfileUsageError(ProfileError):
@@ -49,6 +49,7 @@ def profile(
     device: str | torch.device = "auto",
     batch_size: int | None = None,
     count: str | Sequence[str] | None = None,
+    tokens: int | None = None,
 ) -> ConvCost:
     """Count the conv params, FLOPs and MACs of one forward ``model(*inputs, **kwargs)``.
 
@@ -58,6 +59,8 @@ def profile(
     meta. ``batch_size`` overrides the leading dimension of the first tensor
     input as the divisor for per-sample figures. ``count``: the op kinds in the
     totals, a kind name, a list of them or ``"all"``; conv modules by default.
+    ``tokens``: how many tokens the forward ran (for budgets per token); by default
+    the batch times the sequence of the first integer input of shape (batch, sequence).
     The model is left exactly as it was, whether this returns or raises.
     """
     __tracebackhide__ = True
@@ -68,6 +71,8 @@ def profile(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
     ):
         raise ProfileUsageError(f"batch_size must be a positive int, got {batch_size!r}")
+    if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0):
+        raise ProfileUsageError(f"tokens must be a positive int, got {tokens!r}")
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ProfileUsageError(f"kwargs must be a dict of the forward's keyword arguments, got {type(kwargs).__name__}")
     try:
@@ -106,6 +111,7 @@ def profile(
         activation_bytes=memory.activation_bytes if memory else None,
         peak_module=memory.peak_module if memory else "",
         live_bytes=memory.live_bytes if memory else (),
+        tokens=tokens if tokens is not None else _token_count(leaves),
     )
     return assemble([target for _, target in targets], run.records, run.uncounted, info)
 
@@ -242,7 +248,7 @@ def _leave(watch: OpWatch, index: int, module: nn.Module, args: tuple, kwargs: d
     data = args[0] if args else next(iter(kwargs.values()), None)
     result = output if isinstance(output, torch.Tensor) else first_tensor(output)
     if isinstance(data, torch.Tensor) and result is not None:
-        watch.records.insert(place, RawCall(index, tuple(data.shape), tuple(result.shape)))
+        watch.records.insert(place, RawCall(index, tuple(data.shape), tuple(result.shape), tensor_bytes(result)))
 
 
 def _enter_module(watch: OpWatch, name: str, module: nn.Module, args: tuple) -> None:
@@ -280,6 +286,14 @@ def _module_name(model: nn.Module, where: str | nn.Module | None) -> str:
         if module is where:
             return name or ROOT_NAME
     return ROOT_NAME
+
+
+def _token_count(leaves: Sequence[torch.Tensor]) -> int | None:
+    """Batch times sequence of the first integer input of shape (batch, sequence): token ids."""
+    for leaf in leaves:
+        if leaf.dim() == 2 and not leaf.dtype.is_floating_point and not leaf.dtype.is_complex and leaf.dtype != torch.bool:
+            return leaf.shape[0] * leaf.shape[1]
+    return None
 
 
 def _import_before_meta_kernels() -> None:

@@ -43,6 +43,7 @@ class LayerCost:
     macs: int
     total_flops: int
     total_macs: int
+    output_bytes: int | None = None  # the call's output tensor, the whole batch's (None in run files before 0.3)
 
     @property
     def label(self) -> str:
@@ -155,6 +156,7 @@ class ConvCost:
     activation_bytes: int | None = None
     peak_module: str = ""
     live_bytes: tuple[int, ...] = ()
+    tokens: int | None = None  # the forward's tokens (batch x sequence), for per = "token"
 
     @property
     def idle_params(self) -> int:

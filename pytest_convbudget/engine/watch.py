@@ -32,6 +32,7 @@ class RawCall:
     target: int
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    output_bytes: int | None = None  # the output tensor's bytes, the whole batch's
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class RawOp:
     type: str
     facts: OpFacts
     tensors: tuple[tuple[object, int], ...]  # parameters it consumed: (identity, element count)
+    output_bytes: int | None = None  # its output tensor's bytes, the whole batch's
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ class OpWatch(TorchFunctionMode):
             consumed = self._consumed(facts.operands)
             # the record keeps shapes, never the tensors: holding them would keep the forward's
             # activations alive to its end (and in the memory figures)
-            self.records.append(RawOp(kind.name, owner, name, replace(facts, operands=()), consumed))
+            self.records.append(RawOp(kind.name, owner, name, replace(facts, operands=()), consumed, tensor_bytes(result)))
         else:
             self.uncounted.append(_uncounted(kind.name, name, facts, inside=inside))
 
@@ -213,6 +215,15 @@ class OpWatch(TorchFunctionMode):
     def _consumed(self, operands: Sequence[Any]) -> tuple[tuple[object, int], ...]:
         found = (self._parameter(tensor) for tensor in operands)
         return tuple(dict.fromkeys(entry for entry in found if entry is not None))
+
+
+def tensor_bytes(result: Any) -> int | None:
+    """The bytes of a call's output tensor (its first, for a tuple), as its dtype stores them."""
+    if isinstance(result, (tuple, list)):
+        result = next((item for item in result if hasattr(item, "element_size")), None)
+    if result is None or not hasattr(result, "element_size"):
+        return None
+    return result.numel() * result.element_size()
 
 
 def _uncounted(kind: str, function: str, facts: OpFacts, inside: str = "") -> UncountedCall:

@@ -229,8 +229,11 @@ def _by_kind(calls: Sequence[UncountedCall]) -> dict[str, list[UncountedCall]]:
 
 def per_line(per: set[str]) -> str:
     """The summary table's footnote: which figures budgets compare."""
-    return (f"FLOPs and MACs are per {'sample' if per == {'sample'} else 'batch where per=batch'}; "
-            "budgets compare the same figures")
+    if "token" in per:
+        covered = ", ".join([*(["sample"] if "sample" in per else []), *(f"{p} where per={p}" for p in ("batch", "token") if p in per)])
+    else:
+        covered = "sample" if per == {"sample"} else "batch where per=batch"
+    return f"FLOPs and MACs are per {covered}; budgets compare the same figures"
 
 
 MEMORY_NOTE = ("activations: the peak bytes of the tensors one forward holds at once, for the "

@@ -258,11 +258,12 @@
     var table = el("table", {"class": "cb-layers"});
     var head = el("thead"), line = el("tr");
     var columns = data.layer_columns;
-    var numeric = {groups: true, params: true, FLOPs: true, MACs: true};
+    var numeric = {groups: true, "output bytes": true, params: true, FLOPs: true, MACs: true};
     var figure = {params: "params", FLOPs: "flops", MACs: "macs"};
     var minor = {kind: true, stride: true, groups: true, bias: true};  // folded away in a narrow window
+    var wide = {"output bytes": true};  // shown in a wide window only
     function classes(name) {
-      return [numeric[name] ? "num" : "", minor[name] ? "cb-minor" : ""].join(" ").trim();
+      return [numeric[name] ? "num" : "", minor[name] ? "cb-minor" : "", wide[name] ? "cb-wide" : ""].join(" ").trim();
     }
     columns.forEach(function (name) {
       line.appendChild(el("th", {"data-type": numeric[name] ? "num" : "text", "class": classes(name)}, name));
@@ -276,6 +277,7 @@
       cells.forEach(function (cell, index) {
         var name = columns[index];
         row.appendChild(figure[name] ? el("td", {"class": "num", "data-sort": cell, "data-figure": figure[name]}, exact(cell))
+                        : name === "output bytes" ? el("td", {"class": "num cb-wide", "data-sort": cell}, /^\d+$/.test(cell) ? exact(cell) : cell)
                         : name === "layer" ? pathCell(cell) : name === "type" ? typeCell(cell)
                         : el("td", classes(name) ? {"class": classes(name)} : {}, cell));
       });
@@ -291,11 +293,36 @@
     makeSortable(table);
   }
 
+  /* The live bytes along the forward: a filled line, the peak marked and labelled with its module. */
+  function memorySection(host, memory) {
+    var width = 640, height = 140, top = 18, left = 4;
+    var live = memory.live, peak = Math.max.apply(null, live), at = live.indexOf(peak);
+    var steps = Math.max(live.length - 1, 1);
+    function x(index) { return left + (width - 2 * left) * index / steps; }
+    function y(value) { return height - (height - top) * value / peak; }
+    var points = live.map(function (value, index) { return x(index).toFixed(1) + "," + y(value).toFixed(1); });
+    var svg = svgEl("svg", {"class": "cb-memory-chart", viewBox: "0 0 " + width + " " + height, role: "img",
+                            "aria-label": "live bytes along the forward; " + memory.label});
+    svg.appendChild(svgEl("polygon", {"class": "cb-memory-area",
+                                      points: x(0).toFixed(1) + "," + height + " " + points.join(" ") + " " +
+                                              x(live.length - 1).toFixed(1) + "," + height}));
+    svg.appendChild(svgEl("polyline", {"class": "cb-memory-line", points: points.join(" ")}));
+    svg.appendChild(svgEl("circle", {"class": "cb-memory-peak", cx: x(at).toFixed(1), cy: y(peak).toFixed(1), r: 4}));
+    var right = x(at) > width / 2;
+    var label = svgEl("text", {"class": "cb-memory-label", x: (x(at) + (right ? -6 : 6)).toFixed(1), y: top - 6,
+                               "text-anchor": right ? "end" : "start"});
+    label.textContent = memory.label;
+    svg.appendChild(label);
+    host.appendChild(svg);
+  }
+
   function draw(details) {
     var host = details.querySelector(".cb-draw");
     if (!host || host.getAttribute("data-drawn")) return;
     host.setAttribute("data-drawn", "1");
     var data = JSON.parse(details.querySelector("script.cb-data").textContent);
+    var memory = details.querySelector(".cb-memory-host");
+    if (memory && data.memory) memorySection(memory, data.memory);
     chartSection(host, data);
     blocksSection(host, data);
     movedSection(host, data);

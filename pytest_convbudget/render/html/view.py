@@ -22,8 +22,8 @@ from ...budgets.limits import measured_value
 from ...ci.compare import FigureChange
 from ...ci.verdict import RunReport
 from ...engine.kinds import KINDS
-from ...words.quantity import format_quantity
-from ...words.vocabulary import FIGURE_LABELS, FIGURES
+from ...words.quantity import format_bytes, format_figure, format_quantity
+from ...words.vocabulary import FIGURE_LABELS, FIGURES, ROOT_NAME, SIZE_FIGURES
 from .. import folding
 from ..block_bars import BlockRow, block_rows, top_level
 from ..markup import visible
@@ -59,7 +59,8 @@ SHOWN_ALERTS = 10  # the regressions and mismatches listed openly; the rest fold
 BLOCKS_TITLE = "Before and after, per {level} (FLOPs per sample)"
 OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
 # The layer table's columns; params, FLOPs and MACs are exact decimal strings.
-LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "params", "FLOPs", "MACs", "change")
+LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "output bytes",
+                 "params", "FLOPs", "MACs", "change")
 TITLE = SECTION  # the title of a run that counted conv modules only (the default), or nothing
 
 
@@ -211,6 +212,9 @@ def measurement_view(
         "headroom": None if room is None else round(room, 1),
         "used": None if room is None else max(0.0, min(100.0 - room, 100.0)),
         "figures": [_figure(measurement, figure, change) for figure in FIGURES],
+        "size_figures": [_figure(measurement, figure, change) for figure in SIZE_FIGURES
+                         if measured_value(cost, figure, measurement.per) is not None],
+        "memory": _memory(cost),
         "notes": [*kinds_note(cost), *notes(cost)],
         "detail": {
             "kinds": list(cost.count),
@@ -221,8 +225,27 @@ def measurement_view(
             "blocks": blocks,
             "blocks_title": BLOCKS_TITLE.format(level="top-level block" if top_level_view(blocks) else "block"),
             "moved": _moved(change, fold) if change else [],
+            "memory": _memory_trace(cost),
         },
     }
+
+
+def _memory(cost: ConvCost) -> dict[str, Any] | None:
+    """The live bytes along the forward, drawn, with the peak and the module that ran there."""
+    if cost.activation_bytes is None:
+        return None
+    return {"peak": format_bytes(cost.activation_bytes), "peak_exact": f"{cost.activation_bytes:,}",
+            "module": cost.peak_module or ROOT_NAME}
+
+
+def _memory_trace(cost: ConvCost) -> dict[str, Any] | None:
+    """What the page's script draws when the section opens: the live bytes after each storage
+    the forward created or freed (at most 256 points, each the largest of its stretch; they
+    only set heights, so plain numbers do), and the peak's label."""
+    if not cost.activation_bytes or not cost.live_bytes:
+        return None
+    return {"live": list(cost.live_bytes),
+            "label": f"peak {format_bytes(cost.activation_bytes)} in {cost.peak_module or ROOT_NAME}"}
 
 
 def _status_class(measurement: Measurement, over: bool) -> str:
@@ -235,24 +258,24 @@ def _status_class(measurement: Measurement, over: bool) -> str:
 
 
 def _figure(measurement: Measurement, figure: str, change: MeasurementChange | None) -> dict[str, Any]:
-    """One of params/FLOPs/MACs: the value budgets compare, its limit, and its change."""
+    """One figure: the value budgets compare, its limit, and its change (sizes in bytes as bytes)."""
     value = measured_value(measurement.cost, figure, measurement.per)
     limit = next((limit for limit in measurement.limits if limit.figure == figure), None)
-    moved = change.figure(figure) if change else None
+    moved = next((f for f in change.figures if f.figure == figure), None) if change else None  # sizes: where budgeted
     return {
         "figure": figure,
         "label": FIGURE_LABELS[figure],
         "value": str(value),
         "exact": f"{value:,}",
-        "short": format_quantity(value),
+        "short": format_figure(figure, value),
         "limit": None if limit is None else {
-            "value": str(limit.value), "exact": f"{limit.value:,}", "short": format_quantity(limit.value),
+            "value": str(limit.value), "exact": f"{limit.value:,}", "short": format_figure(figure, limit.value),
             "source": limit.source,
             "used": None if limit.value == 0 else round(100.0 * value / limit.value, 1),
             "over": value > limit.value,
         },
         "before": None if moved is None else {
-            "value": str(moved.before), "short": format_quantity(moved.before), "exact": f"{moved.before:,}",
+            "value": str(moved.before), "short": format_figure(figure, moved.before), "exact": f"{moved.before:,}",
             "delta": str(moved.delta), "percent": percent_text(moved),
         },
     }
@@ -338,6 +361,7 @@ def _layer(layer: LayerCost, layer_changes: dict[str, LayerChange]) -> list[str]
     label, type_, kernel, stride, groups, bias, output = layer_row(layer)[:7]
     change = layer_changes.get(layer.name)
     return [label, type_, layer.kind, kernel, stride, groups, bias, output,
+            "" if layer.output_bytes is None else str(layer.output_bytes),
             *(str(getattr(layer, figure)) for figure in FIGURES), change.status if change else ""]
 
 
@@ -352,7 +376,9 @@ def _layers(cost: ConvCost, layer_changes: dict[str, LayerChange], fold: bool) -
         label, type_, kernel, stride, groups, bias, output = folded_row(group)[:7]
         kinds = {layer.kind for layer in group.members}
         changes = {(layer_changes[layer.name].status if layer.name in layer_changes else "") for layer in group.members}
+        sizes = {layer.output_bytes for layer in group.members}
         cells = [label, type_, kinds.pop() if len(kinds) == 1 else MIXED, kernel, stride, groups, bias, output,
+                 (str(sizes.pop() or "") if len(sizes) == 1 else MIXED),
                  *(str(group.total(lambda layer, figure=figure: getattr(layer, figure))) for figure in FIGURES),
                  changes.pop() if len(changes) == 1 else MIXED]
         rows.append({"cells": cells, "members": [_layer(layer, layer_changes) for layer in group.members]})
@@ -361,7 +387,7 @@ def _layers(cost: ConvCost, layer_changes: dict[str, LayerChange], fold: bool) -
 
 def _gone_layer(change: LayerChange) -> list[str]:
     """A module the baseline had and this run does not: listed with its old figures."""
-    return [change.name, *[""] * 7, *_counts(change.before).values(), "removed"]
+    return [change.name, *[""] * 8, *_counts(change.before).values(), "removed"]
 
 
 def _blocks(change: MeasurementChange, depth: int | None = None, fold: bool = True) -> list[dict[str, Any]]:
