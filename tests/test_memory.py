@@ -219,3 +219,62 @@ def test_the_fused_attention_fast_path_is_off_in_the_figure_as_the_readme_says()
     unfused, fused = measured_peak(model, data), measured_peak(model, data, fast_paths=True)
     assert profile(model, data).activation_bytes == unfused
     assert (unfused - fused) * 9 == fused  # 11.1% more than the fused path's
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the allocator comparison needs one")
+def test_on_a_gpu_the_allocators_growth_is_the_peak_in_its_blocks() -> None:
+    """The caching allocator rounds each block up to a multiple of 512 bytes: the growth of
+    max_memory_allocated() over a forward (workspaces allocated by a first, unmeasured one)
+    is the independent tracker's peak with each storage so rounded, and the profile's
+    unrounded figure is at most that."""
+    import copy
+
+    from storage_tracker import Watched
+
+    model = nn.Sequential(nn.Linear(256, 1024), nn.GELU(), nn.LayerNorm(1024), nn.Linear(1024, 256)).eval()
+    data = torch.randn(64, 256)
+    rounded = measured_peak(model, data, block=512)
+    figure = profile(model, data).activation_bytes
+    on_gpu, gpu_data = copy.deepcopy(model).cuda(), data.cuda()
+    with torch.no_grad(), Watched():
+        on_gpu(gpu_data)  # cuBLAS workspaces and lazy initialisation, before the measured forward
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = torch.cuda.memory_allocated()
+        result = on_gpu(gpu_data)
+        torch.cuda.synchronize()
+    growth = torch.cuda.max_memory_allocated() - start
+    del result
+    assert figure <= rounded == growth
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_quantized_weights_count_as_elements_at_their_stored_size() -> None:
+    """Packed int8 weights are no parameters, but they are the model's: counted as elements
+    (like their float twins) and at one byte each, with their float biases."""
+    from torch.ao.nn import quantized
+    from torch.ao.quantization import quantize_dynamic
+
+    mlp = quantize_dynamic(nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4)).eval(), {nn.Linear},
+                           dtype=torch.qint8)
+    assert sum(p.numel() for p in mlp.parameters()) == 0  # what parameters() sees of it
+    cost = profile(mlp, torch.randn(2, 16))
+    assert cost.model_params == (16 * 32 + 32) + (32 * 4 + 4)
+    assert cost.weight_bytes == (16 * 32 + 32 * 4) * 1 + (32 + 4) * 4  # int8 weights, float32 biases
+
+    conv = nn.Sequential(quantized.Conv2d(3, 8, 3))
+    cost = profile(conv, torch.quantize_per_tensor(torch.randn(1, 3, 8, 8), 0.1, 0, torch.quint8))
+    assert (cost.model_params, cost.weight_bytes) == (8 * 3 * 9 + 8, 8 * 3 * 9 + 8 * 4)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_per_channel_scales_are_stored_bytes_but_not_parameters() -> None:
+    from torch.ao.nn import quantized
+
+    conv = quantized.Conv2d(3, 8, 3)
+    weight = torch.quantize_per_channel(torch.randn(8, 3, 3, 3), torch.rand(8, dtype=torch.double) + 0.1,
+                                        torch.zeros(8, dtype=torch.long), 0, torch.qint8)
+    conv.set_weight_bias(weight, torch.zeros(8))
+    cost = profile(nn.Sequential(conv), torch.quantize_per_tensor(torch.randn(1, 3, 8, 8), 0.1, 0, torch.quint8))
+    assert cost.model_params == 8 * 27 + 8
+    assert cost.weight_bytes == 8 * 27 + 8 * 8 + 8 * 8 + 8 * 4  # int8 weight, float64 scales, int64 zero points, bias

@@ -145,6 +145,11 @@ class ModelGuard:
                 elements[id(tensor)] = tensor.numel()
             key, size = storage_size(tensor)
             storages[key] = size
+        for _, module in self._modules:
+            for index, (tensor, is_weight) in enumerate(_packed_weights(module)):
+                if is_weight:
+                    elements[hash((id(module), index))] = tensor.numel()
+                storages[hash((id(module), index, "bytes"))] = tensor.numel() * tensor.element_size()
         return sum(elements.values()), sum(storages.values())
 
     def parameters_written(self) -> list[str]:
@@ -152,6 +157,26 @@ class ModelGuard:
         swapped = self._swapped
         return [path for _, _, path, tensor, _, version in self._slots
                 if tensor is not None and tensor._version != version and id(tensor) not in swapped]
+
+
+def _packed_weights(module: nn.Module) -> tuple[tuple[torch.Tensor, bool], ...]:
+    """A quantized module's weight and bias (``torch.ao.nn.quantized`` convs and linears, static
+    and dynamic): packed for their kernels, they are no parameters, but they are the model's
+    weights. Read through the module's own ``weight()``/``bias()``; the weight's int8 elements
+    at one byte each, and its per-channel scales and zero points where it has them (stored,
+    not weights: the flag says which are)."""
+    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+    if not hasattr(module, "_packed_params") or not callable(weight) or isinstance(weight, torch.Tensor):
+        return ()
+    unpacked = weight()
+    found = [(unpacked, True)]
+    if unpacked.is_quantized and unpacked.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric,
+                                                        torch.per_channel_affine_float_qparams):
+        found += [(unpacked.q_per_channel_scales(), False), (unpacked.q_per_channel_zero_points(), False)]
+    stored_bias = bias() if callable(bias) else None
+    if isinstance(stored_bias, torch.Tensor):
+        found.append((stored_bias, True))
+    return tuple(found)
 
 
 def _table(module: nn.Module, name: str) -> Any:
