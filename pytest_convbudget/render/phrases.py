@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..words.quantity import format_figure, format_figure_change, format_quantity
+from ..words.quantity import format_bytes, format_figure, format_figure_change, format_quantity
 from ..words.vocabulary import (
     CHANGED,
     DEFAULT_COUNT,
@@ -186,6 +186,12 @@ def totals_lines(cost: ConvCost, show: Show = visible) -> list[str]:
         f"total {kinds} MACs: {exact_and_short(cost.macs)} per sample,"
         f" {exact_and_short(cost.total_macs)} for the batch of {cost.batch_size}",
     ]
+    if cost.weight_bytes is not None and cost.activation_bytes is not None:
+        lines.append(
+            f"memory: weights {format_bytes(cost.weight_bytes)} ({cost.weight_bytes:,} bytes); activations peak "
+            f"{format_bytes(cost.activation_bytes)} ({cost.activation_bytes:,} bytes) for the batch of "
+            f"{cost.batch_size}, while {show(cost.peak_module or ROOT_NAME)} ran"
+        )
     if not cost.per_sample_exact:
         lines.append("note: a layer saw a batch not divisible by the profiled batch size; per-sample figures are rounded")
     return lines
