@@ -168,6 +168,11 @@ def test_the_baseline_keeps_the_figures_and_max_increase_gates_a_budgeted_one(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = "\n".join(result.outlines)
     assert "activations +100.0% (10.6 KiB -> 21.3 KiB)" in text
+    # the changed table gains a column for the figure a measurement budgets
+    result.stdout.fnmatch_lines(["test *name *params *FLOPs *MACs *activations",
+                                 "test_models.py::test_budgeted *Sequential *808 *251 k *125 k *10.6 KiB -> 21.3 KiB (+100.0%)"])
+    # the unbudgeted one's peak doubled too, but nobody budgets it: its figures are unchanged
+    result.stdout.fnmatch_lines(["conv budget: 1 of 2 measurements changed, 0 new, 0 removed; 1 grew past the allowed increase"])
     assert "test_unbudgeted" not in [line for line in result.outlines if "+100.0%" in line]
     comment = (pytester.path / "comment.md").read_text(encoding="utf-8")
     assert "activations +100.0% (10.6 KiB -> 21.3 KiB), more than the 5% allowed" in comment  # the PR comment says it as the log does
@@ -175,3 +180,33 @@ def test_the_baseline_keeps_the_figures_and_max_increase_gates_a_budgeted_one(
     (regression,) = comparison["regressions"]
     assert [figure["figure"] for figure in regression["figures"]] == ["activations"]
     assert (regression["figures"][0]["before"], regression["figures"][0]["after"]) == (TINY_PEAK, 2 * TINY_PEAK)
+
+
+def test_a_budgeted_figure_that_changed_within_the_allowance_gets_its_column(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_pyproject(pytester, """
+        [tool.convbudget]
+        max_increase = 150
+        """)
+    write_tests(pytester, """
+        import os
+
+
+        @pytest.mark.budget(activations="1 MB", weights="1 MB")
+        def test_budgeted(conv_cost):
+            conv_cost(tiny(), image(batch=int(os.environ.get("BATCH", "1"))))
+        """)
+    assert pytester.runpytest("--conv-save-baseline=base.json").ret == 0
+    monkeypatch.setenv("BATCH", "2")
+    result = pytester.runpytest("--conv-baseline=base.json", "--conv-markdown=comment.md")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([
+        "test *name *params *FLOPs *MACs *weights *activations",
+        "test_models.py::test_budgeted *Sequential *808 *251 k *125 k *3.16 KiB *10.6 KiB -> 21.3 KiB (+100.0%)",
+    ])
+    comment = (pytester.path / "comment.md").read_text(encoding="utf-8").splitlines()
+    header = comment.index("| test | model | params | FLOPs | MACs | weights | activations |")
+    assert comment[header + 1] == "| --- | --- | --- | --- | --- | --- | --- |"
+    assert comment[header + 2] == ("| `test_models.py::test_budgeted` | `Sequential` | 808 | 251 k | 125 k | 3.16 KiB | "
+                                   "10.6 KiB → 21.3 KiB (+100.0%) 🔺🔺🔺 |")

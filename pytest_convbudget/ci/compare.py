@@ -78,6 +78,10 @@ class MeasurementChange:
     def figure(self, name: str) -> FigureChange:
         return next(change for change in self.figures if change.figure == name)
 
+    def compares(self, name: str) -> FigureChange | None:
+        """The figure's change where it is compared (a size figure only where budgeted), else None."""
+        return next((change for change in self.figures if change.figure == name), None)
+
     def flops_by_kind(self) -> dict[str, tuple[int, int]]:
         """Per-sample FLOPs of each counted kind, before and after. (Both sides counted the
         same kinds: a measurement counted with other kinds is a mismatch, never a change.)"""
@@ -189,6 +193,12 @@ def compare_entries(before: RunEntry, after: RunEntry) -> MeasurementChange:
         for figure in (*FIGURES, *_budgeted_sizes(before, after))
     )
     return MeasurementChange(before, after, figures, compare_layers(before, after))
+
+
+def compared_sizes(changes: Sequence[MeasurementChange]) -> tuple[str, ...]:
+    """The size and memory figures any of these changes compares: the columns a table of them adds."""
+    present = {figure.figure for change in changes for figure in change.figures}
+    return tuple(figure for figure in SIZE_FIGURES if figure in present)
 
 
 def _budgeted_sizes(before: RunEntry, after: RunEntry) -> tuple[str, ...]:

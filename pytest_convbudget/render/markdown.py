@@ -28,6 +28,7 @@ from ..ci.compare import (
     LayerChange,
     MeasurementChange,
     Regression,
+    compared_sizes,
 )
 from ..ci.verdict import (
     CHANGED_WITHIN,
@@ -295,11 +296,13 @@ def render_markdown(report: RunReport) -> str:
         if named:
             body.add(f"**{other_changes_title(len(changed))}:**")
             body.add("")
-        body.add("| test | model | params | FLOPs | MACs |")
-        body.add("| --- | --- | --- | --- | --- |")
+        sizes = compared_sizes(changed)  # budgeted size figures get a column each
+        body.add("| test | model | params | FLOPs | MACs |" + "".join(f" {FIGURE_LABELS[f]} |" for f in sizes))
+        body.add("| --- | --- | --- | --- | --- |" + " --- |" * len(sizes))
         body.add_all([
             f"| {code_span(c.test_id)} | {code_span(c.name)} | {_cell(c.figure('params'))} | "
             f"{_cell(c.figure('flops'))} | {_cell(c.figure('macs'))} |"
+            + "".join(f" {_cell(found) if (found := c.compares(f)) else '-'} |" for f in sizes)
             for c in changed
         ], "changed measurement(s)")
         body.add("")

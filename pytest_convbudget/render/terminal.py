@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..budgets.limits import measured_value
 from ..words.quantity import format_figure, format_quantity
-from ..words.vocabulary import SIZE_FIGURES
+from ..words.vocabulary import FIGURE_LABELS, SIZE_FIGURES
 from . import folding, phrases
 from .markup import visible
 
@@ -251,11 +251,15 @@ def comparison_lines(
     lines = [phrases.compared_heading(baseline_label, commit)]
     changed = comparison.changed
     if changed:
+        from ..ci.compare import compared_sizes
+
+        sizes = compared_sizes(changed)  # budgeted size figures get a column each
         rows = [
-            [change.test_id, change.name, *(phrases.change_text(change.figure(f)) for f in ("params", "flops", "macs"))]
+            [change.test_id, change.name, *(phrases.change_text(change.figure(f)) for f in ("params", "flops", "macs")),
+             *(phrases.change_text(found) if (found := change.compares(f)) else "-" for f in sizes)]
             for change in changed
         ]
-        lines += render_rows(CHANGE_COLUMNS, rows, set())
+        lines += render_rows((*CHANGE_COLUMNS, *(FIGURE_LABELS[f] for f in sizes)), rows, set())
         for change in changed:
             groups = folding.fold_changes(change.layers, fold)
             moved = groups[:LAYERS_LISTED_PER_CHANGE]
