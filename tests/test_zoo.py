@@ -271,3 +271,14 @@ def test_with_linear_counted_the_low_rank_path_counts_and_under_the_default_it_i
     assert linear_only.layers == ()
     assert [(op.kind, op.function, op.inside) for op in linear_only.uncounted] == [
         ("linear", "linear", ""), ("linear", "linear", ""), ("linear", "linear", "")]
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_the_peak_of_a_meta_forward_is_what_a_tracker_sees_on_a_real_one(name: str) -> None:
+    """activation_bytes on meta against an independent tracker of a real CPU forward
+    (tests/storage_tracker.py): storages by address, a full scan after every op."""
+    from storage_tracker import measured_peak
+
+    model, data = build(name)
+    model.eval()
+    assert profile(model, data, device="meta", count="all").activation_bytes == measured_peak(model, data) > 0
