@@ -62,9 +62,10 @@ def test_a_shape_error_in_batch_norm_is_still_the_models_error() -> None:
 def assert_same_figures(on_meta, on_cpu) -> None:  # type: ignore[no-untyped-def]
     """Every figure equal, the memory peak included. The live-bytes trace is a picture of
     each device's own allocations (a shortcut may create a kernel's outputs one by one):
-    only its peak must agree."""
+    only its peak must agree. Input values are computed on meta only."""
     meta, cpu = on_meta.to_dict(), on_cpu.to_dict()
     assert max(meta.pop("live_bytes")) == max(cpu.pop("live_bytes")) == on_cpu.activation_bytes > 0
+    assert (meta.pop("input_value_bytes"), cpu.pop("input_value_bytes")) == (0, None)  # no integer input here
     assert meta | {"device": "cpu"} == cpu
 
 

@@ -36,6 +36,7 @@ class RunInfo:
     peak_module: str = ""
     live_bytes: tuple[int, ...] = ()
     tokens: int | None = None
+    input_value_bytes: int | None = None
 
 
 class BatchSizeError(ProfileError):
@@ -125,6 +126,7 @@ def assemble(
         peak_module=info.peak_module,
         live_bytes=info.live_bytes,
         tokens=info.tokens,
+        input_value_bytes=info.input_value_bytes,
     )
 
 

@@ -16,6 +16,7 @@ listeners with :func:`tell`: the listeners see the same ops, in the same order.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Protocol, Sequence
 
 import torch
@@ -31,11 +32,13 @@ class DispatchListener(Protocol):
 
 
 class DispatchView(TorchDispatchMode):
-    """Runs each aten op as it is and tells its listeners what it returned."""
+    """Runs each aten op (through ``runner`` when one is given: the input values a meta
+    profile knows, :mod:`.input_values`) and tells its listeners what it returned."""
 
-    def __init__(self, listeners: Sequence[DispatchListener]) -> None:
+    def __init__(self, listeners: Sequence[DispatchListener], runner: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self.listeners = tuple(listeners)
+        self.runner = runner
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -60,7 +63,7 @@ class DispatchView(TorchDispatchMode):
         __tracebackhide__ = True
         kwargs = kwargs or {}
         try:
-            out = func(*args, **kwargs)
+            out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
         except Exception as error:
             # The op's own error (a model's size mismatch) is the model's: raised from here,
             # its traceback ends at the model's line, as without the view, not in torch's
@@ -69,6 +72,20 @@ class DispatchView(TorchDispatchMode):
         for listener in self.listeners:
             listener.op(func, args, kwargs, out)
         return out
+
+
+_CALL_CODE = torch.nn.Module._call_impl.__code__
+
+
+def module_running() -> torch.nn.Module | None:
+    """The innermost module whose call is under way, read from the Python stack (asked
+    rarely: at a new memory peak, or when an op fails)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _CALL_CODE:
+            return frame.f_locals.get("self")
+        frame = frame.f_back
+    return None
 
 
 def below_view(func: Callable[..., Any], op: Any, *args: Any, **kwargs: Any) -> Any:

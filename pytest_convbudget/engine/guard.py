@@ -67,6 +67,7 @@ class ModelGuard:
         self._buffers: list[tuple[nn.Module, str, torch.Tensor]] = []
         self._swapped: set[int] = set()  # tensors given other data or copies for a real run: versions not read
         self._stand_ins: dict[int, torch.Tensor] = {}
+        self.buffer_stand_ins: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def use_eval_mode(self) -> None:
         if any(training for _, training in self._training):  # eval() walks every module: skip it when it would change nothing
@@ -75,7 +76,8 @@ class ModelGuard:
     def swap_in_meta(self) -> dict[int, tuple[int, int]]:
         """Put a meta stand-in in every parameter and buffer slot (one per tensor, so tied
         weights stay tied); :meth:`restore` puts the originals back. Returns the parameter
-        stand-ins by id: (id of the original, its element count)."""
+        stand-ins by id: (id of the original, its element count); :attr:`buffer_stand_ins`
+        pairs each buffer's stand-in with its original."""
         stand_ins: dict[int, torch.Tensor] = {}
         parameters: dict[int, tuple[int, int]] = {}
         for table, name, _, tensor, _, _ in self._slots:
@@ -86,6 +88,8 @@ class ModelGuard:
                 stand_in = stand_ins[id(tensor)] = torch.empty_like(tensor, device="meta")
                 if id(table) in self._parameter_tables:
                     parameters[id(stand_in)] = (id(tensor), tensor.numel())
+                else:
+                    self.buffer_stand_ins.append((stand_in, tensor))
             table[name] = stand_in
         self._stand_ins = stand_ins  # alive until restore: ids in ``parameters`` stay theirs
         return parameters
@@ -117,6 +121,7 @@ class ModelGuard:
         self._param_data.clear()
         self._buffers.clear()
         self._stand_ins = {}
+        self.buffer_stand_ins = []
         wrong = []
         for table, name, path, tensor, pointer, _ in self._slots:
             if (table[name] if name in table else None) is not tensor:  # a helper's leftover: the original goes back

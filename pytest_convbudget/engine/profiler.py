@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections.abc
 import gc
-import sys
 from functools import partial
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -22,9 +21,10 @@ from torch import nn
 from ..words.errors import CountError, ProfileError
 from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, is_known_device
 from .assemble import RunInfo, assemble
-from .dispatch_view import DispatchView
+from .dispatch_view import DispatchView, module_running
 from .forms import eager_module
 from .guard import ModelGuard
+from .input_values import KnownValues, UnknownValue
 from .inputs import first_tensor, map_tensors, tensor_leaves
 from .kinds import KINDS, parse_count
 from .memory import MemoryFigures, MemoryLedger
@@ -87,12 +87,26 @@ def profile(
     if requested == "auto":
         try:
             used = run.on_meta(inputs, kwargs)
+        except UnknownValue as error:  # a step needs a value computed from weights
+            fallback_reason = f"could not run on meta ({_module_name(model, error.module)}: {error.what})"
         except Exception as error:  # the model cannot run on meta: count on real tensors
             fallback_reason = f"could not run on meta ({_one_line(error)})"
+        if fallback_reason is not None and _model_device(model).type == "meta":
+            raise ProfileUsageError(
+                f"{fallback_reason[len('could not run on meta ('):-1]}, and the model's weights are on meta: "
+                "nothing can compute it; profile it with real weights (device='cpu'), or a smaller config"
+            )
         if fallback_reason is not None:  # outside the except: a real error is not chained to the meta one
             used = run.on_device(_model_device(model), inputs, kwargs)
     elif requested == "meta":
-        used = run.on_meta(inputs, kwargs)
+        try:
+            used = run.on_meta(inputs, kwargs)
+        except UnknownValue as error:
+            problem = f"{_module_name(model, error.module)}: {error.what}"
+        else:
+            problem = None
+        if problem is not None:
+            raise ProfileUsageError(f"{problem}: it cannot be known on meta; profile on device='cpu' (or 'auto')")
     else:
         used = run.on_device(torch.device(requested), inputs, kwargs)
     leaves = tensor_leaves((inputs, kwargs))
@@ -112,6 +126,7 @@ def profile(
         peak_module=memory.peak_module if memory else "",
         live_bytes=memory.live_bytes if memory else (),
         tokens=tokens if tokens is not None else _token_count(leaves),
+        input_value_bytes=run.input_value_bytes if used == "meta" else None,
     )
     return assemble([target for _, target in targets], run.records, run.uncounted, info)
 
@@ -130,6 +145,7 @@ class _Recorder:
         self.memory: MemoryFigures | None = None
         self.model_params = 0
         self.weight_bytes = 0
+        self.input_value_bytes: int | None = None  # real bytes computed for input-only values (meta only)
 
     def on_meta(self, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         __tracebackhide__ = True
@@ -137,7 +153,12 @@ class _Recorder:
         meta = torch.device("meta")
         args = map_tensors(partial(_to_device, device=meta), inputs)
         meta_kwargs = map_tensors(partial(_to_device, device=meta), kwargs)
-        self._run(partial(self.model, *args, **meta_kwargs), ModelGuard(self.model), meta, None, SHORTCUTS)
+        known = KnownValues()
+        for original, moved in zip(tensor_leaves((inputs, kwargs)), tensor_leaves((args, meta_kwargs))):
+            if not (original.dtype.is_floating_point or original.dtype.is_complex):  # ids, masks, positions
+                known.know(moved, original)
+        self._run(partial(self.model, *args, **meta_kwargs), ModelGuard(self.model), meta, None, SHORTCUTS, known)
+        self.input_value_bytes = known.computed_bytes
         return "meta"
 
     def on_device(self, device: torch.device, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -155,12 +176,15 @@ class _Recorder:
     def _run(
         self, forward: Callable[[], Any], guard: ModelGuard, device: torch.device,
         parameters: Mapping[int, tuple[object, int]] | None, shortcuts: Mapping[Any, Callable[..., Any]] | None = None,
+        known: KnownValues | None = None,
     ) -> None:
         """``parameters`` is None on meta: the guard's stand-ins are the parameters then."""
         __tracebackhide__ = True
         watch = OpWatch(self.count, parameters or {}, shortcuts)
-        ledger = MemoryLedger(partial(_innermost, watch) if self.attribute else _innermost_called)
-        view = DispatchView([ledger])
+        # the module at a new peak: the hooks' innermost name when every module is hooked, else
+        # read from the Python stack (a profile that counts modules alone hooks no other module)
+        ledger = MemoryLedger(partial(_innermost, watch) if self.attribute else module_running)
+        view = DispatchView([ledger], None if known is None else known.run)
         handles = []
         collecting = gc.isenabled()
         gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
@@ -168,6 +192,9 @@ class _Recorder:
             guard.use_eval_mode()
             if parameters is None:
                 watch.parameters = guard.swap_in_meta()
+                for stand_in, original in guard.buffer_stand_ins if known is not None else ():
+                    if not (original.dtype.is_floating_point or original.dtype.is_complex):
+                        known.know(stand_in, original)  # a real buffer of positions, ids or flags is known
             else:
                 guard.swap_in_copies(device)
             self._hook(watch, handles)
@@ -261,21 +288,6 @@ def _leave_module(watch: OpWatch, module: nn.Module, args: tuple, output: Any) -
 
 def _innermost(watch: OpWatch) -> str:
     return watch.names[-1] if watch.names else ROOT_NAME
-
-
-_CALL_CODE = nn.Module._call_impl.__code__
-
-
-def _innermost_called() -> nn.Module | None:
-    """The innermost module whose call is under way, read from the Python stack: asked only
-    at a new peak of the memory ledger, it spares a profile that counts modules alone a
-    hook on every other module."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code is _CALL_CODE:
-            return frame.f_locals.get("self")
-        frame = frame.f_back
-    return None
 
 
 def _module_name(model: nn.Module, where: str | nn.Module | None) -> str:

@@ -157,6 +157,7 @@ class ConvCost:
     peak_module: str = ""
     live_bytes: tuple[int, ...] = ()
     tokens: int | None = None  # the forward's tokens (batch x sequence), for per = "token"
+    input_value_bytes: int | None = None  # real bytes a meta profile computed for input-only values
 
     @property
     def idle_params(self) -> int:
