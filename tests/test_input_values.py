@@ -148,7 +148,10 @@ class Trimmed(nn.Module):
         kept = ids[:, -longest:]
         if bool((kept >= 0).all()):
             kept = kept[mask[:, -longest:].any(dim=0).nonzero().flatten()[0]:]  # nonzero: a data-dependent shape
-        return self.proj(self.embed(kept))
+        lengths = mask.sum(dim=1).tolist()  # .tolist(): Python numbers
+        real_tokens = ids.masked_select(mask.bool())  # masked_select: a data-dependent shape
+        extra = self.embed(real_tokens[: min(lengths)])
+        return self.proj(self.embed(kept)).sum() + self.proj(extra).sum()
 
 
 def test_item_bool_and_nonzero_on_input_values_behave_as_on_the_cpu() -> None:
@@ -159,4 +162,5 @@ def test_item_bool_and_nonzero_on_input_values_behave_as_on_the_cpu() -> None:
     on_cpu = profile(Trimmed(), ids, mask, count="all", device="cpu")
     assert (on_meta.device, on_meta.fallback_reason) == ("meta", None)
     assert on_meta.layers == on_cpu.layers
-    assert on_meta.layers[-1].input_shape == (2, 8, 8)
+    assert on_meta.layers[0].input_shape == (2, 8, 8)  # the longest real sequence
+    assert on_meta.layers[-1].input_shape == (5, 8)  # the shortest one's length of real tokens

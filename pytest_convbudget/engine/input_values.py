@@ -78,7 +78,7 @@ class KnownValues:
         try:
             return func(*args, **kwargs)
         except Exception as error:
-            if "meta" in str(error).lower() and any(True for _ in _meta_tensors(args, kwargs)):
+            if _reads_values(error) and any(True for _ in _meta_tensors(args, kwargs)):
                 raise UnknownValue(_op_name(func), module_running()) from None  # it reads values meta has not got
             raise
 
@@ -120,6 +120,17 @@ class KnownValues:
                 if self.twin(meta) is None:
                     self.computed_bytes += value.numel() * value.element_size()
                 self.know(meta, value)
+
+
+# What torch says when an op needs the values a meta tensor has not got (and not, say, a
+# device mismatch, which also names meta).
+_NO_VALUES = ("cannot be called on meta", "copy out of meta", "data-dependent", "data dependent",
+              "meta tensors, but there was no", "no data")
+
+
+def _reads_values(error: Exception) -> bool:
+    text = str(error).lower()
+    return any(words in text for words in _NO_VALUES)
 
 
 def _op_name(func: Any) -> str:
