@@ -164,3 +164,21 @@ def test_item_bool_and_nonzero_on_input_values_behave_as_on_the_cpu() -> None:
     assert on_meta.layers == on_cpu.layers
     assert on_meta.layers[0].input_shape == (2, 8, 8)  # the longest real sequence
     assert on_meta.layers[-1].input_shape == (5, 8)  # the shortest one's length of real tokens
+
+
+def test_a_decode_step_with_a_cache_profiles_on_meta_and_leaves_the_cache_as_it_was() -> None:
+    model, _, _ = cases()["llama"]
+    model.eval()
+    ids = torch.randint(0, 1000, (2, 17), generator=torch.Generator().manual_seed(1))
+    mask = padded(2, 17)
+    with torch.no_grad():
+        cache = model(ids[:, :16], attention_mask=mask[:, :16], use_cache=True).past_key_values
+    assert cache.get_seq_length() == 16
+    step = {"past_key_values": cache, "attention_mask": mask}
+    on_meta = profile(model, ids[:, 16:], kwargs=step, count="all")
+    assert cache.get_seq_length() == 16  # the forward appended to a copy, never to the caller's cache
+    on_cpu = profile(model, ids[:, 16:], kwargs=step, count="all", device="cpu")
+    assert cache.get_seq_length() == 16
+    assert (on_meta.device, on_meta.fallback_reason) == ("meta", None)
+    assert (on_meta.total_flops, on_meta.activation_bytes) == (on_cpu.total_flops, on_cpu.activation_bytes)
+    assert on_meta.layers[0].input_shape[:2] == (2, 1)  # one new token per sequence

@@ -1,10 +1,11 @@
 """Find and move the tensors of a forward's inputs, in whatever container they sit.
 
 torch's pytree walks the containers it knows (tuples, lists, dicts,
-namedtuples, OrderedDicts and whatever a library registered). Two kinds that
+namedtuples, OrderedDicts and whatever a library registered). Three kinds that
 models are fed every day are leaves to it: other mappings (``UserDict``, and so
-Hugging Face's ``BatchEncoding``) and dataclasses. They are opened here, so
-the first tensor, and with it the batch, is found wherever it sits.
+Hugging Face's ``BatchEncoding``), dataclasses, and objects holding tensors among
+their attributes (a transformers ``Cache``). They are opened here, so the first
+tensor, and with it the batch, is found wherever it sits.
 """
 
 from __future__ import annotations
@@ -50,7 +51,40 @@ def _map_leaf(function: TensorMap, leaf: Any) -> Any:
         return _rebuild_mapping(leaf, {key: map_tensors(function, item) for key, item in leaf.items()})
     if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
         return _rebuild_dataclass(leaf, function)
+    if _holds_tensors(leaf):
+        return _rebuild_object(leaf, function)
     return leaf
+
+
+_OBJECT_DEPTH = 4  # a cache's layers' tensors sit two objects down; deeper graphs are left alone
+_depth = [0]
+
+
+def _holds_tensors(leaf: Any) -> bool:
+    """A plain object with tensors among its attributes, or in lists or objects there: a
+    transformers ``Cache`` (``past_key_values``) is one."""
+    attributes = getattr(leaf, "__dict__", None)
+    if not isinstance(attributes, dict) or isinstance(leaf, (type, torch.nn.Module)) or _depth[0] >= _OBJECT_DEPTH:
+        return False
+    return any(isinstance(value, torch.Tensor) or (isinstance(value, (list, tuple)) and value
+                                                   and not isinstance(value[0], (str, int, float)))
+               for value in attributes.values())
+
+
+def _rebuild_object(original: Any, function: TensorMap) -> Any:
+    """A shallow copy with its attributes mapped: always a copy, so a forward that appends to
+    it (a cache's update) never changes the caller's object."""
+    _depth[0] += 1
+    try:
+        mapped = {name: map_tensors(function, value) for name, value in vars(original).items()}
+    finally:
+        _depth[0] -= 1
+    rebuilt = copy.copy(original)
+    for name, value in mapped.items():
+        if isinstance(value, list) and value is vars(original)[name]:
+            value = list(value)  # the copy's own list: an append to it is not the caller's
+        object.__setattr__(rebuilt, name, value)
+    return rebuilt
 
 
 def _rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Any:
