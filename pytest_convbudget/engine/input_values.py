@@ -48,7 +48,6 @@ class KnownValues:
     def __init__(self) -> None:
         self._twins: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
         self.computed_bytes = 0  # real bytes the twins took, over the forward
-        self.computed_ops = 0
 
     def know(self, meta: torch.Tensor, value: torch.Tensor) -> None:
         """``meta``'s value is ``value`` (a real tensor of the same shape)."""
@@ -111,7 +110,6 @@ class KnownValues:
             return value
 
         real_args, real_kwargs = tree_map(real, (args, kwargs))
-        self.computed_ops += 1
         return func(*real_args, **real_kwargs)
 
     def _keep(self, out: Any, real: Any) -> None:

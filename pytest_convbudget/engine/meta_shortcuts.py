@@ -162,10 +162,6 @@ def scaled_dot_product_attention(args: tuple[Any, ...], kwargs: dict[str, Any]) 
     return fused[0]
 
 
-def _computation_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
 def cpu_sdp_choice(query: Any, key: Any, value: Any, mask: Any = None, dropout: float = 0.0,
                    causal: bool = False, scale: float | None = None, enable_gqa: bool = False) -> int:
     """The kernel torch's CPU dispatcher would pick for these attention arguments, asked of
