@@ -100,3 +100,31 @@ def test_no_batch_to_be_found_asks_for_batch_size_instead_of_guessing() -> None:
         profile(Generator(), 10, device="cpu")
     cost = profile(Generator(), 10, device="cpu", batch_size=3)
     assert (cost.batch_size, cost.macs) == (3, MACS_PER_SAMPLE)
+
+
+class Uncopyable:
+    """An input object that refuses to be copied, holding the tensor the forward reads."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+    def __copy__(self) -> "Uncopyable":
+        raise TypeError("no copies of this one")
+
+
+class ReadsTheObject(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, box: Uncopyable) -> torch.Tensor:
+        return self.conv(box.tensor)
+
+
+def test_an_object_that_refuses_copies_is_passed_as_it_is() -> None:
+    box = Uncopyable(torch.randn(1, 3, 4, 4))
+    tensor = box.tensor
+    for device in ("auto", "cpu"):
+        cost = profile(ReadsTheObject(), box, device=device)
+        assert cost.macs == 3 * 4 * 16
+        assert box.tensor is tensor and tensor.device.type == "cpu"  # the caller's object, untouched

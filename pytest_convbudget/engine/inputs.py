@@ -79,7 +79,10 @@ def _rebuild_object(original: Any, function: TensorMap) -> Any:
         mapped = {name: map_tensors(function, value) for name, value in vars(original).items()}
     finally:
         _depth[0] -= 1
-    rebuilt = copy.copy(original)
+    try:
+        rebuilt = copy.copy(original)
+    except Exception:  # an object that will not be copied is passed as it is (its tensors unmoved)
+        return original
     for name, value in mapped.items():
         if isinstance(value, list) and value is vars(original)[name]:
             value = list(value)  # the copy's own list: an append to it is not the caller's
