@@ -141,8 +141,8 @@ class ModelGuard:
     def sizes(self) -> tuple[int, int]:
         """(every parameter's elements, each tensor once; every parameter's and buffer's bytes,
         each storage once), read from the slots already noted: no second walk of the model."""
-        elements: dict[int, int] = {}
-        storages: dict[int, int] = {}
+        elements: dict[object, int] = {}
+        storages: dict[object, int] = {}
         for table, _, _, tensor, _, _ in self._slots:
             if tensor is None:
                 continue
@@ -152,9 +152,9 @@ class ModelGuard:
             storages[key] = size
         for _, module in self._modules:
             for index, (tensor, is_weight) in enumerate(_packed_weights(module)):
-                if is_weight:
-                    elements[hash((id(module), index))] = tensor.numel()
-                storages[hash((id(module), index, "bytes"))] = tensor.numel() * tensor.element_size()
+                if is_weight:  # keyed apart from the slots' tensor ids: unpacked copies are new each call
+                    elements[(id(module), index)] = tensor.numel()
+                storages[(id(module), index)] = tensor.numel() * tensor.element_size()
         return sum(elements.values()), sum(storages.values())
 
     def parameters_written(self) -> list[str]:

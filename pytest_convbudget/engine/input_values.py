@@ -5,9 +5,9 @@ the mask all ones, where does padding start, how long is the cache (``.item()``,
 ``bool(t)``, ``nonzero``). On meta there are no values to answer them, so such a
 model fell back to a real forward. Yet the answers need only the inputs, which the
 caller gave. :class:`KnownValues` runs inside the :class:`~.dispatch_view.DispatchView`:
-it keeps a real CPU twin ("shadow") of each meta tensor whose value is known (integer
-and boolean inputs, the model's real buffers, constants made in the forward, and
-whatever ops compute from those alone), computes each op whose meta operands all
+it keeps a real CPU twin of each meta tensor whose value is known (integer and
+boolean inputs, the model's integer and boolean buffers, constants made in the
+forward, and whatever ops compute from those alone), computes each op whose meta operands all
 have twins on the twins too, and answers ``.item()`` and data-dependent shapes from
 them. An op that reads a weight stays on meta and its result has no twin, so the
 model's weights are never needed and only the small input-side arithmetic runs.
