@@ -63,7 +63,10 @@ class DispatchView(TorchDispatchMode):
         __tracebackhide__ = True
         kwargs = kwargs or {}
         try:
-            out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
+            # The op runs with torch functions undispatched: calling an aten op from Python would
+            # show it to the function mode again (costing a call, and counting it twice).
+            with torch._C.DisableTorchFunction():
+                out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
         except Exception as error:
             # The op's own error (a model's size mismatch) is the model's: raised from here,
             # its traceback ends at the model's line, as without the view, not in torch's

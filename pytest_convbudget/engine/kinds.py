@@ -14,7 +14,7 @@ Adding a kind is one :func:`register` call below, its formula in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Any, Callable, Mapping, Sequence
 
@@ -95,12 +95,33 @@ class OpRule:
 
 
 @dataclass(frozen=True)
+class AtenRule:
+    """Ops at torch's dispatcher of this kind, counted where no torch function the function
+    mode saw ran them: TorchScript, an exported program, ``torch.ops.aten.*`` calls, C++ code.
+
+    ``ops`` name op packets (``aten.convolution``: every overload of it). ``read`` is as for
+    :class:`OpRule`. ``weighted``: the kind of such an op when an operand is one of the model's
+    parameters (or a quantized module's packed weight): ``aten.convolution`` of a model's
+    weight is a conv layer's work, as in the eager model, and a bare one a functional conv.
+    """
+
+    ops: tuple[str, ...]
+    read: Callable[[tuple[Any, ...], Mapping[str, Any], Any, Callable[[Any], bool]], OpFacts | None]
+    weighted: str | None = None
+    # A fused op (a whole attention block in one kernel) read as the calls the eager model
+    # makes, each (kind, facts, named by its own weight's module or, False, by the block's);
+    # ``read`` is then unused.
+    split: Callable[[tuple[Any, ...], Any], tuple[tuple[str, OpFacts, bool], ...]] | None = None
+
+
+@dataclass(frozen=True)
 class Kind:
     name: str
     summary: str  # what it counts, in a user's words (help texts, docs)
     colour: str  # its colour in charts
     modules: tuple[ModuleRule, ...] = ()
     ops: tuple[OpRule, ...] = ()
+    aten: tuple[AtenRule, ...] = ()
     # the kind of op a counted module of this kind runs as its own work (not counted again)
     own_ops: str | None = None
 
@@ -257,6 +278,15 @@ def _linear_module(module: Any) -> ModuleFacts:
                        weights=tuple(weights))
 
 
+def _quantized_linear(module: Any) -> ModuleFacts:
+    """``torch.ao.nn.quantized`` linears (static and dynamic): their bias is a method."""
+    cin, cout = int(module.in_features), int(module.out_features)
+    has_bias = module.bias() is not None
+    weights = [("weight", linear_params(cin, cout, bias=False))] + ([("bias", cout)] if has_bias else [])
+    return ModuleFacts(type=type(module).__name__, bias=has_bias, in_channels=cin, out_channels=cout,
+                       weights=tuple(weights))
+
+
 def _linear_module_cost(facts: ModuleFacts, input_shape: Shape, output_shape: Shape) -> tuple[int, CallCost]:
     """``nn.Linear`` as a 1x1 conv over its input's last dimension: every dim
     between the batch and the features is a position."""
@@ -399,6 +429,131 @@ def _attention_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any,
     )
 
 
+# -- ops at the dispatcher ---------------------------------------------------
+# Their schemas put the operands first, by position, as the torch functions above do.
+
+
+def _output(result: Any) -> Any:
+    """An op's output tensor: the first of a tuple (attention ops also return statistics)."""
+    return result[0] if isinstance(result, (tuple, list)) else result
+
+
+def _aten_attention(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    return _attention_op(args[:3], {}, _output(result), is_parameter)
+
+
+def _aten_mv(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``mv``/``dot``: a matrix or vector times a vector; ``addmv`` adds a vector first."""
+    if len(args) >= 3 and hasattr(args[2], "shape"):
+        return _matmul_facts("addmv", args[1], args[2], result, args[0])
+    return _matmul_facts("mv" if len(_shape(args[0])) == 2 else "dot", args[0], args[1], result)
+
+
+def _packed(packed: Any) -> tuple[Any, Any]:
+    """A quantized op's packed weight and bias, unpacked (a copy: read for shapes only)."""
+    return packed.unpack()
+
+
+def _quantized_linear_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``quantized.linear``/``linear_dynamic``: counted like the float linear it stands for."""
+    weight, bias = _packed(args[1])
+    data_shape, weight_shape = _shape(args[0]), _shape(weight)
+    return OpFacts(
+        type="linear", input_shape=data_shape, weight_shape=weight_shape, output_shape=_shape(result),
+        batch=_lead(data_shape, 2), bias=bias is not None, operands=(args[1],),
+        cost=linear_op_cost(weight_shape[-1], weight_shape[0], bias is not None, prod(data_shape[:-1])),
+    )
+
+
+def _quantized_conv_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``quantized.conv2d`` and kin: counted like the float convolution it stands for."""
+    weight, bias = _packed(args[1])
+    transposed = bool(args[1].transpose()) if hasattr(args[1], "transpose") else False
+    facts = _conv_op_facts(args[0], weight, bias, result, transposed=transposed)
+    return replace(facts, operands=(args[1],))
+
+
+def _fused_linear(data_shape: Shape, weight: Any, bias: Any, output_shape: Shape,
+                  rows: tuple[int, int] | None = None) -> OpFacts:
+    """A linear inside a fused op; ``rows``: the slice of ``weight`` (and ``bias``) it uses."""
+    weight_shape = _shape(weight)
+    if rows is not None:
+        weight_shape = (rows[1] - rows[0], *weight_shape[1:])
+    return OpFacts(
+        type="linear", input_shape=data_shape, weight_shape=weight_shape, output_shape=output_shape,
+        batch=_lead(data_shape, 2), bias=bias is not None, operands=(weight, bias),
+        cost=linear_op_cost(weight_shape[-1], weight_shape[0], bias is not None, prod(data_shape[:-1])),
+    )
+
+
+def _fused_attention(batch: int, heads: int, query_len: int, key_len: int, head_dim: int) -> OpFacts:
+    q_shape, k_shape = (batch, heads, query_len, head_dim), (batch, heads, key_len, head_dim)
+    return OpFacts(
+        type="scaled_dot_product_attention", input_shape=q_shape, weight_shape=k_shape,
+        output_shape=q_shape, batch=batch,
+        cost=attention_cost(batch * heads, query_len, key_len, head_dim, head_dim),
+    )
+
+
+def _projections(query: Any, key: Any, value: Any, weight: Any, bias: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
+    """The input projections as ``F.multi_head_attention_forward`` makes them: one linear for
+    self-attention, else one for the query and a packed one for key and value when they are
+    one tensor, else three."""
+    q_shape, k_shape, v_shape = _shape(query), _shape(key), _shape(value)
+    embed = _shape(weight)[-1]
+
+    def part(shape: Shape, first: int, last: int) -> tuple[str, OpFacts, bool]:
+        return ("linear", _fused_linear(shape, weight, bias, (*shape[:-1], last - first), (first, last)), False)
+
+    if query is key and key is value:
+        return (part(q_shape, 0, 3 * embed),)
+    if key is value:
+        return part(q_shape, 0, embed), part(k_shape, embed, 3 * embed)
+    return part(q_shape, 0, embed), part(k_shape, embed, 2 * embed), part(v_shape, 2 * embed, 3 * embed)
+
+
+def _native_attention(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
+    """``_native_multi_head_attention``, nn.MultiheadAttention's fused path (batch first):
+    its projections, its attention and its output projection, all named by the attention
+    module, as the eager module's ``F.linear`` calls are."""
+    query, key, value, embed, heads = args[:5]
+    qkv_weight, qkv_bias, proj_weight, proj_bias = args[5:9]
+    q_shape, k_shape = _shape(query), _shape(key)
+    out_shape = (*q_shape[:-1], embed)
+    return (*_projections(query, key, value, qkv_weight, qkv_bias),
+            ("attention", _fused_attention(q_shape[0], heads, q_shape[-2], k_shape[-2], embed // heads), False),
+            ("linear", _fused_linear(out_shape, proj_weight, proj_bias, out_shape), False))
+
+
+def _native_encoder_layer(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
+    """``_transformer_encoder_layer_fwd``, nn.TransformerEncoderLayer's fused path: self-attention
+    (projections, attention, output projection: named by the attention module) and its two
+    feed-forward linears (named by their own modules, which the eager layer calls)."""
+    src, embed, heads, qkv_weight, qkv_bias, proj_weight, proj_bias = args[:7]
+    ffn_weight_1, ffn_bias_1, ffn_weight_2, ffn_bias_2 = args[14:18]
+    shape = _shape(src)
+    hidden = (*shape[:-1], _shape(ffn_weight_1)[0])
+    return (*_projections(src, src, src, qkv_weight, qkv_bias),
+            ("attention", _fused_attention(shape[0], heads, shape[-2], shape[-2], embed // heads), False),
+            ("linear", _fused_linear(shape, proj_weight, proj_bias, shape), False),
+            ("linear", _fused_linear(shape, ffn_weight_1, ffn_bias_1, hidden), True),
+            ("linear", _fused_linear(hidden, ffn_weight_2, ffn_bias_2, shape), True))
+
+
+_QUANTIZED_LINEAR_OPS = tuple(f"quantized.{name}" for name in (
+    "linear", "linear_relu", "linear_dynamic", "linear_relu_dynamic", "linear_dynamic_fp16",
+    "linear_relu_dynamic_fp16",
+))
+_QUANTIZED_CONV_OPS = tuple(f"quantized.{name}" for name in (
+    "conv1d", "conv2d", "conv3d", "conv1d_relu", "conv2d_relu", "conv3d_relu", "conv2d_add", "conv2d_add_relu",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+))
+_ATTENTION_OPS = tuple(f"aten.{name}" for name in (
+    "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_fused_attention_overrideable",
+))
+
 # -- the registry ------------------------------------------------------------
 
 register(Kind(
@@ -415,11 +570,18 @@ register(Kind(
     name="linear",
     summary="nn.Linear modules, F.linear, addmm with a parameter operand (MultiheadAttention's projections)",
     colour="#f28e2b",
-    modules=(ModuleRule(("torch.nn.Linear",), _linear_module, _linear_module_cost),),
-    ops=(
-        OpRule(("torch.nn.functional.linear",), _linear_op),
-        OpRule(("torch.addmm", "torch.Tensor.addmm", "torch.Tensor.addmm_"), _addmm_with_weight),
+    modules=(
+        ModuleRule(("torch.nn.Linear",), _linear_module, _linear_module_cost),
+        ModuleRule(("torch.ao.nn.quantized.modules.linear.Linear",), _quantized_linear, _linear_module_cost,
+                   if_imported=True),
     ),
+    ops=(
+        # an exported program's graph calls aten.linear by name: read whole, with its bias
+        OpRule(("torch.nn.functional.linear", "torch.ops.aten.linear.default"), _linear_op),
+        OpRule(("torch.addmm", "torch.Tensor.addmm", "torch.Tensor.addmm_", "torch.ops.aten.addmm.default"),
+               _addmm_with_weight),
+    ),
+    aten=(AtenRule(_QUANTIZED_LINEAR_OPS, _quantized_linear_op),),
     own_ops="linear",
 ))
 register(Kind(
@@ -427,20 +589,35 @@ register(Kind(
     summary="matmul / @, mm, bmm, baddbmm, addmm, addbmm, einsum",
     colour="#59a14f",
     ops=(
-        OpRule(("torch.matmul", "torch.Tensor.matmul", "torch.Tensor.__matmul__"), _matmul_op),
+        OpRule(("torch.matmul", "torch.Tensor.matmul", "torch.Tensor.__matmul__", "torch.ops.aten.matmul.default"),
+               _matmul_op),
         OpRule(("torch.Tensor.__rmatmul__",), _reflected_matmul_op),
-        OpRule(("torch.mm", "torch.Tensor.mm", "torch.bmm", "torch.Tensor.bmm"), _mm_op),
+        OpRule(("torch.mm", "torch.Tensor.mm", "torch.bmm", "torch.Tensor.bmm", "torch.ops.aten.mm.default",
+                "torch.ops.aten.bmm.default"), _mm_op),
         OpRule(("torch.addmm", "torch.Tensor.addmm", "torch.Tensor.addmm_", "torch.baddbmm",
-                "torch.Tensor.baddbmm", "torch.Tensor.baddbmm_"), _added_matmul_op),
+                "torch.Tensor.baddbmm", "torch.Tensor.baddbmm_", "torch.ops.aten.addmm.default",
+                "torch.ops.aten.baddbmm.default"), _added_matmul_op),
         OpRule(("torch.addbmm", "torch.Tensor.addbmm", "torch.Tensor.addbmm_"), _addbmm_op),
-        OpRule(("torch.einsum", "torch.functional.einsum"), _einsum_op),
+        OpRule(("torch.einsum", "torch.functional.einsum", "torch.ops.aten.einsum.default"), _einsum_op),
+    ),
+    aten=(
+        AtenRule(("aten.mm", "aten.bmm"), _mm_op, weighted="linear"),
+        AtenRule(("aten.addmm", "aten.baddbmm"), _added_matmul_op, weighted="linear"),
+        AtenRule(("aten.addbmm",), _addbmm_op, weighted="linear"),
+        AtenRule(("aten.mv", "aten.dot", "aten.vdot", "aten.addmv"), _aten_mv, weighted="linear"),
     ),
 ))
 register(Kind(
     name="attention",
     summary="F.scaled_dot_product_attention (and what uses it), as its two matmuls",
     colour="#e15759",
-    ops=(OpRule(("torch.nn.functional.scaled_dot_product_attention",), _attention_op),),
+    ops=(OpRule(("torch.nn.functional.scaled_dot_product_attention", "torch.ops.aten.scaled_dot_product_attention.default"),
+                _attention_op),),
+    aten=(
+        AtenRule(_ATTENTION_OPS, _aten_attention),
+        AtenRule(("aten._native_multi_head_attention",), _aten_attention, split=_native_attention),
+        AtenRule(("aten._transformer_encoder_layer_fwd",), _aten_attention, split=_native_encoder_layer),
+    ),
 ))
 register(Kind(
     name="functional_conv",
@@ -450,5 +627,9 @@ register(Kind(
         OpRule(_CONV_FUNCTIONS, _regular_conv_op),
         OpRule(_TRANSPOSED_FUNCTIONS, _transposed_conv_op),
         OpRule(_GENERIC_CONV_FUNCTIONS, _generic_conv_op),
+    ),
+    aten=(
+        AtenRule(("aten.convolution", "aten._convolution"), _generic_conv_op, weighted="conv"),
+        AtenRule(_QUANTIZED_CONV_OPS, _quantized_conv_op, weighted="conv"),
     ),
 ))

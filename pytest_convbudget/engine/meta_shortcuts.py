@@ -222,6 +222,9 @@ SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], 
     F.gelu: gelu,
     F.linear: linear,
     F.scaled_dot_product_attention: scaled_dot_product_attention,
+    # an exported program's graph calls the aten ops by name
+    torch.ops.aten.linear.default: linear,
+    torch.ops.aten.scaled_dot_product_attention.default: scaled_dot_product_attention,
     torch.cat: cat,
     torch.concat: cat,
 }

@@ -131,6 +131,12 @@ class OpWatch(TorchFunctionMode):
         self.names: list[str] = []  # every hooked module call under way, innermost last
         self.records: list[RawCall | RawOp] = []
         self.uncounted: list[UncountedCall] = []
+        self.covering = 0  # torch functions of a registered kind under way: their aten ops are theirs
+        # identity of a parameter -> (its module's path, TorchScript class); read when first needed
+        self.owners: Callable[[], Mapping[object, tuple[str, str]]] | None = None
+        self._owner_table: Mapping[object, tuple[str, str]] | None = None
+        # an exported program's module: the module path of each call of a watched function, last first
+        self.call_paths: Mapping[Any, list[str]] = {}
 
     # -- called by the module hooks ---------------------------------------
 
@@ -155,9 +161,9 @@ class OpWatch(TorchFunctionMode):
         __tracebackhide__ = True
         kwargs = kwargs or {}
         shortcut = self.shortcuts.get(func)
-        result = shortcut(args, kwargs) if shortcut is not None else NotImplemented
         rules = self.rules.get(func)
         if rules is None:  # most calls (BatchNorm, ReLU, adds): run them, nothing to note
+            result = shortcut(args, kwargs) if shortcut is not None else NotImplemented
             if result is not NotImplemented:
                 return result
             inner = self.see_through.get(func)
@@ -165,8 +171,13 @@ class OpWatch(TorchFunctionMode):
                 with self:
                     return inner(*args, **kwargs)
             return func(*args, **kwargs)
-        if result is NotImplemented:
-            result = func(*args, **kwargs)
+        self.covering += 1  # the aten ops below this call are its own: the dispatcher's watch leaves them
+        try:
+            result = shortcut(args, kwargs) if shortcut is not None else NotImplemented
+            if result is NotImplemented:
+                result = func(*args, **kwargs)
+        finally:
+            self.covering -= 1
         if self.running:
             current = self.running[-1]
             if not current.own_seen and current.own_kind == self.sole_kind.get(func):
@@ -177,28 +188,54 @@ class OpWatch(TorchFunctionMode):
 
     def _note(self, func: Any, rules: Sequence[tuple[Kind, OpRule]], args: tuple[Any, ...],
               kwargs: Mapping[str, Any], result: Any) -> None:
+        paths = self.call_paths.get(func) if self.call_paths else None
+        owner = paths.pop() if paths else None  # an exported graph's call, in graph order
         for kind, rule in rules:
             facts = rule.read(args, kwargs, result, self.is_parameter)
             if facts is not None:
                 break
         else:
             return
-        name = facts.type or getattr(func, "__name__", str(func))
-        inside = ""
+        if self.own_op(kind.name):
+            return
+        self.note(kind.name, facts.type or getattr(func, "__name__", str(func)), facts, result, owner=owner)
+
+    def own_op(self, *kinds: str | None) -> bool:
+        """Whether an op of one of ``kinds`` is the running counted module's own work, not seen
+        yet (its hook counts it); it is seen from now on."""
         if self.running:
             current = self.running[-1]
-            if current.own_kind == kind.name and not current.own_seen:
-                current.own_seen = True  # the counted module's own op: its hook counts it
-                return
-            inside = current.name
-        if kind.name in self.counted:  # a counted kind is counted wherever it runs, inside a counted module too
-            owner = self.names[-1] if self.names else ROOT_NAME
-            consumed = self._consumed(facts.operands)
+            if not current.own_seen and current.own_kind in kinds:
+                current.own_seen = True
+                return True
+        return False
+
+    def note(self, kind: str, name: str, facts: OpFacts, result: Any, owner: str | None = None,
+             consumed: tuple[tuple[object, int], ...] | None = None) -> None:
+        """An op of ``kind`` in the records when its kind is counted (a counted kind is counted
+        wherever it runs, inside a counted module too), else among the uncounted work. Shown
+        under the innermost hooked module below the root, else ``owner`` (the module whose
+        parameter it consumed), else the root."""
+        if kind in self.counted:
+            if consumed is None:
+                consumed = self._consumed(facts.operands)
+            innermost = self.names[-1] if self.names else ROOT_NAME
+            if innermost == ROOT_NAME and owner is None and consumed:
+                owner = self.owner(consumed)[0]
+            where = owner if owner and innermost == ROOT_NAME else innermost
             # the record keeps shapes, never the tensors: holding them would keep the forward's
             # activations alive to its end (and in the memory figures)
-            self.records.append(RawOp(kind.name, owner, name, replace(facts, operands=()), consumed, tensor_bytes(result)))
+            self.records.append(RawOp(kind, where, name, replace(facts, operands=()), consumed, tensor_bytes(result)))
         else:
-            self.uncounted.append(_uncounted(kind.name, name, facts, inside=inside))
+            self.uncounted.append(_uncounted(kind, name, facts, inside=self.running[-1].name if self.running else ""))
+
+    def owner(self, consumed: Sequence[tuple[object, int]]) -> tuple[str | None, str]:
+        """(path, class) of the module owning the first parameter consumed, for a form without
+        module calls (TorchScript, an exported program), which keeps its parameters' paths;
+        (None, "") for an eager model (``owners`` unset), whose ops are named by its hooks."""
+        if self._owner_table is None:
+            self._owner_table = self.owners() if self.owners is not None else {}
+        return self._owner_table.get(consumed[0][0], (None, "")) if consumed else (None, "")
 
     def is_parameter(self, tensor: Any) -> bool:
         return self._parameter(tensor) is not None
