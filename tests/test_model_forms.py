@@ -1,23 +1,163 @@
-"""Forms a model ships in, counted like their eager selves (issue 14; the forms done so far).
+"""Every form a model ships in, counted like its eager self (issue 14).
 
-``torch.compile``: the original module is counted, nothing is compiled, and
-the layer names are the user's own, not ``_orig_mod.``-prefixed.
+Each form of a model is profiled with ``count="all"`` on meta and on the CPU and held
+against the eager model's figures: params, FLOPs and MACs, and the FLOPs of each kind;
+the rows that consumed weights carry the eager model's module paths. The eager figures
+are themselves pinned to ``FlopCounterMode`` elsewhere (``test_zoo.py``); here, the
+forms' MACs are also held against ``FlopCounterMode`` run on the eager model.
+
+- TorchScript (traced, scripted, saved and loaded) and exported programs (the program,
+  its ``.module()``, saved and loaded) run graphs of aten ops: counted at the dispatcher.
+- ``torch.compile``: the original module is counted, nothing is compiled.
+- Quantized models (static and dynamic ``torch.ao.nn.quantized``): like their float twins.
 """
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+from zoo_models import import_torchvision
 
 from pytest_convbudget import profile
+from pytest_convbudget.words.errors import ProfileError
+
+torchvision = import_torchvision()
 
 
-def model() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 10)).eval()
+class ConvMLP(nn.Module):
+    """Convs, a linear, and a matmul of activations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=2))
+        self.head = nn.Linear(8 * 12 * 12, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(self.stem(x).flatten(1))
+        return torch.matmul(x.unsqueeze(2), x.unsqueeze(1)).flatten(1)
+
+
+def tiny_vit() -> nn.Module:
+    return torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64)
+
+
+def encoder() -> nn.Module:
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+
+MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
+    "conv-mlp": (ConvMLP, (2, 3, 16, 16)),
+    "torchvision-resnet18": (lambda: torchvision.models.resnet18(num_classes=10), (1, 3, 64, 64)),
+    "torchvision-vit": (tiny_vit, (2, 3, 32, 32)),
+    "transformer-encoder": (encoder, (2, 5, 16)),
+}
+
+
+def _traced(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    with torch.no_grad():  # as deployed: torch's fused attention kernels are traced
+        return torch.jit.trace(model, x)
+
+
+def _scripted(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    return torch.jit.script(model)
+
+
+def _loaded_script(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    torch.jit.save(_traced(model, x, tmp), tmp / "model.pt")
+    return torch.jit.load(tmp / "model.pt")
+
+
+def _program(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    return torch.export.export(model, (x,))
+
+
+def _program_module(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    return _program(model, x, tmp).module()
+
+
+def _loaded_program(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    torch.export.save(_program(model, x, tmp), tmp / "model.pt2")
+    return torch.export.load(tmp / "model.pt2")
+
+
+def _fx(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    return torch.fx.symbolic_trace(model)
+
+
+FORMS: dict[str, Callable[[nn.Module, torch.Tensor, Path], Any]] = {
+    "jit.trace": _traced,
+    "jit.script": _scripted,
+    "jit.load": _loaded_script,
+    "ExportedProgram": _program,
+    "export().module()": _program_module,
+    "export.load": _loaded_program,
+    "fx.symbolic_trace": _fx,
+}
+NOT_SCRIPTABLE = {("torchvision-vit", "jit.script"), ("transformer-encoder", "fx.symbolic_trace")}
+
+
+def figures(cost: Any) -> tuple[Any, ...]:
+    kinds = {kind: share.flops for kind, share in cost.by_kind().items()}
+    return cost.params, cost.flops, cost.macs, cost.total_flops, cost.total_macs, kinds
+
+
+def weighted_rows(cost: Any) -> list[tuple[str, str]]:
+    """(name, kind) of the rows that consumed weights."""
+    return sorted({(layer.name, layer.kind) for layer in cost.layers if layer.kind in ("conv", "linear") and layer.params})
+
+
+def eager_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """``FlopCounterMode`` on the eager model, with its fast paths off: attention on the math
+    backend, whose matmuls it counts, and nn.MultiheadAttention off its fused kernel, which it
+    does not count."""
+    was = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as reference:
+            model(x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(was)
+    return reference.get_total_flops() // 2
+
+
+@pytest.mark.skipif(torchvision is None, reason="torchvision is not installed")
+@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_form_counts_like_its_eager_self(name: str, form: str, tmp_path: Path) -> None:
+    """The figures on meta and on the CPU; the kinds on the CPU (on meta, a TorchScript module's
+    attention runs as its two matmuls and is counted as them); rows under the eager model's paths."""
+    if (name, form) in NOT_SCRIPTABLE:
+        pytest.skip("torch cannot make this form of this model")
+    torch.manual_seed(0)
+    make, shape = MODELS[name]
+    model = make().eval()
+    x = torch.randn(shape)
+    eager = profile(model, x, count="all", device="cpu")
+    assert eager.total_macs == eager_macs(model, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation
+        shipped = FORMS[form](model, x, tmp_path)
+    paths = {path for path, _ in model.named_modules()}
+    for device in ("meta", "cpu"):
+        cost = profile(shipped, x, count="all", device=device)
+        assert figures(cost)[:5] == figures(eager)[:5], device
+        assert {name for name, _ in weighted_rows(cost)} <= paths, device
+    assert figures(cost) == figures(eager)
+    if "jit" not in form:  # TorchScript keeps a weight's module, not the module that called it
+        assert weighted_rows(cost) == weighted_rows(eager)
 
 
 def test_a_compiled_model_counts_as_its_original_and_compiles_nothing() -> None:
-    eager = model()
+    eager = ConvMLP().eval()
     x = torch.randn(2, 3, 16, 16)
     compiled = torch.compile(eager)
     torch._dynamo.reset()
@@ -25,7 +165,164 @@ def test_a_compiled_model_counts_as_its_original_and_compiles_nothing() -> None:
         cost = profile(compiled, x, count="all", device=device)
         reference = profile(eager, x, count="all", device=device)
         assert cost == reference
-        assert [layer.name for layer in cost.layers] == ["0", "3"]
+        assert [layer.name for layer in cost.layers] == ["stem.0", "stem.3", "head", "(root)"]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 0  # no frame was compiled
-    assert cost.model == "Sequential"
+    assert cost.model == "ConvMLP"
 
+
+def test_the_default_count_of_a_script_module_is_its_conv_layers_with_the_rest_listed() -> None:
+    model = ConvMLP().eval()
+    x = torch.randn(2, 3, 16, 16)
+    eager, traced = profile(model, x), profile(torch.jit.trace(model, x), x)
+    assert (traced.params, traced.flops, traced.macs) == (eager.params, eager.flops, eager.macs)
+    assert [(layer.name, layer.type) for layer in traced.layers] == [("stem.0", "Conv2d"), ("stem.3", "Conv2d")]
+    assert {call.kind: call.total_flops for call in traced.uncounted} == {
+        call.kind: call.total_flops for call in eager.uncounted}
+    assert traced.uncounted_work() == eager.uncounted_work() != {}
+
+
+# -- quantized models: counted like their float twins ---------------------------------
+
+
+class QuantizableNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant, self.dequant = torch.ao.quantization.QuantStub(), torch.ao.quantization.DeQuantStub()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.relu = nn.ReLU()
+        self.grouped = nn.Conv2d(8, 8, 3, groups=2, bias=False)
+        self.fc = nn.Linear(8 * 12 * 12, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.grouped(self.relu(self.conv(self.quant(x))))
+        return self.dequant(self.fc(x.flatten(1)))
+
+
+def statically_quantized() -> tuple[nn.Module, nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    model, x = QuantizableNet().eval(), torch.randn(2, 3, 16, 16)
+    model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = torch.ao.quantization.prepare(model)
+        prepared(x)
+        return model, torch.ao.quantization.convert(prepared), x
+
+
+def dynamically_quantized(dtype: torch.dtype) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 8, bias=False)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mlp, torch.ao.quantization.quantize_dynamic(mlp, {nn.Linear}, dtype=dtype), torch.randn(4, 32)
+
+
+QUANTIZED = {
+    "static": statically_quantized,
+    "dynamic-int8": lambda: dynamically_quantized(torch.qint8),
+    "dynamic-fp16": lambda: dynamically_quantized(torch.float16),
+}
+
+
+@pytest.mark.parametrize("count", ["conv", "all"])
+@pytest.mark.parametrize("kind", sorted(QUANTIZED))
+def test_a_quantized_model_counts_like_its_float_twin(kind: str, count: str) -> None:
+    floating, quantized, x = QUANTIZED[kind]()
+    twin, cost = profile(floating, x, count=count), profile(quantized, x, count=count)
+    assert (cost.params, cost.flops, cost.macs, cost.model_params) == (twin.params, twin.flops, twin.macs, twin.model_params)
+    assert [(layer.name, layer.kind) for layer in cost.layers] == [(layer.name, layer.kind) for layer in twin.layers]
+    assert cost.uncounted_work() == twin.uncounted_work()  # under count="conv", the linears are listed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(quantized, x)
+    from_script = profile(traced, x, count=count)
+    assert (from_script.params, from_script.flops, from_script.macs) == (twin.params, twin.flops, twin.macs)
+
+
+def test_a_quantized_model_on_meta_is_refused_in_one_line() -> None:
+    _, quantized, x = dynamically_quantized(torch.qint8)
+    with pytest.raises(ProfileError) as raised:
+        profile(quantized, x, device="meta", count="all")
+    assert str(raised.value) == ("quantized::linear_dynamic has no meta kernel: the model cannot run on meta; "
+                                 "profile on device='cpu' (or 'auto')")
+    assert profile(quantized, x, count="all").device == "cpu"  # auto falls back by itself
+
+
+# -- ops however they are called --------------------------------------------------------
+
+
+class AtenCalls(nn.Module):
+    """A forward that calls aten ops directly, and a library op built on them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(12, 8))
+        self.kernel = nn.Parameter(torch.randn(4, 3, 3, 3))
+
+    def forward(self, x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        y = torch.ops.aten.mm(x, self.weight.t())  # a weight: a linear
+        scores = torch.ops.aten.bmm(y.unsqueeze(0), y.t().unsqueeze(0))  # no weight: a matmul
+        conv = torch.ops.aten.convolution(image, self.kernel, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)
+        return scores.sum() + conv.sum() + torch.linalg.matmul(y, y.t()).sum()  # linalg.matmul: not torch.matmul
+
+
+def test_aten_calls_are_counted_by_kind_or_listed_with_their_flops() -> None:
+    model, x, image = AtenCalls(), torch.randn(5, 8), torch.randn(1, 3, 6, 6)
+    counted = profile(model, x, image, count="all")
+    assert [(layer.type, layer.kind, layer.total_macs) for layer in counted.layers] == [
+        ("mm", "linear", 5 * 8 * 12), ("bmm", "matmul", 5 * 12 * 5), ("convolution", "conv", 4 * 27 * 16),
+        ("mm", "matmul", 5 * 12 * 5),
+    ]
+    with FlopCounterMode(display=False) as reference:
+        model(x, image)
+    assert counted.total_macs == reference.get_total_flops() // 2
+    default = profile(model, x, image)
+    assert default.total_macs == 4 * 27 * 16  # the conv of a weight is a conv layer's work
+    assert default.uncounted_work() == {"linear": 5 * 12 * (2 * 8 - 1), "matmul": 2 * 5 * 5 * (2 * 12 - 1)}
+
+
+# -- what is no model ---------------------------------------------------------------------
+
+
+def _scale(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: torch.jit.script(_scale), "profile() needs a module: this is a TorchScript function (torch.jit.script "
+                                        "of a function); script or trace the torch.nn.Module that calls it instead"),
+    (lambda: "resnet", "profile() needs a torch.nn.Module or an ExportedProgram, got str"),
+])
+def test_what_is_no_model_is_refused_in_one_line(make: Callable[[], Any], message: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        thing = make()
+    with pytest.raises(ProfileError) as raised:
+        profile(thing, torch.randn(2))
+    assert str(raised.value) == message
+
+
+def test_an_exported_program_given_other_inputs_says_so_in_one_line() -> None:
+    program = torch.export.export(ConvMLP().eval(), (torch.randn(2, 3, 16, 16),))
+    with pytest.raises(ProfileError) as raised:
+        profile(program, torch.randn(1, 3, 16, 16))
+    assert str(raised.value).startswith("the exported program refuses these inputs (Guard failed: ")
+    assert str(raised.value).endswith("pass inputs like those it was exported with "
+                                      "(a .pt2 file's example inputs: no --input), or export it with dynamic shapes")
+    assert "\n" not in str(raised.value)
+
+
+def test_every_form_leaves_the_model_as_found(tmp_path: Path) -> None:
+    from test_model_left_as_found import assert_same, snapshot
+
+    model, x = ConvMLP().eval(), torch.randn(2, 3, 16, 16)
+    shipped = [FORMS[form](model, x, tmp_path) for form in ("jit.trace", "export().module()", "fx.symbolic_trace")]
+    shipped += [statically_quantized()[1], dynamically_quantized(torch.qint8)[1]]
+    for form in shipped:
+        data = x if form is not shipped[-1] else torch.randn(4, 32)
+        expected = form(data)
+        before = snapshot(form)
+        for device in ("auto", "cpu"):
+            profile(form, data, count="all", device=device)
+            assert_same(before, snapshot(form))
+        assert torch.equal(form(data), expected)

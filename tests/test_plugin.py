@@ -167,7 +167,7 @@ def test_measuring_something_that_is_not_a_model_fails_with_one_line(pytester: p
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        [literal("test_models.py::test_not_a_model: conv_cost: ") + "*needs a torch.nn.Module, got str"]
+        [literal("test_models.py::test_not_a_model: conv_cost: ") + "*needs a torch.nn.Module or an ExportedProgram, got str"]
     )
     assert_no_traceback(result.outlines)
 

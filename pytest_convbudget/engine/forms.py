@@ -1,18 +1,100 @@
-"""The forms a model ships in, brought to the module ``profile()`` counts.
+"""The forms a model ships in, brought to the module ``profile()`` runs.
 
-A ``torch.compile``-d model is an ``OptimizedModule`` wrapping the user's
-module: profiling the wrapper would compile it (seconds to minutes) to count
-what the original counts in milliseconds, under names prefixed ``_orig_mod``.
-The original module is counted instead, and nothing is compiled.
+- A ``torch.compile``-d model is an ``OptimizedModule`` wrapping the user's module:
+  profiling the wrapper would compile it (seconds to minutes) to count what the original
+  counts in milliseconds, under names prefixed ``_orig_mod``. The original is counted,
+  and nothing is compiled.
+- An ``ExportedProgram`` is run as its ``.module()``: a graph of aten calls, counted at the
+  dispatcher (:mod:`.aten_watch`) under its parameters' original paths.
+- TorchScript modules (traced, scripted, loaded) and FX graph modules are modules already;
+  a ScriptModule takes no hooks, and its ops are counted at the dispatcher too.
+
+What is no module (a TorchScript function, an exported program's graph alone) is refused
+in one line that says what to pass instead.
 """
 
 from __future__ import annotations
 
+from typing import Any, Collection
+
+import torch
 from torch import nn
 
+from ..words.errors import ProfileError
+from ..words.vocabulary import ROOT_NAME
 
-def eager_module(model: nn.Module) -> nn.Module:
-    """The module whose eager forward ``profile()`` runs: the original of a compiled model, else the model."""
+
+class NotAModelError(ProfileError, TypeError):
+    """``profile()`` was given something that is no model in any form it counts."""
+
+
+def runnable_module(model: Any) -> nn.Module:
+    """The module whose forward ``profile()`` runs for ``model`` in any form it counts."""
+    if is_exported_program(model):
+        model = model.module()
+    if not isinstance(model, nn.Module):
+        raise NotAModelError(_not_a_model(model))
     while type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
         model = model._orig_mod
     return model
+
+
+def is_model(value: Any) -> bool:
+    """Whether ``profile()`` counts ``value``: a module in any form, or an exported program."""
+    return isinstance(value, nn.Module) or is_exported_program(value)
+
+
+def is_exported_program(value: Any) -> bool:
+    """Read by name: ``torch.export`` is not imported for a model that is none."""
+    return type(value).__name__ == "ExportedProgram" and type(value).__module__.startswith("torch.export")
+
+
+def is_exported_module(module: nn.Module) -> bool:
+    """An exported program's ``.module()`` (read by class name: the class is private to torch)."""
+    return any(cls.__name__ == "_StatefulGraphModule" for cls in type(module).__mro__)
+
+
+def runs_without_module_calls(module: nn.Module) -> bool:
+    """TorchScript and exported programs run their graphs without calling their submodules:
+    hooks see nothing, and ops are named by the modules that own their weights."""
+    return isinstance(module, torch.jit.ScriptModule) or is_exported_module(module)
+
+
+def call_paths(module: nn.Module, functions: Collection[Any]) -> dict[Any, list[str]]:
+    """For an exported program's module: the module path each call of ``functions`` ran under
+    in the eager model (torch keeps it in the graph's ``nn_module_stack``), in graph order,
+    last first; empty for any other module."""
+    if not is_exported_module(module):
+        return {}
+    paths: dict[Any, list[str]] = {}
+    for node in module.graph.nodes:
+        if node.op == "call_function" and node.target in functions:
+            stack = node.meta.get("nn_module_stack") or {}
+            path = list(stack.values())[-1][0] if stack else ""
+            paths.setdefault(node.target, []).append(path or ROOT_NAME)
+    for found in paths.values():
+        found.reverse()
+    return paths
+
+
+def exported_input_refusal(module: nn.Module, error: BaseException) -> str | None:
+    """The one line for inputs an exported program's module refuses (its guards check the
+    shapes it was exported for, its tree spec the arguments), else None."""
+    if not is_exported_module(module):
+        return None
+    text = str(error).strip()
+    if not (text.startswith("Guard failed") or text.startswith("Trying to flatten user inputs")):
+        return None
+    first = text.splitlines()[0].rstrip(": ")
+    return (f"the exported program refuses these inputs ({first}): pass inputs like those it was exported with "
+            "(a .pt2 file's example inputs: no --input), or export it with dynamic shapes")
+
+
+def _not_a_model(value: Any) -> str:
+    kind = type(value).__name__
+    if kind in ("ScriptFunction", "StrongFunctionPtr"):
+        return ("profile() needs a module: this is a TorchScript function (torch.jit.script of a function); "
+                "script or trace the torch.nn.Module that calls it instead")
+    if kind == "GraphModule" or kind == "Graph":
+        return f"profile() needs a module: got a {kind}; pass the GraphModule or ExportedProgram that holds it"
+    return f"profile() needs a torch.nn.Module or an ExportedProgram, got {kind}"

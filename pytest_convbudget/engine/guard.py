@@ -71,7 +71,20 @@ class ModelGuard:
 
     def use_eval_mode(self) -> None:
         if any(training for _, training in self._training):  # eval() walks every module: skip it when it would change nothing
-            self._model.eval()
+            try:
+                self._model.eval()
+            except NotImplementedError:  # an exported program's module: its graph's mode was fixed when exported
+                pass
+
+    def parameter_paths(self) -> list[tuple[str, torch.Tensor]]:
+        """(path, tensor) of every parameter slot, as noted."""
+        return [(path, tensor) for table, _, path, tensor, _, _ in self._slots
+                if tensor is not None and id(table) in self._parameter_tables]
+
+    @property
+    def modules(self) -> list[tuple[str, nn.Module]]:
+        """(first path, module) of every module once."""
+        return self._modules
 
     def swap_in_meta(self) -> dict[int, tuple[int, int]]:
         """Put a meta stand-in in every parameter and buffer slot (one per tensor, so tied

@@ -45,9 +45,12 @@ class UnknownValue(ProfileError):
 class KnownValues:
     """The CPU twins of a meta forward's input-only values, and the runner that uses them."""
 
-    def __init__(self) -> None:
+    def __init__(self, baked_devices: bool = False) -> None:
         self._twins: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
         self.computed_bytes = 0  # real bytes the twins took, over the forward
+        # An exported program's graph names the device it was exported on in its factory calls
+        # (``arange(12, device=cpu)``): on meta, they make meta tensors (known, as any constant).
+        self.baked_devices = baked_devices
 
     def know(self, meta: torch.Tensor, value: torch.Tensor) -> None:
         """``meta``'s value is ``value`` (a real tensor of the same shape)."""
@@ -62,6 +65,8 @@ class KnownValues:
 
     def run(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The op's result: on the twins too when every meta operand has one."""
+        if self.baked_devices and "device" in kwargs and not _makes_on_meta(kwargs):
+            kwargs = {**kwargs, "device": _META}
         if self._twins or _makes_on_meta(kwargs):
             known, seen = True, False
             for tensor in _meta_tensors(args, kwargs):  # most ops' first operand is an activation: no twin

@@ -115,11 +115,6 @@ def _rebuild_dataclass(original: Any, function: TensorMap) -> Any:
     return rebuilt
 
 
-def is_model(value: Any) -> bool:
-    """Whether ``value`` is a ``torch.nn.Module`` (for callers that do not import torch)."""
-    return isinstance(value, torch.nn.Module)
-
-
 def random_inputs(
     specs: Sequence[InputSpec | tuple[int, ...]], device: str, model: torch.nn.Module | None = None,
     vocab: int | None = None,
@@ -144,6 +139,8 @@ def random_inputs(
 
 
 def _smallest_vocabulary(model: torch.nn.Module | None) -> int:
-    sizes = [module.num_embeddings for module in (model.modules() if model is not None else ())
-             if isinstance(module, torch.nn.Embedding)]
+    """Rows of the model's smallest embedding table: a TorchScript module keeps the class it was made from."""
+    sizes = [module.weight.shape[0] for module in (model.modules() if model is not None else ())
+             if isinstance(module, torch.nn.Embedding)
+             or (isinstance(module, torch.jit.ScriptModule) and getattr(module, "original_name", "") == "Embedding")]
     return min(sizes) if sizes else 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections.abc
 import gc
+import re
 from functools import partial
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -21,8 +22,9 @@ from torch import nn
 from ..words.errors import CountError, ProfileError
 from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, is_known_device
 from .assemble import RunInfo, assemble
+from .aten_watch import AtenWatch, owners
 from .dispatch_view import DispatchView, module_running
-from .forms import eager_module
+from .forms import call_paths, exported_input_refusal, is_exported_module, runnable_module, runs_without_module_calls
 from .guard import ModelGuard
 from .input_values import KnownValues, UnknownValue
 from .inputs import first_tensor, map_tensors, tensor_leaves
@@ -43,7 +45,7 @@ class ModelChangedError(ProfileError, RuntimeError):
 
 
 def profile(
-    model: nn.Module,
+    model: Any,
     *inputs: Any,
     kwargs: Mapping[str, Any] | None = None,
     device: str | torch.device = "auto",
@@ -64,9 +66,7 @@ def profile(
     The model is left exactly as it was, whether this returns or raises.
     """
     __tracebackhide__ = True
-    if not isinstance(model, nn.Module):
-        raise ProfileUsageError(f"profile() needs a torch.nn.Module, got {type(model).__name__}")
-    model = eager_module(model)  # a torch.compile-d model: its original, compiled never
+    model = runnable_module(model)  # an exported program's module; a compiled model's original, compiled never
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
     ):
@@ -83,32 +83,13 @@ def profile(
     requested = _parse_device(device)
     targets = find_targets(model, kinds)
     run = _Recorder(model, targets, kinds)
-    fallback_reason = None
-    if requested == "auto":
-        try:
-            used = run.on_meta(inputs, kwargs)
-        except UnknownValue as error:  # a step needs a value computed from weights
-            fallback_reason = f"could not run on meta ({_module_name(model, error.module)}: {error.what})"
-        except Exception as error:  # the model cannot run on meta: count on real tensors
-            fallback_reason = f"could not run on meta ({_one_line(error)})"
-        if fallback_reason is not None and _model_device(model).type == "meta":
-            raise ProfileUsageError(
-                f"{fallback_reason[len('could not run on meta ('):-1]}, and the model's weights are on meta: "
-                "nothing can compute it; profile it with real weights (device='cpu'), or a smaller config"
-            )
-        if fallback_reason is not None:  # outside the except: a real error is not chained to the meta one
-            used = run.on_device(_model_device(model), inputs, kwargs)
-    elif requested == "meta":
-        try:
-            used = run.on_meta(inputs, kwargs)
-        except UnknownValue as error:
-            problem = f"{_module_name(model, error.module)}: {error.what}"
-        else:
-            problem = None
-        if problem is not None:
-            raise ProfileUsageError(f"{problem}: it cannot be known on meta; profile on device='cpu' (or 'auto')")
-    else:
-        used = run.on_device(torch.device(requested), inputs, kwargs)
+    try:
+        used, fallback_reason = _count(run, model, requested, inputs, kwargs)
+    except (AssertionError, ValueError) as error:  # an exported program's check of its inputs
+        refusal = exported_input_refusal(model, error)
+        if refusal is None:
+            raise
+        raise ProfileUsageError(refusal) from None
     leaves = tensor_leaves((inputs, kwargs))
     memory = run.memory
     info = RunInfo(
@@ -129,6 +110,44 @@ def profile(
         input_value_bytes=run.input_value_bytes if used == "meta" else None,
     )
     return assemble([target for _, target in targets], run.records, run.uncounted, info)
+
+
+def _count(run: _Recorder, model: nn.Module, requested: str, inputs: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> tuple[str, str | None]:
+    """Run the forward where ``requested`` says: (the device used, why it left meta if it did)."""
+    __tracebackhide__ = True
+    fallback_reason = None
+    if requested == "auto":
+        try:
+            used = run.on_meta(inputs, kwargs)
+        except UnknownValue as error:  # a step needs a value computed from weights
+            fallback_reason = f"could not run on meta ({_module_name(model, error.module)}: {error.what})"
+        except Exception as error:  # the model cannot run on meta: count on real tensors
+            fallback_reason = f"could not run on meta ({_one_line(error)})"
+        if fallback_reason is not None and _model_device(model).type == "meta":
+            raise ProfileUsageError(
+                f"{fallback_reason[len('could not run on meta ('):-1]}, and the model's weights are on meta: "
+                "nothing can compute it; profile it with real weights (device='cpu'), or a smaller config"
+            )
+        if fallback_reason is not None:  # outside the except: a real error is not chained to the meta one
+            used = run.on_device(_model_device(model), inputs, kwargs)
+    elif requested == "meta":
+        try:
+            used = run.on_meta(inputs, kwargs)
+        except UnknownValue as error:
+            problem = f"{_module_name(model, error.module)}: {error.what}: it cannot be known on meta"
+        except NotImplementedError as error:  # an op with no meta kernel (quantized ops have none)
+            op = _op_without_meta_kernel(error)
+            if op is None:
+                raise
+            problem = f"{op} has no meta kernel: the model cannot run on meta"
+        else:
+            problem = None
+        if problem is not None:
+            raise ProfileUsageError(f"{problem}; profile on device='cpu' (or 'auto')")
+    else:
+        used = run.on_device(torch.device(requested), inputs, kwargs)
+    return used, fallback_reason
 
 
 class _Recorder:
@@ -153,7 +172,7 @@ class _Recorder:
         meta = torch.device("meta")
         args = map_tensors(partial(_to_device, device=meta), inputs)
         meta_kwargs = map_tensors(partial(_to_device, device=meta), kwargs)
-        known = KnownValues()
+        known = KnownValues(baked_devices=is_exported_module(self.model))
         for original, moved in zip(tensor_leaves((inputs, kwargs)), tensor_leaves((args, meta_kwargs))):
             if not (original.dtype.is_floating_point or original.dtype.is_complex):  # ids, masks, positions
                 known.know(moved, original)
@@ -184,7 +203,10 @@ class _Recorder:
         # the module at a new peak: the hooks' innermost name when every module is hooked, else
         # read from the Python stack (a profile that counts modules alone hooks no other module)
         ledger = MemoryLedger(partial(_innermost, watch) if self.attribute else module_running)
-        view = DispatchView([ledger], None if known is None else known.run)
+        if runs_without_module_calls(self.model):  # its ops are named by their weights' modules
+            watch.owners = lambda: owners(guard.parameter_paths(), guard.modules)
+            watch.call_paths = call_paths(self.model, watch.rules)
+        view = DispatchView([ledger, AtenWatch(watch)], None if known is None else known.run)
         handles = []
         collecting = gc.isenabled()
         gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
@@ -236,7 +258,7 @@ class _Recorder:
             ))
         if self.attribute:
             for name, module in self.model.named_modules():
-                if id(module) not in counted:
+                if id(module) not in counted and not isinstance(module, torch.jit.ScriptModule):  # it takes no hooks
                     handles.append(module.register_forward_pre_hook(partial(_enter_module, watch, name or ROOT_NAME)))
                     handles.append(module.register_forward_hook(partial(_leave_module, watch), always_call=True))
 
@@ -316,6 +338,15 @@ def _import_before_meta_kernels() -> None:
     higher peak than the next. Most models pay this import on their first meta profile
     anyway."""
     import torch._dynamo  # noqa: F401
+
+
+def _op_without_meta_kernel(error: NotImplementedError) -> str | None:
+    """The op named by torch's error for an op with no meta kernel, else None (the model's own error)."""
+    text = str(error)
+    if "fake impl" not in text and "'Meta' backend" not in text:
+        return None
+    found = re.search(r"\w+::\w+(\.\w+)?", text)
+    return found.group(0) if found else "an op"
 
 
 def _parse_device(device: str | torch.device) -> str:
