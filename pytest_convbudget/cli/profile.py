@@ -1,4 +1,7 @@
-"""``python -m pytest_convbudget profile SPEC --input SHAPE``: one model's per-layer table, now."""
+"""``python -m pytest_convbudget profile SPEC --input SHAPE``: one model's per-layer table, now.
+
+SPEC is a factory (``models.py:resnet``) or a saved program: ``model.pt`` (TorchScript) or
+``model.pt2`` (``torch.export``; its example inputs are used unless ``--input`` is given)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from ..engine.kinds import KINDS, parse_count
 from ..render.outputs import HTML_REPORT
 from ..words.errors import CliError, CountError, ProfileError
 from ..engine.input_spec import INPUT_DTYPES, InputSpec
-from .loading import load_object
+from .loading import is_model_file, load_model_file, load_object
 
 if TYPE_CHECKING:
     from ..engine.results import ConvCost
@@ -51,9 +54,11 @@ def parse_kwarg(text: str) -> tuple[str, InputSpec]:
 
 def add_profile_command(commands: Any) -> None:
     prof = commands.add_parser("profile", help="profile one model and print its per-layer table")
-    prof.add_argument("spec", help="path/to/models.py:factory or package.module:factory")
-    prof.add_argument("--input", action="append", required=True, metavar="SHAPE[:DTYPE][=FILL]",
-                      help="a positional input: 1x3x224x224, or 1x128:int64 for token ids; repeat for several")
+    prof.add_argument("spec", help="path/to/models.py:factory, package.module:factory, model.pt (TorchScript) "
+                                   "or model.pt2 (torch.export)")
+    prof.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE][=FILL]",
+                      help="a positional input: 1x3x224x224, or 1x128:int64 for token ids; repeat for several "
+                           "(a .pt2 file's example inputs by default)")
     prof.add_argument("--kwarg", action="append", default=[], metavar="NAME=SHAPE[:DTYPE][=FILL]",
                       help="a keyword input, such as attention_mask=1x128:int64=1 (all ones); repeat for several")
     prof.add_argument("--vocab", type=int, default=None, metavar="N",
@@ -79,23 +84,21 @@ def run_profile(args: argparse.Namespace) -> int:
             count = parse_count(args.count)
         except CountError as error:
             raise CliError(f"--count: {error}") from None
-    factory = load_object(args.spec)
-    from ..engine.inputs import is_model, random_inputs
+    model, examples = _load_model(args.spec)
+    if not specs and examples is None:
+        raise CliError(f"{args.spec}: give its inputs with --input SHAPE[:DTYPE] (repeat for several)")
+    from ..engine.forms import runnable_module
+    from ..engine.inputs import random_inputs
+
+    model = runnable_module(model)  # an exported program's module: its embeddings give the vocabulary
+    if specs:
+        inputs = random_inputs(specs, args.device, model, args.vocab)
+        keywords = dict(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
+    else:  # the example inputs an exported program was saved with
+        inputs, keywords = list(examples[0]), examples[1]
+        keywords.update(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
     from ..engine.profiler import profile
 
-    if is_model(factory):
-        model = factory
-    elif callable(factory):
-        try:
-            model = factory()
-        except Exception as error:
-            raise CliError(f"factory {args.spec} raised {type(error).__name__}: {error}") from error
-        if not is_model(model):
-            raise CliError(f"factory {args.spec} returned {type(model).__name__}, not a torch.nn.Module")
-    else:
-        raise CliError(f"{args.spec} is neither a torch.nn.Module nor a factory that returns one")
-    inputs = random_inputs(specs, args.device, model, args.vocab)
-    keywords = dict(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
     try:
         cost = profile(model, *inputs, kwargs=keywords, device=args.device, batch_size=args.batch_size,
                        count=count)
@@ -107,6 +110,26 @@ def run_profile(args: argparse.Namespace) -> int:
         write_profile_page(args.html, args.spec, cost)
     print(json.dumps(cost.to_dict(), indent=2, sort_keys=True) if args.json else cost.table())
     return 0
+
+
+def _load_model(spec: str) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
+    """The model a spec names, and the inputs it came with (an exported program's)."""
+    if is_model_file(spec):
+        return load_model_file(spec)
+    factory = load_object(spec)
+    from ..engine.forms import is_model
+
+    if is_model(factory):
+        return factory, None
+    if not callable(factory):
+        raise CliError(f"{spec} is neither a torch.nn.Module nor a factory that returns one")
+    try:
+        model = factory()
+    except Exception as error:
+        raise CliError(f"factory {spec} raised {type(error).__name__}: {error}") from error
+    if not is_model(model):
+        raise CliError(f"factory {spec} returned {type(model).__name__}, not a torch.nn.Module")
+    return model, None
 
 
 def write_profile_page(path: Path, spec: str, cost: ConvCost) -> None:

@@ -1,0 +1,106 @@
+"""``profile model.pt`` (TorchScript) and ``profile model.pt2`` (torch.export): saved programs
+profiled from the command line, as a user runs it, in a fresh interpreter.
+
+A ``.pt2`` brings the inputs it was exported with; ``--input`` replaces them. A ``.pt``
+needs ``--input``. What is no saved program (a pickled model, a missing file) and inputs an
+exported program refuses are one line each, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_convbudget import profile
+
+
+class Tagger(nn.Module):
+    """Token ids (and an optional mask) in, a linear over their embeddings out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        states = self.embed(ids)
+        if attention_mask is not None:
+            states = states * attention_mask.unsqueeze(-1)
+        return self.head(states)
+
+
+def cnn() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 10)).eval()
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_convbudget", "profile", *args],
+                          cwd=cwd, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("saved")
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 16, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation
+        torch.jit.save(torch.jit.trace(cnn(), x), folder / "cnn.pt")
+        torch.jit.save(torch.jit.script(Tagger().eval()), folder / "tagger.pt")
+    torch.export.save(torch.export.export(cnn(), (x,)), folder / "cnn.pt2")
+    torch.save(cnn(), folder / "pickled.pt")
+    return folder
+
+
+def test_a_pt2_file_profiles_on_the_inputs_it_was_exported_with(saved: Path) -> None:
+    done = run(saved, "cnn.pt2", "--count", "all", "--json")
+    assert done.returncode == 0, done.stderr
+    cost = json.loads(done.stdout)
+    expected = profile(cnn(), torch.randn(2, 3, 16, 16), count="all")
+    assert (cost["device"], cost["input_shapes"]) == ("meta", [[2, 3, 16, 16]])
+    assert (cost["params"], cost["flops"], cost["macs"]) == (expected.params, expected.flops, expected.macs)
+    assert [layer["name"] for layer in cost["layers"]] == ["0", "3"]
+
+
+def test_a_pt_file_profiles_on_the_given_inputs_with_its_layer_names(saved: Path) -> None:
+    done = run(saved, "cnn.pt", "--input", "2x3x16x16")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "RecursiveScriptModule on 2x3x16x16 (meta; params, FLOPs and MACs per sample)"
+    assert lines[2].split()[:3] == ["0", "Conv2d", "yes"]
+    expected = profile(cnn(), torch.randn(2, 3, 16, 16))
+    assert f"total conv FLOPs: {expected.flops:,}" in done.stdout
+    assert "not in the totals (count = conv): 1 linear op(s) (Linear; 62,720 (62.7 k) FLOPs for the batch)" in done.stdout
+
+
+def test_a_scripted_language_model_takes_token_ids_and_a_mask(saved: Path) -> None:
+    done = run(saved, "tagger.pt", "--input", "1x12:int64", "--kwarg", "attention_mask=1x12:int64=1",
+               "--count", "linear", "--json")
+    assert done.returncode == 0, done.stderr
+    cost = json.loads(done.stdout)
+    assert cost["device"] == "meta"
+    assert (cost["params"], cost["macs"]) == (16 * 4 + 4, 12 * 16 * 4)
+    assert [layer["name"] for layer in cost["layers"]] == ["head"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["cnn.pt"], "cnn.pt: give its inputs with --input SHAPE[:DTYPE] (repeat for several)"),
+    (["missing.pt2"], "model file not found: missing.pt2"),
+    (["pickled.pt", "--input", "1x3x16x16"],
+     "pickled.pt is not a TorchScript file (torch.jit.save): a pickled model or a state dict holds no forward "
+     "without its code; pass path/to/models.py:factory instead"),
+    (["cnn.pt2", "--input", "1x3x16x16"],
+     "the exported program refuses these inputs (Guard failed: input.size()[0] == 2): pass inputs like those it was "
+     "exported with (a .pt2 file's example inputs: no --input), or export it with dynamic shapes"),
+])
+def test_what_cannot_be_profiled_is_one_line(saved: Path, args: list[str], message: str) -> None:
+    done = run(saved, *args)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"python -m pytest_convbudget: error: {message}"]
