@@ -183,13 +183,15 @@ class SessionHooks:
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
         result = yield
         problems = self.session.problems(item)
+        outweighed = self.session.outweighed(item)
         enforcement = self.session.enforcement
         if problems and enforcement == "fail":
-            pytest.fail("\n".join(problems), pytrace=False)
-        if problems and enforcement == "warn":
+            pytest.fail("\n".join([*problems, *outweighed]), pytrace=False)
+        warned = [*problems, *outweighed] if problems and enforcement == "warn" else outweighed
+        if warned:
             path, line, _ = item.location  # point the warning at the test, not at the plugin
             warnings.warn_explicit(
-                ConvBudgetWarning("\n".join(problems)), ConvBudgetWarning,
+                ConvBudgetWarning("\n".join(warned)), ConvBudgetWarning,
                 filename=str(item.config.rootpath / path), lineno=(line or 0) + 1,
             )
         return result

@@ -85,6 +85,17 @@ class ConvBudgetSession:
                 found.append(phrases.names_no_measurement(item.nodeid, mark.source, measured))
         return found
 
+    def outweighed(self, item: pytest.Item) -> list[str]:
+        """A line for each budgeted measurement of the test whose uncounted work outweighs its
+        counted work: a warning on the test, whatever the enforcement."""
+        measurements = [m for m in item.stash.get(MEASUREMENTS, []) if m.outweighed]
+        if not measurements:
+            return []
+        from .render import phrases
+
+        return [f"{item.nodeid} [{m.name}]: {phrases.OUTWEIGHED_TITLE.lower()}: {phrases.outweighed_text(m)}"
+                for m in measurements]
+
     # -- collecting results (serial and xdist alike) -------------------
 
     def note_deselected(self, ids: list[str]) -> None:
@@ -190,11 +201,15 @@ class ConvBudgetSession:
         (nothing at all when there is none of them)."""
         style = self.config.getoption("conv_report")
         unmatched = self.unmatched_patterns()
-        if style is None and not unmatched and not self.gate_lines:
+        outweighed = [m for m in self.ordered_measurements() if m.outweighed]  # said with or without a report
+        if style is None and not unmatched and not self.gate_lines and not outweighed:
             return []
         from .render import phrases
 
         lines = []
+        if outweighed:
+            lines.append(f"{phrases.OUTWEIGHED_TITLE} ({len(outweighed)}):")
+            lines += [f"  {m.test_id} [{m.name}]: {phrases.outweighed_text(m)}" for m in outweighed]
         if style is not None:
             from .render.terminal import summary_lines
 

@@ -40,6 +40,12 @@ class Measurement:
         return bool(self.overruns)
 
     @property
+    def outweighed(self) -> bool:
+        """Budgeted, yet the work its ``count`` leaves out is more than the work it counts:
+        its budget judges the lesser part of the model."""
+        return bool(self.limits) and sum(self.cost.uncounted_work().values()) > self.cost.total_flops
+
+    @property
     def costliest_figure(self) -> str:
         """The figure to rank layers by: the layer figure over its limit, or FLOPs when several
         are (or only the model's size or memory is: layers have no such figure)."""

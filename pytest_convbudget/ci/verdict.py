@@ -99,6 +99,11 @@ class RunReport:
         )
 
     @property
+    def outweighed(self) -> tuple[Measurement, ...]:
+        """Budgeted measurements whose uncounted work outweighs their counted work."""
+        return tuple(entry.measurement for entry in self.entries if entry.measurement.outweighed)
+
+    @property
     def standings(self) -> dict[tuple[str, str], str]:
         """How each measurement stands against the baseline; empty without one."""
         return standings(self.comparison)

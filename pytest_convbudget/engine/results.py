@@ -189,6 +189,15 @@ class ConvCost:
             for name, calls in groups.items()
         }
 
+    def uncounted_work(self) -> dict[str, int]:
+        """FLOPs for the whole batch of the ops that ran but whose kind is not counted, per kind
+        (in the order first seen): the work a ``count`` setting leaves out."""
+        work: dict[str, int] = {}
+        for call in self.uncounted:
+            if call.kind not in self.count:
+                work[call.kind] = work.get(call.kind, 0) + call.total_flops
+        return work
+
     def by_kind(self) -> dict[str, ModuleCost]:
         """Per-sample figures summed per counted kind, in ``count`` order (zeros included)."""
         return {

@@ -46,6 +46,7 @@ from .block_bars import block_chart_lines
 from .markup import code_span, markdown_text, summary_code
 from .phrases import (
     MISMATCHED_TITLE,
+    OUTWEIGHED_TITLE,
     OVER_BUDGET_TITLE,
     REGRESSIONS_TITLE,
     SECTION,
@@ -62,6 +63,7 @@ from .phrases import (
     mismatch_text,
     not_run_text,
     other_changes_title,
+    outweighed_text,
     provenance_line,
     regression_group_text,
     unchanged_not_shown,
@@ -288,6 +290,12 @@ def render_markdown(report: RunReport) -> str:
             break
     for section in sections:
         _failure_section(body, section)
+    if report.outweighed:  # budgets that judge the lesser part of their model: said before the tables
+        body.add(f"**{OUTWEIGHED_TITLE}** ({len(report.outweighed)}):")
+        body.add("")
+        body.add_all([f"- {code_span(m.name)} in {code_span(m.test_id)}: {outweighed_text(m, markdown_text)}"
+                      for m in report.outweighed], "measurement(s) whose uncounted work outweighs the counted")
+        body.add("")
     if comparison is None:
         return body.text().rstrip("\n") + "\n"
     named = named_in_failures(report)

@@ -233,6 +233,25 @@ def _by_kind(calls: Sequence[UncountedCall]) -> dict[str, list[UncountedCall]]:
     return grouped
 
 
+OUTWEIGHED_TITLE = "Uncounted work outweighs the counted"
+
+
+def outweighed_text(measurement: Measurement, show: Show = visible) -> str:
+    """Why a budgeted measurement's figures miss most of its model, and the ``count`` that would not."""
+    cost = measurement.cost
+    work = cost.uncounted_work()
+    from ..engine.kinds import KINDS  # the registry's order; imports no torch
+
+    wider = [kind for kind in KINDS if kind in cost.count or kind in work]
+    setting = "count = [" + ", ".join(f'"{kind}"' for kind in wider) + "]"
+    everything = 'count = "all"'
+    return (
+        f"{count_label(list(work), show)} ops ran {exact_and_short(sum(work.values()))} FLOPs for the batch "
+        f"that are not in the totals (counted: {exact_and_short(cost.total_flops)}); "
+        f"{show(setting)} (or {show(everything)}) would include them"
+    )
+
+
 def per_line(per: set[str]) -> str:
     """The summary table's footnote: which figures budgets compare."""
     if "token" in per:

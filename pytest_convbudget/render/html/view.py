@@ -29,6 +29,7 @@ from ..block_bars import BlockRow, block_rows, top_level
 from ..markup import visible
 from ..phrases import (
     MISMATCHED_TITLE,
+    OUTWEIGHED_TITLE,
     REGRESSIONS_TITLE,
     SECTION,
     budget_text,
@@ -40,6 +41,7 @@ from ..phrases import (
     layer_label,
     mismatch_text,
     notes,
+    outweighed_text,
     percent_text,
     regression_text,
     show_more,
@@ -102,11 +104,12 @@ def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
         "status": report.status,
         "failed": report.failed,
         "headline": headline(report),
-        "titles": {"regressions": REGRESSIONS_TITLE, "mismatched": MISMATCHED_TITLE},
+        "titles": {"regressions": REGRESSIONS_TITLE, "mismatched": MISMATCHED_TITLE, "outweighed": OUTWEIGHED_TITLE},
         "baseline_label": report.baseline_label or "",
         "compared": comparison is not None,
         "regressions": _alerts(list(regressed.values())),
         "mismatched": _alerts(list(mismatches.values())),
+        "outweighed": _alerts([f"{m.test_id} [{m.name}]: {outweighed_text(m)}" for m in report.outweighed]),
         "removed": [
             {"test_id": entry.measurement.test_id, "name": entry.measurement.name,
              "flops": exact_and_short(entry.measurement.cost.flops)}
