@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import warnings
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -189,10 +190,10 @@ class SessionHooks:
             pytest.fail("\n".join([*problems, *outweighed]), pytrace=False)
         warned = [*problems, *outweighed] if problems and enforcement == "warn" else outweighed
         if warned:
-            path, line, _ = item.location  # point the warning at the test, not at the plugin
+            path, line, _ = item.location  # point the warning at the test, as pytest names it, not at the plugin
+            where = os.path.relpath(item.config.rootpath / path, item.config.invocation_params.dir)
             warnings.warn_explicit(
-                ConvBudgetWarning("\n".join(warned)), ConvBudgetWarning,
-                filename=str(item.config.rootpath / path), lineno=(line or 0) + 1,
+                ConvBudgetWarning("\n".join(warned)), ConvBudgetWarning, filename=where, lineno=(line or 0) + 1,
             )
         return result
 

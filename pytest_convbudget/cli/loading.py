@@ -65,39 +65,10 @@ def is_model_file(spec: str) -> bool:
 
 
 def load_model_file(spec: str) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
-    """The model saved in ``spec`` and, for an exported program, the inputs it was exported with.
-
-    Only what torch saves as a program is read: a pickled model (``torch.save(model)``) would
-    run arbitrary code to load, and holds no forward without its source; it is refused."""
+    """The model saved in ``spec`` and, for an exported program, the inputs it was exported with."""
     path = Path(spec)
     if not path.is_file():
         raise SpecError(f"model file not found: {spec}")
-    import logging
+    from ..engine.forms import load_saved_program  # the engine: torch loads it
 
-    import torch
-
-    if spec.endswith(".pt2"):
-        export_log = logging.getLogger("torch.export")
-        level = export_log.level
-        export_log.setLevel(logging.CRITICAL)  # torch logs a traceback before its own error: the one line is ours
-        try:
-            program = torch.export.load(str(path))
-        except Exception as error:
-            raise SpecError(f"{spec} is not a program saved by torch.export.save ({_first_line(error)})") from None
-        finally:
-            export_log.setLevel(level)
-        examples = program.example_inputs
-        return program, (tuple(examples[0]), dict(examples[1])) if examples is not None else None
-    try:
-        return torch.jit.load(str(path), map_location="cpu"), None
-    except Exception:
-        raise SpecError(
-            f"{spec} is not a TorchScript file (torch.jit.save): a pickled model or a state dict holds no "
-            "forward without its code; pass path/to/models.py:factory instead"
-        ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    text = text.split(". This is an internal")[0]  # torch's archive reader adds a paragraph
-    return text if len(text) <= 160 else text[:157] + "..."
+    return load_saved_program(path)

@@ -15,12 +15,14 @@ in one line that says what to pass instead.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any, Collection
 
 import torch
 from torch import nn
 
-from ..words.errors import ProfileError
+from ..words.errors import ProfileError, SpecError
 from ..words.vocabulary import ROOT_NAME
 
 
@@ -98,3 +100,36 @@ def _not_a_model(value: Any) -> str:
     if kind == "GraphModule" or kind == "Graph":
         return f"profile() needs a module: got a {kind}; pass the GraphModule or ExportedProgram that holds it"
     return f"profile() needs a torch.nn.Module or an ExportedProgram, got {kind}"
+
+
+def load_saved_program(path: Path) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
+    """The program saved at ``path`` (``.pt2``: ``torch.export.save``; else ``torch.jit.save``)
+    and, for an exported program, the inputs it was exported with.
+
+    Only what torch saves as a program is read: a pickled model (``torch.save(model)``) would
+    run arbitrary code to load, and holds no forward without its source; it is refused."""
+    if path.suffix == ".pt2":
+        export_log = logging.getLogger("torch.export")
+        level = export_log.level
+        export_log.setLevel(logging.CRITICAL)  # torch logs a traceback before its own error: the one line is ours
+        try:
+            program = torch.export.load(str(path))
+        except Exception as error:
+            raise SpecError(f"{path} is not a program saved by torch.export.save ({_first_line(error)})") from None
+        finally:
+            export_log.setLevel(level)
+        examples = program.example_inputs
+        return program, (tuple(examples[0]), dict(examples[1])) if examples is not None else None
+    try:
+        return torch.jit.load(str(path), map_location="cpu"), None
+    except Exception:
+        raise SpecError(
+            f"{path} is not a TorchScript file (torch.jit.save): a pickled model or a state dict holds no "
+            "forward without its code; pass path/to/models.py:factory instead"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = text.split(". This is an internal")[0]  # torch's archive reader adds a paragraph
+    return text if len(text) <= 160 else text[:157] + "..."
