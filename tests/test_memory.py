@@ -210,8 +210,8 @@ def test_the_first_meta_profile_of_a_process_finds_the_same_peak_as_the_next() -
     assert first == second == on_cpu
 
 
-def test_the_fused_attention_fast_path_is_off_in_the_figure_as_the_readme_says() -> None:
-    """The README's figures: with torch's fused MultiheadAttention path (off under any function
+def test_the_fused_attention_fast_path_is_off_in_the_figure_as_the_docs_say() -> None:
+    """The cost-model page's figures: with torch's fused MultiheadAttention path (off under any function
     mode, so off in a profile), a 2-layer ViT of width 64 holds 11% less at its peak; the
     profile's figure is the unfused forward's."""
     model, (data,), _ = torchvision_vit()

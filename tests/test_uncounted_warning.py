@@ -103,3 +103,36 @@ def test_the_comment_and_the_page_say_so(pytester: pytest.Pytester) -> None:
     assert "<p>Uncounted work outweighs the counted:</p>" in page
     assert '<ul class="cb-alerts cb-outweighed">' in page
     assert "test_encoder.py::test_encoder [Encoder]: linear and attention ops ran 5,024 (5.02 k) FLOPs" in page
+
+
+def test_a_transformers_bert_under_the_default_count_is_said_to_be_outweighed() -> None:
+    """transformers' BERT, built from its config: conv-only, it counts nothing, and the line
+    names its linears and attention with the FLOPs FlopCounterMode finds in them."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+    from zoo_models import import_torchvision
+
+    from pytest_convbudget import profile
+    from pytest_convbudget.budgets.measurement import Measurement
+    from pytest_convbudget.budgets.pyproject import Limit
+    from pytest_convbudget.render.phrases import outweighed_text
+
+    import_torchvision()  # transformers imports torchvision when it is installed
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    config = transformers.BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=128, max_position_embeddings=64)
+    model = transformers.BertModel(config).eval()
+    ids = torch.randint(0, 1000, (2, 16))
+    cost = profile(model, ids)
+    measured = Measurement("test_bert.py::test_bert", "BertModel", 0, cost, "sample", (Limit("flops", 10**9, "marker"),))
+    assert measured.outweighed and cost.total_flops == 0
+    every = profile(model, ids, count="all")
+    assert sum(cost.uncounted_work().values()) == every.total_flops
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as reference:
+        model(ids)
+    assert every.total_macs == reference.get_total_flops() // 2
+    assert outweighed_text(measured).startswith(
+        f"linear and attention ops ran {every.total_flops:,} (")
+    assert not Measurement("t", "BertModel", 0, cost, "sample").outweighed  # unbudgeted: its notes list the ops
