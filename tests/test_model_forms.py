@@ -326,3 +326,37 @@ def test_every_form_leaves_the_model_as_found(tmp_path: Path) -> None:
             profile(form, data, count="all", device=device)
             assert_same(before, snapshot(form))
         assert torch.equal(form(data), expected)
+
+
+# -- third-party models, built from their configs ----------------------------------------
+
+THIRD_PARTY = ("bert", "gpt2", "llama", "diffusers_unet", "monai_unet")
+
+
+@pytest.mark.parametrize("form", ["ExportedProgram", "jit.trace"])
+@pytest.mark.parametrize("name", THIRD_PARTY)
+def test_third_party_models_count_like_their_eager_selves_when_exported_or_traced(name: str, form: str) -> None:
+    """transformers, diffusers and MONAI models nobody here wrote: exported and traced, on
+    meta (auto) and the CPU, with every kind counted, against the eager model."""
+    import test_memory
+
+    torch.manual_seed(0)
+    model, args, kwargs = getattr(test_memory, name)()
+    model.eval()
+    eager = profile(model, *args, kwargs=kwargs, count="all", device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if form == "ExportedProgram":
+                shipped = torch.export.export(model, args, kwargs)
+            else:
+                with torch.no_grad():
+                    shipped = torch.jit.trace(model, args, strict=False) if not kwargs else None
+        except Exception as error:  # noqa: BLE001 - a form torch cannot make of this model
+            pytest.skip(f"torch cannot make this form: {type(error).__name__}")
+    if shipped is None:
+        pytest.skip("jit.trace takes no keyword inputs")
+    for device in ("auto", "cpu"):
+        cost = profile(shipped, *args, kwargs=kwargs if form == "ExportedProgram" else None, count="all", device=device)
+        assert (cost.params, cost.flops, cost.macs) == (eager.params, eager.flops, eager.macs), device
+        assert {name for name, _ in weighted_rows(cost)} <= {path for path, _ in model.named_modules()}
