@@ -80,3 +80,27 @@ def test_unregistered_the_kind_is_unknown_again_and_its_ops_are_not_watched() ->
     with pytest.raises(ValueError, match="unknown kind 'outer'"):
         parse_count(NAME)
     assert outer_cost("all").layers == ()
+
+
+def _unreadable(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    raise KeyError("a field this reader did not expect")
+
+
+def test_a_reader_of_dispatcher_ops_that_fails_is_one_line_naming_the_op() -> None:
+    """A kind may watch ops at the dispatcher (``AtenRule``). A reader that raises is the
+    profile's failure, in one line naming the op, never the model's traceback."""
+    from pytest_convbudget.engine.kinds import AtenRule
+    from pytest_convbudget.words.errors import ProfileError
+
+    class ByName(nn.Module):
+        def forward(self, data: torch.Tensor) -> torch.Tensor:
+            return torch.ops.aten.mm(data.unsqueeze(1), data.unsqueeze(0))
+
+    register(Kind(name=NAME, summary="aten.mm by name (a test-only kind)", colour="#123456",
+                  aten=(AtenRule(("aten.mm",), _unreadable),)))
+    try:
+        with pytest.raises(ProfileError) as raised:
+            profile(ByName(), torch.ones(3), device="cpu", count="all", batch_size=1)
+    finally:
+        del KINDS[NAME]
+    assert str(raised.value) == "could not count aten.mm.default: KeyError: 'a field this reader did not expect'"

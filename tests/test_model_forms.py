@@ -360,3 +360,166 @@ def test_third_party_models_count_like_their_eager_selves_when_exported_or_trace
         cost = profile(shipped, *args, kwargs=kwargs if form == "ExportedProgram" else None, count="all", device=device)
         assert (cost.params, cost.flops, cost.macs) == (eager.params, eager.flops, eager.macs), device
         assert {name for name, _ in weighted_rows(cost)} <= {path for path, _ in model.named_modules()}
+
+
+# -- what a review found: each a model that once counted wrong -------------------------
+
+
+def test_a_parametrized_linear_is_counted_once_beside_its_power_iteration() -> None:
+    """spectral_norm runs ``mv`` before the layer's own ``F.linear``: the layer is counted once
+    (its hook), and the power iteration's products are work of their own."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    model = nn.Sequential(spectral_norm(nn.Linear(64, 32))).eval()
+    x = torch.randn(4, 64)
+    cost = profile(model, x, count="linear")
+    assert [(layer.name, layer.type, layer.total_macs) for layer in cost.layers] == [
+        ("0", "ParametrizedLinear", 4 * 64 * 32), ("0.parametrizations.weight.0", "mv", 32 * 64)]
+    assert profile(model, x, count="conv").uncounted_work()["linear"] == 4 * 32 * (2 * 64) + 32 * (2 * 64 - 1)
+
+
+def test_a_quantized_module_called_twice_in_torchscript_counts_its_weights_once() -> None:
+    _, quantized, x = statically_quantized()
+
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = quantized
+
+        def forward(self, data: torch.Tensor) -> torch.Tensor:
+            return self.net(data) + self.net(-data)  # two inputs: TorchScript would merge equal calls
+
+    eager = profile(Twice(), x, count="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = profile(torch.jit.trace(Twice(), x), x, count="all")
+    assert (traced.params, traced.total_macs) == (eager.params, eager.total_macs)
+    assert [layer.name for layer in traced.layers] == [layer.name for layer in eager.layers]
+
+
+def test_a_decomposed_exported_program_counts_a_linear_without_bias_as_a_linear() -> None:
+    model = nn.Sequential(nn.Linear(8, 16, bias=False), nn.ReLU(), nn.Linear(16, 8)).eval()
+    x = torch.randn(2, 8)
+    program = torch.export.export(model, (x,)).run_decompositions()
+    eager, decomposed = profile(model, x, count="linear"), profile(program, x, count="linear")
+    assert (decomposed.params, decomposed.flops, decomposed.macs) == (eager.params, eager.flops, eager.macs)
+    assert [layer.name for layer in decomposed.layers] == ["0", "2"]
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
+def test_recurrent_layers_count_the_same_on_meta_and_on_the_cpu(cell: type[nn.Module]) -> None:
+    """On the CPU, nn.LSTM runs one fused kernel per layer and direction; on meta, its linears
+    one by one: the same figures, by hand: every step projects its input and its hidden
+    state to the gates, each with a bias."""
+    model = cell(8, 16, num_layers=2, batch_first=True, bidirectional=True).eval()
+    x = torch.randn(2, 5, 8)
+    on_meta, on_cpu = profile(model, x, count="all", device="meta"), profile(model, x, count="all", device="cpu")
+    gates = 4 if cell is nn.LSTM else 3
+    rows = 2 * 5
+    first = 2 * rows * gates * 16 * (8 + 16)  # two directions
+    second = 2 * rows * gates * 16 * (32 + 16)  # the second layer reads both directions
+    assert on_meta.total_macs == on_cpu.total_macs == first + second
+    assert on_meta.params == on_cpu.params == sum(p.numel() for p in model.parameters())
+
+
+def test_attention_returning_its_weights_is_two_matmuls_in_every_form() -> None:
+    """nn.MultiheadAttention with ``need_weights=True`` (its default) runs two bmm's in eager;
+    its fused kernel, traced, is read the same."""
+    class Attend(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.attn(x, x, x)[0]
+
+    model, x = Attend().eval(), torch.randn(2, 5, 8)
+    eager = profile(model, x, count="all")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, x)
+    for device in ("meta", "cpu"):
+        cost = profile(traced, x, count="all", device=device)
+        assert figures(cost) == figures(eager)
+        assert [(layer.name, layer.kind) for layer in cost.layers] == [(layer.name, layer.kind) for layer in eager.layers]
+
+
+def test_an_eager_model_holding_a_torchscript_part_names_its_layers() -> None:
+    class Hybrid(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.backbone = torch.jit.script(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()))
+            self.head = nn.Conv2d(8, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.backbone(x))
+
+    cost = profile(Hybrid().eval(), torch.randn(1, 3, 8, 8))
+    assert [(layer.name, layer.type) for layer in cost.layers] == [("backbone.0", "Conv2d"), ("head", "Conv2d")]
+    assert cost.params == (3 * 9 * 8 + 8) + (8 * 4 + 4)
+
+
+def test_a_train_mode_graph_that_updates_its_buffers_leaves_them_as_found() -> None:
+    """A traced or exported model in train mode updates its batch norm's statistics: on meta
+    the update runs on the profile's copies, never on the model's buffers."""
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.norm = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.norm(self.conv(x))
+
+    x = torch.randn(2, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        forms = [torch.jit.trace(Net().train(), x, check_trace=False), torch.export.export(Net().train(), (x,)).module()]
+    for form in forms:
+        before = {name: tensor.clone() for name, tensor in form.state_dict().items()}
+        for device in ("meta", "auto", "cpu"):
+            profile(form, x, device=device)
+            assert all(torch.equal(before[name], tensor) for name, tensor in form.state_dict().items()), device
+
+
+def test_a_fused_quantized_conv_and_add_counts_its_conv() -> None:
+    """``quantized.conv2d_add`` takes its accumulator before its packed weight."""
+    import torch.ao.nn.intrinsic.quantized as fused
+
+    if "onednn" not in torch.backends.quantized.supported_engines:
+        pytest.skip("this torch has no onednn quantized engine")
+    engine = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "onednn"
+    try:
+        class ConvAdd(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = fused.ConvAdd2d(3, 4, 3)
+
+            def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+                return self.conv(x, y)
+
+        x = torch.quantize_per_tensor(torch.randn(1, 3, 8, 8), 0.1, 0, torch.quint8)
+        y = torch.quantize_per_tensor(torch.randn(1, 4, 6, 6), 0.1, 0, torch.quint8)
+        for count in ("conv", "linear", "all"):
+            cost = profile(ConvAdd(), x, y, count=count)
+            expected = 4 * 36 * 27 if count != "linear" else 0
+            assert cost.total_macs == expected
+    finally:
+        torch.backends.quantized.engine = engine
+
+
+def test_a_higher_order_op_is_refused_in_one_line() -> None:
+    class Branching(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cond(x.sum() > 0, lambda h: self.inner(h), lambda h: self.inner(h) * 2, (x,))
+
+    with pytest.raises(ProfileError) as raised:
+        profile(Branching(), torch.randn(2, 8), count="all")
+    assert str(raised.value) == ("the model calls torch.cond, a higher-order op whose inner ops a profile cannot "
+                                 "see yet; profile the branch or body it runs as a module of its own")

@@ -190,3 +190,30 @@ def test_a_torchscript_module_is_left_as_found_whatever_the_profile_makes_of_it(
     except Exception:  # noqa: BLE001 - what the profile makes of a ScriptModule is not this test's subject
         pass
     assert_same(before, snapshot(model))
+
+
+def test_monai_dynunet_itself_is_left_as_found_in_every_form() -> None:
+    """MONAI's own DynUNet (its skip path holds the encoder's blocks: a module under two
+    paths), eager, traced and exported, on every device."""
+    import warnings
+
+    from zoo_models import import_torchvision
+
+    import_torchvision()
+    nets = pytest.importorskip("monai.networks.nets")
+    torch.manual_seed(0)
+    model = nets.DynUNet(2, 1, 2, kernel_size=[3, 3, 3], strides=[1, 2, 2], upsample_kernel_size=[2, 2]).eval()
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            forms = [model, torch.jit.trace(model, x), torch.export.export(model, (x,)).module()]
+    for form in forms:
+        before = snapshot(form)
+        for device in ("meta", "auto", "cpu"):
+            for count in ("conv", "all"):
+                profile(form, x, device=device, count=count)
+                assert_same(before, snapshot(form))
+        with torch.no_grad():
+            assert torch.equal(form(x), expected)

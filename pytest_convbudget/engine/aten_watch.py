@@ -17,9 +17,10 @@ paths, not the calls'), and, for TorchScript, with the class name the module was
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import torch
 
@@ -28,8 +29,6 @@ from .formulas import CallCost
 from .kinds import KINDS, AtenRule, Kind
 from .watch import OpWatch
 
-# An owner: the module path and the type shown for an op that consumed one of its tensors.
-Owners = Mapping[object, tuple[str, str]]
 
 
 class AtenWatch:
@@ -42,7 +41,6 @@ class AtenWatch:
     def __init__(self, watch: OpWatch) -> None:
         self.watch = watch
         self.rules = aten_table()
-        self._packed_sizes: dict[int, int] = {}
         self._biased: tuple[set[int], str] | None = None  # a weighted product's outputs, awaiting its bias add
         self._last_note = "records"
 
@@ -61,7 +59,7 @@ class AtenWatch:
                 owner = self.watch.owner(consumed)[0] if own else block
                 self.watch.note(kind_name, facts.type, facts, out, owner=owner, consumed=consumed)
             return
-        if self.watch.own_op(kind.name, rule.weighted):
+        if rule.own and self.watch.own_op(kind.name, rule.weighted):
             return
         facts = rule.read(args, kwargs, out, self._is_parameter)
         if facts is None:
@@ -111,10 +109,7 @@ class AtenWatch:
 
     def _parameter(self, operand: Any) -> tuple[object, int] | None:
         if isinstance(operand, torch.ScriptObject):  # a quantized module's packed weight and bias
-            size = self._packed_sizes.get(id(operand))
-            if size is None:
-                size = self._packed_sizes[id(operand)] = sum(t.numel() for t in operand.unpack() if t is not None)
-            return (id(operand), size)
+            return packed_identity(operand)
         return self.watch._parameter(operand)
 
     def _owner(self, consumed: tuple[tuple[object, int], ...], func: Any) -> tuple[str | None, str]:
@@ -162,8 +157,25 @@ def owners(slots: Any, modules: Any) -> dict[object, tuple[str, str]]:
         packed = getattr(module, "_packed_params", None)
         packed = getattr(packed, "_packed_params", packed)  # a quantized linear's wrapper module
         if isinstance(packed, torch.ScriptObject):
-            table.setdefault(id(packed), (path or ROOT_NAME, ""))
+            table.setdefault(packed_identity(packed)[0], (path or ROOT_NAME, kinds.get(path, "")))
     return table
+
+
+def packed_identity(packed: Any) -> tuple[object, int]:
+    """(identity, element count) of a quantized module's packed weight and bias. TorchScript
+    hands out a new wrapper of the packed object at each access, so the identity is read
+    from what it holds: its weight's and bias's shapes and bytes (a few kB, read when a
+    quantized op runs)."""
+    digest = hashlib.blake2b(digest_size=16)
+    elements = 0
+    for tensor in packed.unpack():
+        if tensor is None:
+            continue
+        data = tensor.int_repr() if tensor.is_quantized else tensor
+        digest.update(repr((tuple(tensor.shape), str(tensor.dtype))).encode())
+        digest.update(data.detach().contiguous().view(torch.uint8).numpy().tobytes())
+        elements += tensor.numel()
+    return (("packed", digest.hexdigest()), elements)
 
 
 def _script_class(module: Any) -> str:

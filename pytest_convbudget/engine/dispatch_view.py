@@ -22,7 +22,14 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..words.errors import ProfileError
+
 _ACTIVE: list[DispatchView] = []  # the view of the forward under way (a profile inside a profile nests)
+
+
+class CountingError(ProfileError):
+    """A listener could not read an op the forward ran (an op's arguments in a form it did
+    not expect): the profile's own failure, said in one line, never the model's."""
 
 
 class DispatchListener(Protocol):
@@ -72,8 +79,11 @@ class DispatchView(TorchDispatchMode):
             # its traceback ends at the model's line, as without the view, not in torch's
             # operator wrapper below this hidden frame.
             raise error.with_traceback(None) from error.__cause__
-        for listener in self.listeners:
-            listener.op(func, args, kwargs, out)
+        try:
+            for listener in self.listeners:
+                listener.op(func, args, kwargs, out)
+        except Exception as error:  # a reading of an op this profile did not foresee: ours, in one line
+            raise CountingError(f"could not count {func}: {type(error).__name__}: {error}".splitlines()[0]) from None
         return out
 
 

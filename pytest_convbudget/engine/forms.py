@@ -58,8 +58,9 @@ def is_exported_module(module: nn.Module) -> bool:
 
 def runs_without_module_calls(module: nn.Module) -> bool:
     """TorchScript and exported programs run their graphs without calling their submodules:
-    hooks see nothing, and ops are named by the modules that own their weights."""
-    return isinstance(module, torch.jit.ScriptModule) or is_exported_module(module)
+    hooks see nothing, and ops are named by the modules that own their weights. An eager
+    model may hold a TorchScript part."""
+    return is_exported_module(module) or any(isinstance(part, torch.jit.ScriptModule) for part in module.modules())
 
 
 def call_paths(module: nn.Module, functions: Collection[Any]) -> dict[Any, list[str]]:

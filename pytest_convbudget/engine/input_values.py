@@ -52,10 +52,11 @@ class KnownValues:
         # (``arange(12, device=cpu)``): on meta, they make meta tensors (known, as any constant).
         self.baked_devices = baked_devices
 
-    def know(self, meta: torch.Tensor, value: torch.Tensor) -> None:
-        """``meta``'s value is ``value`` (a real tensor of the same shape)."""
+    def know(self, meta: torch.Tensor, value: torch.Tensor, copy: bool = False) -> None:
+        """``meta``'s value is ``value`` (a real tensor of the same shape); ``copy`` it when it is
+        the caller's (an input, a buffer): an in-place op of the forward writes into the twin."""
         if value.numel() <= MAX_ELEMENTS and value.device.type != "meta":
-            self._twins[id(meta)] = (weakref.ref(meta), value.detach().to(_CPU))
+            self._twins[id(meta)] = (weakref.ref(meta), value.detach().to(_CPU, copy=copy))
 
     def twin(self, tensor: torch.Tensor) -> torch.Tensor | None:
         found = self._twins.get(id(tensor))

@@ -108,6 +108,9 @@ class AtenRule:
     ops: tuple[str, ...]
     read: Callable[[tuple[Any, ...], Mapping[str, Any], Any, Callable[[Any], bool]], OpFacts | None]
     weighted: str | None = None
+    # The op is a counted module's own work when one is running (a quantized module's op:
+    # its hook counts it); never said of ops a module's forward may run beside its own.
+    own: bool = False
     # A fused op (a whole attention block in one kernel) read as the calls the eager model
     # makes, each (kind, facts, named by its own weight's module or, False, by the block's);
     # ``read`` is then unused.
@@ -449,28 +452,53 @@ def _aten_mv(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_p
     return _matmul_facts("mv" if len(_shape(args[0])) == 2 else "dot", args[0], args[1], result)
 
 
-def _packed(packed: Any) -> tuple[Any, Any]:
-    """A quantized op's packed weight and bias, unpacked (a copy: read for shapes only)."""
-    return packed.unpack()
+def _packed(args: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    """A quantized op's packed weight (its one non-tensor object argument), and its weight and
+    bias unpacked (copies: read for shapes only)."""
+    packed = next(arg for arg in args if hasattr(arg, "unpack") and not hasattr(arg, "shape"))
+    weight, bias = packed.unpack()
+    return packed, weight, bias
 
 
 def _quantized_linear_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
     """``quantized.linear``/``linear_dynamic``: counted like the float linear it stands for."""
-    weight, bias = _packed(args[1])
+    packed, weight, bias = _packed(args)
     data_shape, weight_shape = _shape(args[0]), _shape(weight)
     return OpFacts(
         type="linear", input_shape=data_shape, weight_shape=weight_shape, output_shape=_shape(result),
-        batch=_lead(data_shape, 2), bias=bias is not None, operands=(args[1],),
+        batch=_lead(data_shape, 2), bias=bias is not None, operands=(packed,),
         cost=linear_op_cost(weight_shape[-1], weight_shape[0], bias is not None, prod(data_shape[:-1])),
     )
 
 
 def _quantized_conv_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
-    """``quantized.conv2d`` and kin: counted like the float convolution it stands for."""
-    weight, bias = _packed(args[1])
-    transposed = bool(args[1].transpose()) if hasattr(args[1], "transpose") else False
+    """``quantized.conv2d`` and kin (``conv2d_add``: its accumulator comes second): counted like
+    the float convolution it stands for."""
+    packed, weight, bias = _packed(args)
+    transposed = bool(packed.transpose()) if hasattr(packed, "transpose") else False
     facts = _conv_op_facts(args[0], weight, bias, result, transposed=transposed)
-    return replace(facts, operands=(args[1],))
+    return replace(facts, operands=(packed,))
+
+
+def _mm_with_weight(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts | None:
+    """``aten.mm`` called by name (a decomposed exported program) with a weight: a linear layer
+    written out, as at the dispatcher."""
+    left, right = argument(args, kwargs, 0, "input"), argument(args, kwargs, 1, "mat2")
+    if not (is_parameter(right) or is_parameter(left)):
+        return None
+    return _matmul_facts("mm", left, right, result)
+
+
+def _recurrent_layer(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
+    """``mkldnn_rnn_layer``, nn.LSTM's CPU kernel for one layer and direction: over every step,
+    its input projection and its hidden projection, each with its bias, as the unfused
+    LSTM's linears count them (the gates' elementwise work is no kind's)."""
+    data, w_ih, w_hh, b_ih, b_hh = args[:5]
+    has_biases = bool(args[12]) if len(args) > 12 else True
+    shape = _shape(data)
+    steps = (*shape[:-1], _shape(w_ih)[0])
+    return (("linear", _fused_linear(shape, w_ih, b_ih if has_biases else None, steps), False),
+            ("linear", _fused_linear((*shape[:-1], _shape(w_hh)[-1]), w_hh, b_hh if has_biases else None, steps), False))
 
 
 def _fused_linear(data_shape: Shape, weight: Any, bias: Any, output_shape: Shape,
@@ -518,11 +546,27 @@ def _native_attention(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, Op
     module, as the eager module's ``F.linear`` calls are."""
     query, key, value, embed, heads = args[:5]
     qkv_weight, qkv_bias, proj_weight, proj_bias = args[5:9]
+    need_weights = bool(args[10]) if len(args) > 10 else True
     q_shape, k_shape = _shape(query), _shape(key)
     out_shape = (*q_shape[:-1], embed)
-    return (*_projections(query, key, value, qkv_weight, qkv_bias),
-            ("attention", _fused_attention(q_shape[0], heads, q_shape[-2], k_shape[-2], embed // heads), False),
+    attention = _fused_attention(q_shape[0], heads, q_shape[-2], k_shape[-2], embed // heads)
+    if need_weights:  # the eager module then runs two bmm's, kept apart to return the weights
+        mixing = _fused_matmuls(q_shape[0] * heads, q_shape[-2], k_shape[-2], embed // heads)
+    else:
+        mixing = (("attention", attention, False),)
+    return (*_projections(query, key, value, qkv_weight, qkv_bias), *mixing,
             ("linear", _fused_linear(out_shape, proj_weight, proj_bias, out_shape), False))
+
+
+def _fused_matmuls(batch: int, query_len: int, key_len: int, head_dim: int) -> tuple[tuple[str, OpFacts, bool], ...]:
+    """The two batched products of attention with its weights: scores, then the mix."""
+    def product(left: Shape, right: Shape) -> tuple[str, OpFacts, bool]:
+        dims = matmul_dims(left, right)
+        return ("matmul", OpFacts(type="bmm", input_shape=left, weight_shape=right,
+                                  output_shape=(batch, dims.m, dims.n), batch=batch, cost=matmul_cost(dims)), False)
+
+    return (product((batch, query_len, head_dim), (batch, head_dim, key_len)),
+            product((batch, query_len, key_len), (batch, key_len, head_dim)))
 
 
 def _native_encoder_layer(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
@@ -580,8 +624,12 @@ register(Kind(
         OpRule(("torch.nn.functional.linear", "torch.ops.aten.linear.default"), _linear_op),
         OpRule(("torch.addmm", "torch.Tensor.addmm", "torch.Tensor.addmm_", "torch.ops.aten.addmm.default"),
                _addmm_with_weight),
+        OpRule(("torch.ops.aten.mm.default",), _mm_with_weight),
     ),
-    aten=(AtenRule(_QUANTIZED_LINEAR_OPS, _quantized_linear_op),),
+    aten=(
+        AtenRule(_QUANTIZED_LINEAR_OPS, _quantized_linear_op, own=True),
+        AtenRule(("aten.mkldnn_rnn_layer",), _quantized_linear_op, split=_recurrent_layer),
+    ),
     own_ops="linear",
 ))
 register(Kind(
@@ -601,7 +649,7 @@ register(Kind(
         OpRule(("torch.einsum", "torch.functional.einsum", "torch.ops.aten.einsum.default"), _einsum_op),
     ),
     aten=(
-        AtenRule(("aten.mm", "aten.bmm"), _mm_op, weighted="linear"),
+        AtenRule(("aten.mm", "aten.bmm", "aten._int_mm", "aten._scaled_mm"), _mm_op, weighted="linear"),
         AtenRule(("aten.addmm", "aten.baddbmm"), _added_matmul_op, weighted="linear"),
         AtenRule(("aten.addbmm",), _addbmm_op, weighted="linear"),
         AtenRule(("aten.mv", "aten.dot", "aten.vdot", "aten.addmv"), _aten_mv, weighted="linear"),
@@ -630,6 +678,6 @@ register(Kind(
     ),
     aten=(
         AtenRule(("aten.convolution", "aten._convolution"), _generic_conv_op, weighted="conv"),
-        AtenRule(_QUANTIZED_CONV_OPS, _quantized_conv_op, weighted="conv"),
+        AtenRule(_QUANTIZED_CONV_OPS, _quantized_conv_op, weighted="conv", own=True),
     ),
 ))

@@ -90,6 +90,14 @@ def profile(
         if refusal is None:
             raise
         raise ProfileUsageError(refusal) from None
+    except NotImplementedError as error:  # torch.cond, torch.while_loop: ops that run graphs of their own
+        found = re.search(r"HigherOrderOperator (\w+)", str(error))
+        if found is None:
+            raise
+        raise ProfileUsageError(
+            f"the model calls torch.{found.group(1)}, a higher-order op whose inner ops a profile cannot see "
+            "yet; profile the branch or body it runs as a module of its own"
+        ) from None
     leaves = tensor_leaves((inputs, kwargs))
     memory = run.memory
     info = RunInfo(
@@ -175,7 +183,7 @@ class _Recorder:
         known = KnownValues(baked_devices=is_exported_module(self.model))
         for original, moved in zip(tensor_leaves((inputs, kwargs)), tensor_leaves((args, meta_kwargs))):
             if not (original.dtype.is_floating_point or original.dtype.is_complex):  # ids, masks, positions
-                known.know(moved, original)
+                known.know(moved, original, copy=True)
         self._run(partial(self.model, *args, **meta_kwargs), ModelGuard(self.model), meta, None, SHORTCUTS, known)
         self.input_value_bytes = known.computed_bytes
         return "meta"
@@ -216,7 +224,7 @@ class _Recorder:
                 watch.parameters = guard.swap_in_meta()
                 for stand_in, original in guard.buffer_stand_ins if known is not None else ():
                     if not (original.dtype.is_floating_point or original.dtype.is_complex):
-                        known.know(stand_in, original)  # a real buffer of positions, ids or flags is known
+                        known.know(stand_in, original, copy=True)  # a real buffer of positions, ids or flags is known
             else:
                 guard.swap_in_copies(device)
             self._hook(watch, handles)

@@ -220,9 +220,11 @@ class OpWatch(TorchFunctionMode):
             if consumed is None:
                 consumed = self._consumed(facts.operands)
             innermost = self.names[-1] if self.names else ROOT_NAME
-            if innermost == ROOT_NAME and owner is None and consumed:
+            if owner is None and consumed:
                 owner = self.owner(consumed)[0]
-            where = owner if owner and innermost == ROOT_NAME else innermost
+            # a module the hooks could not see (TorchScript) is named when it lies below the innermost hooked one
+            deeper = owner is not None and (innermost == ROOT_NAME or owner.startswith(innermost + "."))
+            where = owner if deeper else innermost
             # the record keeps shapes, never the tensors: holding them would keep the forward's
             # activations alive to its end (and in the memory figures)
             self.records.append(RawOp(kind, where, name, replace(facts, operands=()), consumed, tensor_bytes(result)))
