@@ -245,6 +245,15 @@ def load_after(site: Path) -> Any:
     return module
 
 
+def both_packages(before_ref: str, prefix: str) -> tuple[Any, Any]:
+    """The package of ``before_ref`` (renamed) and the working tree's, both imported in this
+    process: what a script that times one against the other needs first."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    rename_package(place(before_ref, scratch / "before-src"), scratch / "before" / BEFORE_NAME, BEFORE_NAME)
+    place("worktree", scratch / "after")
+    return load_before(scratch / "before"), load_after(scratch / "after")
+
+
 def loaded_from(prefix: str, root: Path) -> list[str]:
     """Modules called ``prefix*`` that were NOT loaded from under ``root``."""
     stray = []

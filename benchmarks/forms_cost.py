@@ -24,7 +24,6 @@ import argparse
 import copy
 import json
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -35,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
-from before_after import BEFORE_NAME, load_after, load_before, place, rename_package  # noqa: E402
+from before_after import both_packages  # noqa: E402
 from timing import Plan, alternate  # noqa: E402
 from zoo_models import import_torchvision  # noqa: E402
 
@@ -70,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if torchvision is None:
         print("torchvision is not installed: nothing to measure")
         return 1
-    scratch = Path(tempfile.mkdtemp(prefix="forms-cost-"))
-    rename_package(place(options.before, scratch / "before-src"), scratch / "before" / BEFORE_NAME, BEFORE_NAME)
-    place("worktree", scratch / "after")
-    before = load_before(scratch / "before")
-    after = load_after(scratch / "after")
+    before, after = both_packages(options.before, "forms-cost-")
     plan = Plan(min_pairs=options.pairs, max_pairs=options.pairs, budget_s=120)
     rows: list[dict[str, Any]] = []
     print(f"after (working tree) against before ({options.before}), medians of {options.pairs} interleaved pairs")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -38,7 +37,7 @@ from torch.nn import functional as F
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
-from before_after import BEFORE_NAME, load_after, load_before, place, rename_package  # noqa: E402
+from before_after import both_packages  # noqa: E402
 from timing import Plan, alternate  # noqa: E402
 from zoo_models import import_torchvision  # noqa: E402
 
@@ -121,11 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--json", default=None)
     options = parser.parse_args(argv)
-    scratch = Path(tempfile.mkdtemp(prefix="memory-cost-"))
-    rename_package(place(options.before, scratch / "before-src"), scratch / "before" / BEFORE_NAME, BEFORE_NAME)
-    place("worktree", scratch / "after")
-    before = load_before(scratch / "before")
-    after = load_after(scratch / "after")
+    before, after = both_packages(options.before, "memory-cost-")
     plan = Plan(min_pairs=options.pairs, max_pairs=options.pairs, budget_s=120)
     rows: list[dict[str, Any]] = []
     print(f"memory figures: after (working tree) / before ({options.before}), meta profiles, medians of {options.pairs} pairs")
