@@ -30,7 +30,6 @@ from .kinds import KINDS, AtenRule, Kind
 from .watch import OpWatch
 
 
-
 class AtenWatch:
     """The dispatch view's listener for ops of registered kinds (see the module docstring).
 
