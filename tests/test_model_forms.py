@@ -523,3 +523,43 @@ def test_a_higher_order_op_is_refused_in_one_line() -> None:
         profile(Branching(), torch.randn(2, 8), count="all")
     assert str(raised.value) == ("the model calls torch.cond, a higher-order op whose inner ops a profile cannot "
                                  "see yet; profile the branch or body it runs as a module of its own")
+
+
+# -- a library's custom op built on registered ops ----------------------------------------
+
+
+@torch.library.custom_op("convbudget_forms_test::project", mutates_args=())
+def _project(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return torch.mm(x, weight.t())
+
+
+@_project.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return x.new_empty(x.shape[0], weight.shape[0])
+
+
+class CustomOp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(16, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _project(x, self.weight)
+
+
+def test_a_custom_op_is_counted_by_what_its_kernel_runs() -> None:
+    """A library's op (``torch.library.custom_op``) runs its kernel with the profile's view on, so
+    the matmul it runs is counted; on meta its fake kernel would hide that, so ``auto`` counts it
+    on the CPU and says why, and ``device="meta"`` is refused in one line."""
+    model, x = CustomOp(), torch.randn(4, 8)
+    for device in ("cpu", "auto"):
+        cost = profile(model, x, count="all", device=device)
+        assert cost.device == "cpu"
+        assert [(layer.type, layer.total_macs) for layer in cost.layers] == [("mm", 4 * 8 * 16)]
+    assert cost.fallback_reason == ("could not run on meta (convbudget_forms_test::project is a custom op: what it "
+                                    "runs is seen only on a real forward)")
+    assert profile(model, x, device="cpu").uncounted_work() == {"matmul": 4 * 16 * (2 * 8 - 1)}
+    with pytest.raises(ProfileError) as raised:
+        profile(model, x, device="meta")
+    assert str(raised.value) == ("convbudget_forms_test::project is a custom op: what it runs is seen only on a real "
+                                 "forward; profile on device='cpu' (or 'auto')")

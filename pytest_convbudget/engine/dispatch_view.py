@@ -32,6 +32,33 @@ class CountingError(ProfileError):
     not expect): the profile's own failure, said in one line, never the model's."""
 
 
+class CustomOpOnMeta(ProfileError):
+    """A library's custom op ran in a meta forward: its fake kernel gives its outputs' shapes,
+    but what it computes (matmuls, convs of its own) is seen only on a real forward."""
+
+    def __init__(self, op: Any) -> None:
+        super().__init__(f"{op._name} is a custom op: what it runs is seen only on a real forward")
+
+
+def is_custom_op(op: Any) -> bool:
+    """An op a library defined with ``torch.library`` and a Python fake kernel (torch's own ops
+    have meta kernels in C++): its kernel's own ops are the work to count."""
+    try:
+        from torch._library.simple_registry import singleton
+
+        return singleton.find(op._name).fake_impl.kernel is not None
+    except Exception:  # noqa: BLE001 - an op of an unfamiliar kind (a higher-order op): not a custom op
+        return False
+
+
+def _backend_keys(args: tuple[Any, ...]) -> Any:
+    """The dispatch key of the device of the op's first tensor (its kernel, below this view), or None."""
+    for arg in args:
+        if isinstance(arg, torch.Tensor):
+            return torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, torch._C._dispatch_key_for_device(arg.device.type)))
+    return None
+
+
 class DispatchListener(Protocol):
     """Told of every aten op of the forward, after it ran."""
 
@@ -42,10 +69,13 @@ class DispatchView(TorchDispatchMode):
     """Runs each aten op (through ``runner`` when one is given: the input values a meta
     profile knows, :mod:`.input_values`) and tells its listeners what it returned."""
 
-    def __init__(self, listeners: Sequence[DispatchListener], runner: Callable[..., Any] | None = None) -> None:
+    def __init__(self, listeners: Sequence[DispatchListener], runner: Callable[..., Any] | None = None,
+                 on_meta: bool = False) -> None:
         super().__init__()
         self.listeners = tuple(listeners)
         self.runner = runner
+        self.on_meta = on_meta
+        self._custom: dict[Any, bool] = {}  # op -> whether it is a library's custom op
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -69,11 +99,23 @@ class DispatchView(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         __tracebackhide__ = True
         kwargs = kwargs or {}
+        custom = self._custom.get(func)
+        if custom is None:
+            custom = self._custom[func] = is_custom_op(func)
+        if custom and self.on_meta:  # its fake kernel makes its outputs; what it runs is never seen
+            raise CustomOpOnMeta(func)
         try:
             # The op runs with torch functions undispatched: calling an aten op from Python would
             # show it to the function mode again (costing a call, and counting it twice).
             with torch._C.DisableTorchFunction():
-                out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
+                keys = _backend_keys(args) if custom else None
+                if keys is not None:  # a library's op: its kernel runs with this view on, so its ops come past it
+                    with self:
+                        out = func.redispatch(keys, *args, **kwargs)
+                else:
+                    out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
+        except CustomOpOnMeta:
+            raise
         except Exception as error:
             # The op's own error (a model's size mismatch) is the model's: raised from here,
             # its traceback ends at the model's line, as without the view, not in torch's

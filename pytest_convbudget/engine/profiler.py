@@ -23,7 +23,7 @@ from ..words.errors import CountError, ProfileError
 from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, is_known_device
 from .assemble import RunInfo, assemble
 from .aten_watch import AtenWatch, owners
-from .dispatch_view import DispatchView, module_running
+from .dispatch_view import CustomOpOnMeta, DispatchView, module_running
 from .forms import call_paths, exported_input_refusal, is_exported_module, runnable_module, runs_without_module_calls
 from .guard import ModelGuard
 from .input_values import KnownValues, UnknownValue
@@ -130,6 +130,8 @@ def _count(run: _Recorder, model: nn.Module, requested: str, inputs: tuple[Any, 
             used = run.on_meta(inputs, kwargs)
         except UnknownValue as error:  # a step needs a value computed from weights
             fallback_reason = f"could not run on meta ({_module_name(model, error.module)}: {error.what})"
+        except CustomOpOnMeta as error:  # a library's op: its work is counted on a real forward
+            fallback_reason = f"could not run on meta ({error})"
         except Exception as error:  # the model cannot run on meta: count on real tensors
             fallback_reason = f"could not run on meta ({_one_line(error)})"
         if fallback_reason is not None and _model_device(model).type == "meta":
@@ -144,6 +146,8 @@ def _count(run: _Recorder, model: nn.Module, requested: str, inputs: tuple[Any, 
             used = run.on_meta(inputs, kwargs)
         except UnknownValue as error:
             problem = f"{_module_name(model, error.module)}: {error.what}: it cannot be known on meta"
+        except CustomOpOnMeta as error:
+            problem = str(error)
         except NotImplementedError as error:  # an op with no meta kernel (quantized ops have none)
             op = _op_without_meta_kernel(error)
             if op is None:
@@ -214,7 +218,7 @@ class _Recorder:
         if runs_without_module_calls(self.model):  # its ops are named by their weights' modules
             watch.owners = lambda: owners(guard.parameter_paths(), guard.modules)
             watch.call_paths = call_paths(self.model, watch.rules)
-        view = DispatchView([ledger, AtenWatch(watch)], None if known is None else known.run)
+        view = DispatchView([ledger, AtenWatch(watch)], None if known is None else known.run, on_meta=parameters is None)
         handles = []
         collecting = gc.isenabled()
         gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
