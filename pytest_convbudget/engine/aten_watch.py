@@ -46,7 +46,7 @@ class AtenWatch:
     def op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         if self._biased is not None:  # the op after a weighted product: its bias add, or a view on the way
             self._fold_bias(func, args, out)
-        found = self.rules.get(func)
+        found = self.rules.get(id(func))  # by id: an op's own hash is a Python call, on every op
         if found is None or self.watch.covering:
             return
         kind, rule = found
@@ -122,15 +122,15 @@ _VIEWS = frozenset((torch.ops.aten.view.default, torch.ops.aten._unsafe_view.def
                     torch.ops.aten._reshape_alias.default))
 
 
-def aten_table() -> Mapping[Any, tuple[Kind, AtenRule]]:
-    """Every overload of every registered op, with its kind and rule; built once per state
-    of the registry, as the function mode's table is."""
+def aten_table() -> Mapping[int, tuple[Kind, AtenRule]]:
+    """Every overload of every registered op, by its id (ops live as long as torch), with its
+    kind and rule; built once per state of the registry, as the function mode's table is."""
     return _aten_table(tuple(KINDS.values()))
 
 
 @lru_cache(maxsize=8)
-def _aten_table(kinds: tuple[Kind, ...]) -> Mapping[Any, tuple[Kind, AtenRule]]:
-    table: dict[Any, tuple[Kind, AtenRule]] = {}
+def _aten_table(kinds: tuple[Kind, ...]) -> Mapping[int, tuple[Kind, AtenRule]]:
+    table: dict[int, tuple[Kind, AtenRule]] = {}
     for kind in kinds:
         for rule in kind.aten:
             for path in rule.ops:
@@ -139,7 +139,7 @@ def _aten_table(kinds: tuple[Kind, ...]) -> Mapping[Any, tuple[Kind, AtenRule]]:
                 if packet is None:  # an op this build of torch lacks (a backend's attention)
                     continue
                 for overload in packet.overloads():
-                    table[getattr(packet, overload)] = (kind, rule)
+                    table[id(getattr(packet, overload))] = (kind, rule)
     return table
 
 

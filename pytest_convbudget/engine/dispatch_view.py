@@ -24,6 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..words.errors import ProfileError
 
+_CUSTOM: dict[int, bool] = {}  # id of an op -> whether a library defined it (ops live as long as torch)
 _ACTIVE: list[DispatchView] = []  # the view of the forward under way (a profile inside a profile nests)
 
 
@@ -75,7 +76,6 @@ class DispatchView(TorchDispatchMode):
         self.listeners = tuple(listeners)
         self.runner = runner
         self.on_meta = on_meta
-        self._custom: dict[Any, bool] = {}  # op -> whether it is a library's custom op
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -99,9 +99,9 @@ class DispatchView(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         __tracebackhide__ = True
         kwargs = kwargs or {}
-        custom = self._custom.get(func)
+        custom = _CUSTOM.get(id(func))  # by id: an op's own hash is a Python call, on every op
         if custom is None:
-            custom = self._custom[func] = is_custom_op(func)
+            custom = _CUSTOM[id(func)] = is_custom_op(func)
         if custom and self.on_meta:  # its fake kernel makes its outputs; what it runs is never seen
             raise CustomOpOnMeta(func)
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Collection, Iterable
 
 import torch
 from torch import nn
@@ -56,11 +56,11 @@ def is_exported_module(module: nn.Module) -> bool:
     return any(cls.__name__ == "_StatefulGraphModule" for cls in type(module).__mro__)
 
 
-def runs_without_module_calls(module: nn.Module) -> bool:
+def runs_without_module_calls(module: nn.Module, parts: Iterable[nn.Module]) -> bool:
     """TorchScript and exported programs run their graphs without calling their submodules:
     hooks see nothing, and ops are named by the modules that own their weights. An eager
-    model may hold a TorchScript part."""
-    return is_exported_module(module) or any(isinstance(part, torch.jit.ScriptModule) for part in module.modules())
+    model may hold a TorchScript part (``parts``: every module of the model, once)."""
+    return is_exported_module(module) or any(isinstance(part, torch.jit.ScriptModule) for part in parts)
 
 
 def call_paths(module: nn.Module, functions: Collection[Any]) -> dict[Any, list[str]]:

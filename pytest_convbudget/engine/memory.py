@@ -45,12 +45,11 @@ class MemoryLedger:
         self.timeline: list[int] = []
         self._sizes: dict[int, int] = {}  # storage identity -> bytes, while it lives
         self._watchers: dict[int, weakref.ref] = {}
-        self._creates: dict[Any, tuple[bool, ...]] = {}  # aten op -> which of its outputs can be new storages
 
     def op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        creates = self._creates.get(func)
+        creates = _CREATES.get(id(func))  # by id: an op's own hash is a Python call, on every op
         if creates is None:
-            creates = self._creates[func] = _new_outputs(func)
+            creates = _CREATES[id(func)] = _new_outputs(func)
         if isinstance(out, torch.Tensor):
             if creates[0]:
                 self._add(out)
@@ -93,6 +92,9 @@ def storage_size(tensor: torch.Tensor) -> tuple[int, int]:
         return storage._cdata, storage.nbytes()
     except (RuntimeError, NotImplementedError, TypeError):
         return id(tensor), tensor.numel() * tensor.element_size()
+
+
+_CREATES: dict[int, tuple[bool, ...]] = {}  # ops live as long as torch: their ids are never reused
 
 
 def _new_outputs(func: Any) -> tuple[bool, ...]:

@@ -215,7 +215,7 @@ class _Recorder:
         # the module at a new peak: the hooks' innermost name when every module is hooked, else
         # read from the Python stack (a profile that counts modules alone hooks no other module)
         ledger = MemoryLedger(partial(_innermost, watch) if self.attribute else module_running)
-        if runs_without_module_calls(self.model):  # its ops are named by their weights' modules
+        if runs_without_module_calls(self.model, (module for _, module in guard.modules)):  # named by their weights' modules
             watch.owners = lambda: owners(guard.parameter_paths(), guard.modules)
             watch.call_paths = call_paths(self.model, watch.rules)
         view = DispatchView([ledger, AtenWatch(watch)], None if known is None else known.run, on_meta=parameters is None)
