@@ -60,7 +60,7 @@ class AtenWatch:
             return
         if rule.own and self.watch.own_op(kind.name, rule.weighted):
             return
-        facts = rule.read(args, kwargs, out, self._is_parameter)
+        facts = rule.read(args, kwargs, out, self._is_parameter) if rule.read is not None else None
         if facts is None:
             return
         consumed = self._consumed(facts.operands)

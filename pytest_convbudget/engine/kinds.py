@@ -106,14 +106,14 @@ class AtenRule:
     """
 
     ops: tuple[str, ...]
-    read: Callable[[tuple[Any, ...], Mapping[str, Any], Any, Callable[[Any], bool]], OpFacts | None]
+    read: Callable[[tuple[Any, ...], Mapping[str, Any], Any, Callable[[Any], bool]], OpFacts | None] | None = None
     weighted: str | None = None
     # The op is a counted module's own work when one is running (a quantized module's op:
     # its hook counts it); never said of ops a module's forward may run beside its own.
     own: bool = False
-    # A fused op (a whole attention block in one kernel) read as the calls the eager model
-    # makes, each (kind, facts, named by its own weight's module or, False, by the block's);
-    # ``read`` is then unused.
+    # Instead of ``read``: a fused op (a whole attention block in one kernel) read as the calls
+    # the eager model makes, each (kind, facts, named by its own weight's module or, False,
+    # by the block's).
     split: Callable[[tuple[Any, ...], Any], tuple[tuple[str, OpFacts, bool], ...]] | None = None
 
 
@@ -628,7 +628,7 @@ register(Kind(
     ),
     aten=(
         AtenRule(_QUANTIZED_LINEAR_OPS, _quantized_linear_op, own=True),
-        AtenRule(("aten.mkldnn_rnn_layer",), _quantized_linear_op, split=_recurrent_layer),
+        AtenRule(("aten.mkldnn_rnn_layer",), split=_recurrent_layer),
     ),
     own_ops="linear",
 ))
@@ -663,8 +663,8 @@ register(Kind(
                 _attention_op),),
     aten=(
         AtenRule(_ATTENTION_OPS, _aten_attention),
-        AtenRule(("aten._native_multi_head_attention",), _aten_attention, split=_native_attention),
-        AtenRule(("aten._transformer_encoder_layer_fwd",), _aten_attention, split=_native_encoder_layer),
+        AtenRule(("aten._native_multi_head_attention",), split=_native_attention),
+        AtenRule(("aten._transformer_encoder_layer_fwd",), split=_native_encoder_layer),
     ),
 ))
 register(Kind(
