@@ -10,9 +10,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-MODEL_FILE_SUFFIXES = (".pt", ".pth", ".pt2")
-
 from ..words.errors import SpecError
+
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".pt2")  # saved programs: TorchScript, or torch.export's .pt2
 
 
 def load_object(spec: str) -> Any:
@@ -61,6 +61,7 @@ def _import(location: str) -> ModuleType:
 
 
 def is_model_file(spec: str) -> bool:
+    """Whether the spec names a saved program rather than ``FILE.py:NAME`` or ``MODULE:NAME``."""
     return spec.endswith(MODEL_FILE_SUFFIXES) and ":" not in Path(spec).name
 
 
