@@ -2,8 +2,9 @@
 profiled from the command line, as a user runs it, in a fresh interpreter.
 
 A ``.pt2`` brings the inputs it was exported with; ``--input`` replaces them. A ``.pt``
-needs ``--input``. What is no saved program (a pickled model, a missing file) and inputs an
-exported program refuses are one line each, with exit status 2.
+needs ``--input``, and ``--trust-code``: loading it runs its code. What is no saved program
+(a pickled model, a missing file), a ``.pt`` without trust and inputs an exported program
+refuses are one line each, with exit status 2.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def test_a_pt2_file_profiles_on_the_inputs_it_was_exported_with(saved: Path) -> 
 
 
 def test_a_pt_file_profiles_on_the_given_inputs_with_its_layer_names(saved: Path) -> None:
-    done = run(saved, "cnn.pt", "--input", "2x3x16x16")
+    done = run(saved, "cnn.pt", "--input", "2x3x16x16", "--trust-code")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "RecursiveScriptModule on 2x3x16x16 (meta; params, FLOPs and MACs per sample)"
@@ -82,7 +83,7 @@ def test_a_pt_file_profiles_on_the_given_inputs_with_its_layer_names(saved: Path
 
 def test_a_scripted_language_model_takes_token_ids_and_a_mask(saved: Path) -> None:
     done = run(saved, "tagger.pt", "--input", "1x12:int64", "--kwarg", "attention_mask=1x12:int64=1",
-               "--count", "linear", "--json")
+               "--count", "linear", "--json", "--trust-code")
     assert done.returncode == 0, done.stderr
     cost = json.loads(done.stdout)
     assert cost["device"] == "meta"
@@ -91,9 +92,15 @@ def test_a_scripted_language_model_takes_token_ids_and_a_mask(saved: Path) -> No
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["cnn.pt"], "cnn.pt: give its inputs with --input SHAPE[:DTYPE] (repeat for several)"),
+    (["cnn.pt", "--trust-code"], "cnn.pt: give its inputs with --input SHAPE[:DTYPE] (repeat for several)"),
+    (["cnn.pt", "--input", "2x3x16x16"],
+     "cnn.pt is a TorchScript program: loading and profiling it runs the code it holds (its __setstate__ and "
+     "forward); pass --trust-code if you trust its origin, or profile a .pt2 (torch.export.save), which is read "
+     "as data"),
     (["missing.pt2"], "model file not found: missing.pt2"),
-    (["pickled.pt", "--input", "1x3x16x16"],
+    (["cnn.pt2", "--max-file-size", "1KiB"],
+     "cnn.pt2: larger than the 1 KiB limit for model files; raise it with --max-file-size"),
+    (["pickled.pt", "--input", "1x3x16x16", "--trust-code"],
      "pickled.pt is not a TorchScript file (torch.jit.save): a pickled model or a state dict holds no forward "
      "without its code; pass path/to/models.py:factory instead"),
     (["cnn.pt2", "--input", "1x3x16x16"],

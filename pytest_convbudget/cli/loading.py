@@ -1,5 +1,8 @@
 """Find the model a spec names: ``path/to/file.py:name``, ``package.module:name``, or a saved
-file: ``model.pt`` (TorchScript, ``torch.jit.save``) or ``model.pt2`` (``torch.export.save``)."""
+file: ``model.pt`` (TorchScript, ``torch.jit.save``) or ``model.pt2`` (``torch.export.save``).
+
+A Python spec is imported, so its code runs; a TorchScript file runs its code too when
+loaded. A ``.pt2`` is read as data by the engine's archive reader."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from types import ModuleType
 from typing import Any
 
 from ..words.errors import SpecError
+from ..words.vocabulary import DEFAULT_MAX_FILE_SIZE
 
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".pt2")  # saved programs: TorchScript, or torch.export's .pt2
+TRUSTED_SUFFIXES = (".pt", ".pth")  # TorchScript: loading runs its code, so profile asks --trust-code
 
 
 def load_object(spec: str) -> Any:
@@ -65,11 +70,14 @@ def is_model_file(spec: str) -> bool:
     return spec.endswith(MODEL_FILE_SUFFIXES) and ":" not in Path(spec).name
 
 
-def load_model_file(spec: str) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
-    """The model saved in ``spec`` and, for an exported program, the inputs it was exported with."""
+def load_model_file(
+    spec: str, read_weights: bool = True, max_bytes: int = DEFAULT_MAX_FILE_SIZE, raise_with: str = "--max-file-size",
+) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
+    """The model saved in ``spec`` and, for an exported program, the inputs it was exported with
+    (``read_weights=False``: a .pt2's weights are made on meta, unread)."""
     path = Path(spec)
     if not path.is_file():
         raise SpecError(f"model file not found: {spec}")
     from ..engine.forms import load_saved_program  # the engine: torch loads it
 
-    return load_saved_program(path)
+    return load_saved_program(path, read_weights, max_bytes, raise_with)

@@ -1,20 +1,30 @@
 """``python -m pytest_convbudget profile SPEC --input SHAPE``: one model's per-layer table, now.
 
 SPEC is a factory (``models.py:resnet``) or a saved program: ``model.pt`` (TorchScript) or
-``model.pt2`` (``torch.export``; its example inputs are used unless ``--input`` is given)."""
+``model.pt2`` (``torch.export``; its example inputs are used unless ``--input`` is given).
+
+A ``.pt2`` is data: it is read by the engine's own archive reader, and nothing it carries
+runs. A TorchScript file and a factory are code: a ``.pt`` is refused unless
+``--trust-code`` says its origin is trusted. ``--timeout`` runs the profile in a child
+process and ends it, whatever it is stuck in (a Python loop, a TorchScript loop in C++)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine.kinds import KINDS, parse_count
 from ..render.outputs import HTML_REPORT
-from ..words.errors import CliError, CountError, ProfileError
+from ..words.errors import CliError, ConfigError, CountError, ProfileError
+from ..words.quantity import parse_byte_size
 from ..engine.input_spec import INPUT_DTYPES, InputSpec
-from .loading import is_model_file, load_model_file, load_object
+from .loading import TRUSTED_SUFFIXES, is_model_file, load_model_file, load_object
 
 if TYPE_CHECKING:
     from ..engine.results import ConvCost
@@ -70,10 +80,38 @@ def add_profile_command(commands: Any) -> None:
     prof.add_argument("--json", action="store_true", help="print the result as JSON (exact integers)")
     prof.add_argument("--html", type=Path, default=None, metavar="PATH",
                       help="also write the profile as one self-contained HTML page to PATH")
+    prof.add_argument("--trust-code", action="store_true",
+                      help="profile a TorchScript file (.pt, .pth): loading and running it runs the code it holds, "
+                           "so pass this only for files whose origin you trust (a .pt2 is read as data: no flag)")
+    prof.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                      help="end the profile (loading and the forward) after SECONDS with one line and exit 2; "
+                           "it then runs in a child process (0: no limit, the default)")
+    prof.add_argument("--max-file-size", type=_byte_size, default=None, metavar="SIZE",
+                      help="refuse model files (.pt2, .pt) bigger than SIZE, on disk or unpacked, unread "
+                           "(default: max_file_size in [tool.convbudget], else 64MiB)")
     prof.set_defaults(run=run_profile)
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 10**7:
+        raise argparse.ArgumentTypeError(f"bad --timeout {text!r}: expected seconds, such as 60 (0: no limit)")
+    return seconds
+
+
+def _byte_size(text: str) -> int:
+    try:
+        return parse_byte_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def run_profile(args: argparse.Namespace) -> int:
+    if args.timeout:
+        return run_in_child(args)
     specs = [parse_input(text) for text in args.input]
     keyword_specs = dict(parse_kwarg(text) for text in args.kwarg)
     if args.vocab is not None and args.vocab <= 0:
@@ -84,38 +122,74 @@ def run_profile(args: argparse.Namespace) -> int:
             count = parse_count(args.count)
         except CountError as error:
             raise CliError(f"--count: {error}") from None
-    model, examples = _load_model(args.spec)
-    if not specs and examples is None:
-        raise CliError(f"{args.spec}: give its inputs with --input SHAPE[:DTYPE] (repeat for several)")
-    from ..engine.forms import runnable_module
-    from ..engine.inputs import random_inputs
-
-    model = runnable_module(model)  # an exported program's module: its embeddings give the vocabulary
-    if specs:
-        inputs = random_inputs(specs, args.device, model, args.vocab)
-        keywords = dict(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
-    else:  # the example inputs an exported program was saved with
-        inputs, keywords = list(examples[0]), examples[1]
-        keywords.update(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
-    from ..engine.profiler import profile
-
+    read_weights = args.device not in ("auto", "meta")  # a .pt2's weights stay unread on meta
+    model, examples = _load_model(args, read_weights)
     try:
-        cost = profile(model, *inputs, kwargs=keywords, device=args.device, batch_size=args.batch_size,
-                       count=count)
+        cost = _profile(args, model, examples, specs, keyword_specs, count)
     except ProfileError as error:
-        raise CliError(str(error)) from error
-    except Exception as error:
-        raise CliError(f"the forward of {args.spec} raised {type(error).__name__}: {error}") from error
+        if read_weights or args.device != "auto" or not _is_pt2(args.spec):
+            raise CliError(str(error)) from error
+        # auto left meta: the forward runs on the .pt2's real weights, read now
+        model, examples = _load_model(args, True)
+        try:
+            cost = _profile(args, model, examples, specs, keyword_specs, count)
+        except ProfileError as second:
+            raise CliError(str(second)) from second
     if args.html is not None:  # before printing: a bad path is the one line a mistake gets
         write_profile_page(args.html, args.spec, cost)
     print(json.dumps(cost.to_dict(), indent=2, sort_keys=True) if args.json else cost.table())
     return 0
 
 
-def _load_model(spec: str) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
+def _profile(args: argparse.Namespace, model: Any, examples: Any, specs: list[InputSpec],
+             keyword_specs: dict[str, InputSpec], count: Any) -> ConvCost:
+    if not specs and examples is None:
+        raise CliError(f"{args.spec}: give its inputs with --input SHAPE[:DTYPE] (repeat for several)")
+    from ..engine.forms import runnable_module
+    from ..engine.inputs import random_inputs
+
+    try:
+        model = runnable_module(model)  # an exported program's module: its embeddings give the vocabulary
+    except ProfileError:
+        raise
+    except Exception as error:  # torch rebuilds an exported program's module from its graph here
+        raise CliError(f"{args.spec}: torch cannot build a module from this program "
+                       f"({type(error).__name__}: {_first_line(error)})") from None
+    if specs:
+        inputs = random_inputs(specs, args.device, model, args.vocab)
+        keywords = dict(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
+    else:  # the example inputs an exported program was saved with
+        inputs, keywords = list(examples[0]), dict(examples[1])
+        keywords.update(zip(keyword_specs, random_inputs(list(keyword_specs.values()), args.device, model, args.vocab)))
+    from ..engine.profiler import profile
+
+    try:
+        return profile(model, *inputs, kwargs=keywords, device=args.device, batch_size=args.batch_size, count=count)
+    except ProfileError:
+        raise
+    except Exception as error:
+        raise CliError(f"the forward of {args.spec} raised {type(error).__name__}: {error}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else "no message"
+
+
+def _is_pt2(spec: str) -> bool:
+    return is_model_file(spec) and spec.endswith(".pt2")
+
+
+def _load_model(args: argparse.Namespace, read_weights: bool) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
     """The model a spec names, and the inputs it came with (an exported program's)."""
+    spec = args.spec
     if is_model_file(spec):
-        return load_model_file(spec)
+        if spec.endswith(TRUSTED_SUFFIXES) and not args.trust_code:
+            raise CliError(f"{spec} is a TorchScript program: loading and profiling it runs the code it holds "
+                           "(its __setstate__ and forward); pass --trust-code if you trust its origin, or profile a "
+                           ".pt2 (torch.export.save), which is read as data")
+        limit, hint = _file_size_limit(args)
+        return load_model_file(spec, read_weights, limit, hint)
     factory = load_object(spec)
     from ..engine.forms import is_model
 
@@ -130,6 +204,51 @@ def _load_model(spec: str) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] 
     if not is_model(model):
         raise CliError(f"factory {spec} returned {type(model).__name__}, not a torch.nn.Module")
     return model, None
+
+
+def _file_size_limit(args: argparse.Namespace) -> tuple[int, str]:
+    """--max-file-size, else max_file_size of the [tool.convbudget] the plugin would read from here."""
+    if args.max_file_size is not None:
+        return args.max_file_size, "--max-file-size"
+    from ..budgets.pyproject import find_pyproject_from, load_settings
+
+    try:
+        return load_settings(find_pyproject_from(Path.cwd())).max_file_size, \
+            "--max-file-size or max_file_size in [tool.convbudget]"
+    except ConfigError as error:
+        raise CliError(str(error)) from None
+
+
+def run_in_child(args: argparse.Namespace) -> int:
+    """The same profile in a child process, ended after ``--timeout`` seconds: a forward stuck in
+    C++ (a TorchScript loop) never returns to Python, where a signal handler would run."""
+    command = [sys.executable, "-m", "pytest_convbudget", *args.argv, "--timeout", "0"]
+    posix = os.name == "posix"
+    child = subprocess.Popen(command, start_new_session=posix)  # its own group: its children end with it
+    try:
+        code = child.wait(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        _end(child, posix)
+        raise CliError(f"{args.spec}: the profile did not finish within {args.timeout:g} s (loading and running "
+                       "its forward): ended; raise --timeout if it is only slow") from None
+    except BaseException:  # Ctrl-C: the child goes with the parent
+        _end(child, posix)
+        raise
+    if code < 0:
+        raise CliError(f"{args.spec}: the profile's process was ended by signal {-code} "
+                       f"({signal.Signals(-code).name if -code in signal.valid_signals() else 'unknown'})")
+    return code
+
+
+def _end(child: subprocess.Popen[bytes], posix: bool) -> None:
+    if posix:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    else:
+        child.kill()
+    child.wait()
 
 
 def write_profile_page(path: Path, spec: str, cost: ConvCost) -> None:

@@ -15,7 +15,6 @@ in one line that says what to pass instead.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Collection, Iterable
 
@@ -23,7 +22,8 @@ import torch
 from torch import nn
 
 from ..words.errors import ProfileError, SpecError
-from ..words.vocabulary import ROOT_NAME
+from ..words.quantity import format_bytes
+from ..words.vocabulary import DEFAULT_MAX_FILE_SIZE, ROOT_NAME
 
 
 class NotAModelError(ProfileError, TypeError):
@@ -103,24 +103,26 @@ def _not_a_model(value: Any) -> str:
     return f"profile() needs a torch.nn.Module or an ExportedProgram, got {kind}"
 
 
-def load_saved_program(path: Path) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
+def load_saved_program(
+    path: Path, read_weights: bool = True, max_bytes: int = DEFAULT_MAX_FILE_SIZE, raise_with: str = "--max-file-size",
+) -> tuple[Any, tuple[tuple[Any, ...], dict[str, Any]] | None]:
     """The program saved at ``path`` (``.pt2``: ``torch.export.save``; else ``torch.jit.save``)
     and, for an exported program, the inputs it was exported with.
 
-    Only what torch saves as a program is read: a pickled model (``torch.save(model)``) would
-    run arbitrary code to load, and holds no forward without its source; it is refused."""
+    A ``.pt2`` is read as data (:mod:`.saved_programs`): nothing it carries runs, and with
+    ``read_weights=False`` its weights are made on meta from their metadata, unread. A
+    TorchScript file is a program: loading runs its code (the caller asked for trust).
+    A file over ``max_bytes`` is refused unread (``raise_with`` names what raises it). A
+    pickled model (``torch.save(model)``) would run arbitrary code to load, and holds no
+    forward without its source; it is refused."""
     if path.suffix == ".pt2":
-        export_log = logging.getLogger("torch.export")
-        level = export_log.level
-        export_log.setLevel(logging.CRITICAL)  # torch logs a traceback before its own error: the one line is ours
-        try:
-            program = torch.export.load(str(path))
-        except Exception as error:
-            raise SpecError(f"{path} is not a program saved by torch.export.save ({_first_line(error)})") from None
-        finally:
-            export_log.setLevel(level)
-        examples = program.example_inputs
-        return program, (tuple(examples[0]), dict(examples[1])) if examples is not None else None
+        from .saved_programs import load_exported_archive
+
+        loaded = load_exported_archive(path, read_weights, max_bytes, raise_with)
+        return loaded.program, loaded.examples
+    if path.stat().st_size > max_bytes:
+        raise SpecError(f"{path}: larger than the {format_bytes(max_bytes)} limit for model files; "
+                        f"raise it with {raise_with}")
     try:
         return torch.jit.load(str(path), map_location="cpu"), None
     except Exception:
@@ -128,9 +130,3 @@ def load_saved_program(path: Path) -> tuple[Any, tuple[tuple[Any, ...], dict[str
             f"{path} is not a TorchScript file (torch.jit.save): a pickled model or a state dict holds no "
             "forward without its code; pass path/to/models.py:factory instead"
         ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    text = text.split(". This is an internal")[0]  # torch's archive reader adds a paragraph
-    return text if len(text) <= 160 else text[:157] + "..."

@@ -1,0 +1,299 @@
+"""A ``.pt2`` program's JSON, checked before torch's deserializer turns it into Python.
+
+The graph is JSON, but parts of it become code: torch resolves every node's target by
+walking attributes from ``torch`` (``torch.os.system`` resolves and would be called by
+the forward), parses shape expressions with ``sympy.sympify`` (Python's ``eval``),
+``exec``-s the guards it builds from ``guards_code`` and from string inputs, writes
+names into the Python source FX generates for the module, and imports the module a
+``defaultdict`` tree spec names. So every string of the deserialized schema is checked
+here by what it becomes, and anything outside these shapes is refused in one line:
+
+- an op target: ``torch.ops.NS.OP.OVERLOAD`` registered in torch's own namespaces, a
+  higher-order op, or one of the symbolic-size operators torch's serializer writes;
+- a shape expression: integers, size symbols and sympy's size functions, no power;
+- a guard: comparisons of input sizes (``L['x'].size()[0] == 2``) and integers;
+- a tree spec: torch's own container types, identifier keys;
+- every other name (tensors, nodes, parameters, modules): letters, digits, ``_`` and ``.``.
+
+Node metadata other than ``nn_module_stack`` (stack traces, source functions, custom
+JSON) is dropped: profiling reads nothing else, and torch resolves source functions by name.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import keyword
+import re
+from enum import Enum
+from typing import Any, Callable
+
+import torch
+from torch._export.serde import schema
+from torch._export.serde.serialize import _SYM_OPS
+
+from ..words.errors import SpecError
+
+NAME = re.compile(r"[A-Za-z0-9_.]{0,300}")
+SYMBOL = re.compile(r"[a-z]{1,4}[0-9]{1,9}")
+OP_TARGET = re.compile(r"torch\.ops\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
+HOP_TARGET = re.compile(r"torch\.ops\.higher_order\.([A-Za-z_][A-Za-z0-9_]*)")
+OP_NAMESPACES = frozenset({"aten", "prims", "quantized", "quantized_decomposed", "_quantized", "higher_order"})
+# Registered ops that touch files or run what they are given: never in a profiled graph.
+REFUSED_OPS = frozenset({"from_file", "save", "_print", "load_tensor"})
+REFUSED_HOPS = frozenset({"call_torchbind", "executorch_call_delegate", "triton_kernel_wrapper_mutation",
+                          "triton_kernel_wrapper_functional", "run_const_graph", "hints_wrapper"})
+SYM_OP_TARGETS = {f"{fn.__module__}.{fn.__name__}": fn for fn in _SYM_OPS}
+DEVICE_TYPES = frozenset({"cpu", "cuda", "meta", "mps", "xpu", "hpu", "mtia", "privateuseone"})
+TREESPEC_TYPES = frozenset({None, "builtins.tuple", "builtins.list", "builtins.dict", "collections.OrderedDict",
+                            "collections.namedtuple", "collections.deque", "torch.Size",
+                            "torch.fx.immutable_collections.immutable_list",
+                            "torch.fx.immutable_collections.immutable_dict"})
+# The names a shape expression may call (torch's serializer prints sympy's and torch's size functions).
+EXPRESSION_FUNCTIONS = frozenset({
+    "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv",
+    "LShift", "RShift", "IntTrueDiv", "FloatTrueDiv", "TruncToFloat", "TruncToInt", "RoundToInt", "RoundDecimal",
+    "ToFloat", "Identity", "IsNonOverlappingAndDenseIndicator", "Max", "Min", "Abs", "floor", "ceiling", "Eq", "Ne",
+    "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "Piecewise", "ITE", "True", "False", "oo", "zoo", "nan", "sqrt",
+})
+EXPRESSION_TOKEN = re.compile(r"\s*(?:(\d{1,30}(?:\.\d{1,30})?(?:e[+-]?\d{1,3})?)|([A-Za-z_][A-Za-z0-9_]*)|"
+                              r"(==|!=|<=|>=|//|[-+*/%(),<>&|~]))")
+# A guard torch writes: comparisons of input sizes and integers, nothing that names a builtin.
+GUARD_CALLS = frozenset({"size", "stride", "storage_offset"})
+GUARD_FUNCTIONS = frozenset({"max", "min", "abs", "Max", "Min", "FloorDiv", "Mod", "PythonMod", "CleanDiv",
+                             "CeilToInt", "FloorToInt", "TruncToInt", "IntTrueDiv", "ToFloat", "Eq", "Ne"})
+GUARD_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.Constant, ast.Name, ast.Load,
+               ast.Subscript, ast.Call, ast.Attribute, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.Add, ast.Sub,
+               ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+MAX_TEXT = 2000
+
+
+class Refusal(Exception):
+    """A string of the program that is not the shape its field takes; says which and why."""
+
+
+def check_program(program: schema.ExportedProgram, where: str) -> None:
+    """Refuse (one SpecError naming ``where`` and the field) a program whose strings would run as code;
+    drop node metadata that profiling never reads."""
+    try:
+        _walk(program, "ExportedProgram", "")
+    except Refusal as refusal:
+        raise SpecError(f"{where}: {refusal}: refused, nothing run") from None
+
+
+def _walk(value: Any, owner: str, field: str) -> None:
+    """Every string by the (class, field) that holds it; dataclasses and unions field by field."""
+    if isinstance(value, Enum) or value is None or isinstance(value, (bool, int, float)):
+        return
+    if isinstance(value, str):
+        _check_string(value, owner, field)
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _walk(item, owner, field)
+        return
+    if isinstance(value, dict):
+        if (owner, field) in (("Node", "metadata"), ("GraphModule", "metadata")):
+            _keep_module_stack(value)
+            return
+        for key, item in value.items():
+            if isinstance(key, str):
+                _check_string(key, owner, f"{field} key")
+            _walk(item, owner, field)
+        return
+    if dataclasses.is_dataclass(value):
+        name = type(value).__name__
+        if name in ("CustomObjArgument", "InputToCustomObjSpec"):
+            raise Refusal("it holds a custom object (torchbind), whose class's code torch would run")
+        if name == "ExportedProgram":
+            _check_version(value)
+        if isinstance(value, schema._Union):  # one field set: the tag names it
+            tag = str(value.type)
+            if tag in ("as_custom_obj",):
+                raise Refusal("it holds a custom object (torchbind), whose class's code torch would run")
+            _walk(value.value, name, tag)
+            return
+        for item in dataclasses.fields(value):
+            _walk(getattr(value, item.name), name, item.name)
+        return
+    raise Refusal(f"{owner}.{field} holds a {type(value).__name__}")
+
+
+def _check_string(text: str, owner: str, field: str) -> None:
+    check = STRING_CHECKS.get((owner, field), _check_name)
+    problem = check(text) if len(text) <= MAX_TEXT else "is too long"
+    if problem:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise Refusal(f"{owner}.{field} {shown!r} {problem}")
+
+
+def _check_name(text: str) -> str | None:
+    return None if NAME.fullmatch(text) else "is no name (letters, digits, _ and . only)"
+
+
+def _check_identifier(text: str) -> str | None:
+    return None if text.isidentifier() and text.isascii() and not keyword.iskeyword(text) else "is no identifier"
+
+
+def _check_text(text: str) -> str | None:
+    """Strings passed to ops, printed by repr: but torch writes a string input into its guards' source."""
+    return None if not re.search(r"['\"\\\x00-\x1f\x7f]", text) else "holds a quote, backslash or control character"
+
+
+def _check_device(text: str) -> str | None:
+    return None if text in DEVICE_TYPES else "is no device type"
+
+
+def _check_version(program: schema.ExportedProgram) -> None:
+    major = getattr(program.schema_version, "major", None)
+    if major != schema.SCHEMA_VERSION[0]:
+        raise Refusal(f"it was written in schema version {major} by torch {str(program.torch_version)[:20]!r}; "
+                      f"this reader knows version {schema.SCHEMA_VERSION[0]} (torch {torch.__version__.split('+')[0]})")
+
+
+def _check_torch_version(text: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9_.+<=-]{0,40}", text) else "is no torch version"
+
+
+def _check_target(text: str) -> str | None:
+    """The ops torch registered itself, resolved without calling anything."""
+    if text in SYM_OP_TARGETS:
+        return None
+    hop = HOP_TARGET.fullmatch(text)
+    if hop:
+        if hop[1] in REFUSED_HOPS:
+            return "is a higher-order op that runs code the archive names"
+        found = getattr(torch.ops.higher_order, hop[1], None)
+        return None if isinstance(found, torch._ops.HigherOrderOperator) else "is no higher-order op torch knows"
+    match = OP_TARGET.fullmatch(text)
+    if not match:
+        return "is no operator of torch (torch.ops.NAMESPACE.OP.OVERLOAD)"
+    namespace, op, overload = match.groups()
+    if namespace not in OP_NAMESPACES:
+        return f"is an op of the namespace {namespace!r}: profile reads {', '.join(sorted(OP_NAMESPACES))} ops"
+    if op in REFUSED_OPS:
+        return "is an op that reads or writes files"
+    try:
+        packet = getattr(getattr(torch.ops, namespace), op)
+        found = getattr(packet, overload)
+    except (AttributeError, RuntimeError):
+        return "is no op torch registered"
+    if not isinstance(found, torch._ops.OpOverload):
+        return "is no op torch registered"
+    if any(argument.name in ("filename", "file", "path") for argument in found._schema.arguments):
+        return "is an op that reads or writes files"
+    return None
+
+
+def _check_expression(text: str) -> str | None:
+    """What sympy.sympify may be given: it evaluates the string as Python."""
+    position, depth = 0, 0
+    while position < len(text):
+        token = EXPRESSION_TOKEN.match(text, position)
+        if token is None or token.end() == position:
+            if text[position:].strip() == "":
+                break
+            return "is no shape expression (numbers, size symbols and size functions only)"
+        number, name, operator = token.groups()
+        if name is not None and name not in EXPRESSION_FUNCTIONS and not SYMBOL.fullmatch(name):
+            return f"is no shape expression: it names {name[:30]!r}"
+        if operator == "(":
+            depth += 1
+            if depth > 32:
+                return "nests too deep"
+        elif operator == ")":
+            depth -= 1
+        position = token.end()
+    return None
+
+
+def _check_guard(text: str) -> str | None:
+    """What torch writes into the source of the guards function it exec-s."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return "is no guard (not a Python expression)"
+    for node in ast.walk(tree):
+        if not isinstance(node, GUARD_NODES):
+            return f"is no guard: it holds a {type(node).__name__}"
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str) and not re.fullmatch(r"[A-Za-z0-9_]{0,100}", node.value):
+                return "is no guard: it holds a string that is no name"
+            if not isinstance(node.value, (int, float, str)) or (isinstance(node.value, int) and abs(node.value) > 2**63):
+                return "is no guard: it holds a constant that is no size"
+        elif isinstance(node, ast.Name) and node.id not in ("L", *GUARD_FUNCTIONS):
+            return f"is no guard: it names {node.id[:30]!r}"
+        elif isinstance(node, ast.Attribute) and node.attr not in GUARD_CALLS:
+            return f"is no guard: it reads .{node.attr[:30]}"
+        elif isinstance(node, ast.Call):
+            if node.keywords:
+                return "is no guard: it passes keywords"
+            if isinstance(node.func, ast.Attribute) and node.args:
+                return f"is no guard: .{node.func.attr}() takes nothing"
+            if not isinstance(node.func, (ast.Attribute, ast.Name)):
+                return "is no guard: it calls what it computes"
+    return None
+
+
+def _check_treespec(text: str) -> str | None:
+    """Parsed by torch's pytree: only its own container types (a defaultdict's spec names a module it imports)."""
+    try:
+        version, tree = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return "is no tree spec"
+    problem = None
+    stack = [tree]
+    while stack and problem is None:
+        node = stack.pop()
+        if not isinstance(node, dict) or set(node) != {"type", "context", "children_spec"}:
+            return "is no tree spec"
+        if node["type"] not in TREESPEC_TYPES:
+            return f"is a tree spec of the type {str(node['type'])[:40]!r}: only torch's own containers are read"
+        context = node["context"]
+        if context is not None:
+            try:
+                decoded = json.loads(context) if isinstance(context, str) else None
+            except (ValueError, RecursionError):
+                return "is no tree spec"
+            if not isinstance(context, str) or not _plain_keys(decoded):
+                return "is a tree spec whose keys are no names"
+        if not isinstance(node["children_spec"], list):
+            return "is no tree spec"
+        stack.extend(node["children_spec"])
+    return problem
+
+
+def _plain_keys(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int)):
+        return True
+    if isinstance(value, str):
+        return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,100}|[A-Za-z0-9_.]{0,100}", value))
+    if isinstance(value, list):
+        return all(_plain_keys(item) for item in value)
+    return False
+
+
+def _keep_module_stack(metadata: dict[str, Any]) -> None:
+    """Profiling reads a node's ``nn_module_stack`` (which module ran it); the rest is dropped unread."""
+    stack = metadata.get("nn_module_stack")
+    metadata.clear()
+    if isinstance(stack, str) and not re.search(r"[\x00-\x1f\x7f]", stack) and len(stack) <= 20_000:
+        metadata["nn_module_stack"] = stack
+
+
+STRING_CHECKS: dict[tuple[str, str], Callable[[str], str | None]] = {
+    ("Node", "target"): _check_target,
+    ("Argument", "as_operator"): _check_target,
+    ("SymExpr", "expr_str"): _check_expression,
+    ("ExportedProgram", "guards_code"): _check_guard,
+    ("ExportedProgram", "torch_version"): _check_torch_version,
+    ("ModuleCallSignature", "in_spec"): _check_treespec,
+    ("ModuleCallSignature", "out_spec"): _check_treespec,
+    ("ModuleCallSignature", "forward_arg_names"): _check_identifier,
+    ("NamedTupleDef", "field_names"): _check_identifier,
+    ("Argument", "as_string"): _check_text,
+    ("Argument", "as_strings"): _check_text,
+    ("ConstantValue", "as_string"): _check_text,
+    ("Device", "type"): _check_device,
+}
