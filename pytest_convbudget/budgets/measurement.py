@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..engine.results import ConvCost
+from ..engine.results import ConvCost, shared
 from ..words.vocabulary import FIGURES
 from .limits import Overrun, headroom, overruns
 from .pyproject import Limit
@@ -13,7 +13,7 @@ from .pyproject import Limit
 TOP_LAYERS_IN_MESSAGE = 3  # the costliest layers a failure names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     test_id: str
     name: str
@@ -21,6 +21,10 @@ class Measurement:
     cost: ConvCost
     per: str
     limits: tuple[Limit, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A session holds every measurement to its end: tests of one model share one layer table.
+        object.__setattr__(self, "cost", shared(self.cost))
 
     @property
     def key(self) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from ..budgets.limits import measured_value
 from ..budgets.pyproject import PatternBudget, matching_patterns
-from ..engine.results import ModuleCost
+from ..engine.results import ConvCost, LayerCost, ModuleCost
 from ..words.vocabulary import FIGURES, SIZE_FIGURES
 from .runfile import RunEntry, RunFile
 
@@ -168,7 +168,8 @@ def compare_runs(baseline: RunFile, head: RunFile) -> Comparison:
     before = baseline.by_key()
     after = head.by_key()
     matched = [(before[key], entry) for key, entry in after.items() if key in before]
-    changes = tuple(compare_entries(old, new) for old, new in matched if _same_kinds(old, new))
+    layers = _LayerComparer()  # a model measured by many tests is compared once
+    changes = tuple(compare_entries(old, new, layers) for old, new in matched if _same_kinds(old, new))
     mismatched = tuple(CountMismatch(old, new) for old, new in matched if not _same_kinds(old, new))
     added = tuple(entry for key, entry in after.items() if key not in before)
     missing = [entry for key, entry in before.items() if key not in after]
@@ -182,7 +183,7 @@ def _same_kinds(before: RunEntry, after: RunEntry) -> bool:
     return before.measurement.cost.count == after.measurement.cost.count
 
 
-def compare_entries(before: RunEntry, after: RunEntry) -> MeasurementChange:
+def compare_entries(before: RunEntry, after: RunEntry, layers: _LayerComparer | None = None) -> MeasurementChange:
     per = after.measurement.per
     figures = tuple(
         FigureChange(
@@ -192,7 +193,7 @@ def compare_entries(before: RunEntry, after: RunEntry) -> MeasurementChange:
         )
         for figure in (*FIGURES, *_budgeted_sizes(before, after))
     )
-    return MeasurementChange(before, after, figures, compare_layers(before, after))
+    return MeasurementChange(before, after, figures, (layers or compare_layers)(before, after))
 
 
 def compared_sizes(changes: Sequence[MeasurementChange]) -> tuple[str, ...]:
@@ -213,14 +214,43 @@ def _budgeted_sizes(before: RunEntry, after: RunEntry) -> tuple[str, ...]:
 
 
 def compare_layers(before: RunEntry, after: RunEntry) -> tuple[LayerChange, ...]:
-    old = before.measurement.cost.by_module()
-    new = after.measurement.cost.by_module()
+    old_cost, new_cost = before.measurement.cost, after.measurement.cost
+    if old_cost.layers is new_cost.layers:  # one shared table (engine.results.shared): nothing moved
+        return ()
+    return _changed_modules(old_cost.by_module(), new_cost.by_module())
+
+
+def _changed_modules(old: dict[str, ModuleCost], new: dict[str, ModuleCost]) -> tuple[LayerChange, ...]:
     names = list(new) + [name for name in old if name not in new]
     return tuple(
         LayerChange(name, old.get(name), new.get(name))
         for name in names
         if _module_figures(old.get(name)) != _module_figures(new.get(name))
     )
+
+
+class _LayerComparer:
+    """:func:`compare_layers` for one comparison of many measurements: thousands of tests measure a
+    few models, so each pair of layer tables is compared once, each table summed once."""
+
+    def __init__(self) -> None:
+        self._sums: dict[int, tuple[tuple[LayerCost, ...], dict[str, ModuleCost]]] = {}
+        self._pairs: dict[tuple[int, int], tuple[LayerChange, ...]] = {}
+
+    def __call__(self, before: RunEntry, after: RunEntry) -> tuple[LayerChange, ...]:
+        old, new = before.measurement.cost, after.measurement.cost
+        if old.layers is new.layers:
+            return ()
+        pair = (id(old.layers), id(new.layers))  # the tables are alive as long as the run files are
+        if pair not in self._pairs:
+            self._pairs[pair] = _changed_modules(self._by_module(old), self._by_module(new))
+        return self._pairs[pair]
+
+    def _by_module(self, cost: ConvCost) -> dict[str, ModuleCost]:
+        found = self._sums.get(id(cost.layers))
+        if found is None:  # kept with its table, so the id cannot be another table's
+            found = self._sums[id(cost.layers)] = (cost.layers, cost.by_module())
+        return found[1]
 
 
 def _module_figures(module: ModuleCost | None) -> tuple[int, int, int] | None:

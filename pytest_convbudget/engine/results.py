@@ -6,7 +6,9 @@ store; it round-trips exactly. Nothing here imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import sys
+from operator import attrgetter
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Mapping
 
 from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_COUNT
@@ -14,7 +16,7 @@ from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_COUNT
 Shape = tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LayerCost:
     """One counted call: of a counted module, or of a counted op under the
     innermost module that ran it (``type`` is then the op, such as ``matmul``).
@@ -45,6 +47,16 @@ class LayerCost:
     total_macs: int
     output_bytes: int | None = None  # the call's output tensor, the whole batch's (None in run files before 0.3)
 
+    def __post_init__(self) -> None:
+        # A suite measures the same few models over and over: their shapes and words are kept once.
+        for key in _SHAPE_FIELDS:
+            value = getattr(self, key)
+            object.__setattr__(self, key, _SHAPES.setdefault(value, value))
+        for key in ("name", "type", "kind"):
+            value = getattr(self, key)
+            if type(value) is str:
+                object.__setattr__(self, key, sys.intern(value))
+
     @property
     def label(self) -> str:
         """The name as a person reads it: ``attn`` for a module's first call, ``attn, call 2``
@@ -52,21 +64,36 @@ class LayerCost:
         return self.name if self.call == 1 else f"{self.name}, call {self.call}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+        values = list(_row_of(self))
+        for index in _SHAPE_INDICES:
+            if type(values[index]) is tuple:
+                values[index] = list(values[index])
+        return dict(zip(LAYER_FIELDS, values))
+
+    def row(self) -> tuple[Any, ...]:
+        """The fields' values in :data:`LAYER_FIELDS` order (a shape as a tuple, which JSON writes as a list)."""
+        return _row_of(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LayerCost:
-        values = dict(data)
-        for key in ("kernel_size", "stride", "dilation", "input_shape", "output_shape"):
-            values[key] = tuple(values[key])
-        if not isinstance(values["padding"], str):
-            values["padding"] = tuple(values["padding"])
-        if values["kind"] == "transposed":  # written by 0.1, which told transposed convs apart by kind
-            values["kind"] = "conv"
-        return cls(**values)
+        return cls.from_row([data.get(name) for name in LAYER_FIELDS])
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> LayerCost:
+        """A layer from its values in :data:`LAYER_FIELDS` order, as JSON gives them (shapes as lists).
+
+        A row read before is the same object again: a run file repeats the same few models."""
+        key = tuple(tuple(value) if type(value) is list else value for value in row)
+        found = _ROWS.get(key)
+        if found is None:
+            values = list(key)
+            if values[_KIND] == "transposed":  # written by 0.1, which told transposed convs apart by kind
+                values[_KIND] = "conv"
+            found = _ROWS[key] = _LAYERS.setdefault(layer := cls(*values), layer)
+        return found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdleModule:
     """A counted kind of module that the profiled forward never called."""
 
@@ -82,7 +109,7 @@ class IdleModule:
         return cls(**data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UncountedCall:
     """An op of a registered kind that ran but is NOT in the profile's totals:
     its kind is not counted (a bare ``F.conv2d`` or a matmul under the default
@@ -110,7 +137,7 @@ class UncountedCall:
         return cls(**values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModuleCost:
     """All calls of one module (or of every module under a name prefix) added up."""
 
@@ -121,7 +148,7 @@ class ModuleCost:
     macs: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConvCost:
     """The conv cost of one forward of a model.
 
@@ -243,6 +270,51 @@ class ConvCost:
         values["uncounted"] = _load(UncountedCall, values.get("uncounted", ()))
         values["live_bytes"] = tuple(values.get("live_bytes", ()))
         return cls(**values)
+
+
+_SHAPE_FIELDS = ("kernel_size", "stride", "padding", "dilation", "input_shape", "output_shape")
+LAYER_FIELDS = tuple(f.name for f in fields(LayerCost))  # a layer's row: its values in this order
+_row_of = attrgetter(*LAYER_FIELDS)
+_KIND = LAYER_FIELDS.index("kind")
+_SHAPE_INDICES = tuple(LAYER_FIELDS.index(name) for name in _SHAPE_FIELDS)
+_ROWS: dict[tuple[Any, ...], LayerCost] = {}  # the layer of each row read (rows hold no bool where a count is)
+_SHAPES: dict[Any, Any] = {}  # every shape a layer holds, once: (3, 3) is in most of them
+_LAYERS: dict[LayerCost, LayerCost] = {}  # every layer call seen, once (see shared)
+_TABLES: dict[tuple[int, ...], tuple[LayerCost, ...]] = {}  # every layer table, by its layers' ids
+_COSTS: dict[tuple[Any, ...], ConvCost] = {}  # every cost, by its figures and its table's id
+_SHARED: set[int] = set()  # the ids of the tables and costs kept here: one already shared is known at once
+
+
+def shared(cost: ConvCost) -> ConvCost:
+    """The one cost equal to ``cost``, with its layer table shared: the same model measured by a
+    thousand tests is one object, holding one table of one object per call, and two equal tables
+    are the same object (``is`` compares them).
+
+    Kept for the life of the process: a session's measurements, and the run files a command reads,
+    hold what is kept here anyway.
+    """
+    if id(cost) in _SHARED:
+        return cost
+    layers = shared_layers(cost.layers)
+    key = (id(layers), *(getattr(cost, name) for name in _COST_FIELDS))
+    found = _COSTS.get(key)
+    if found is None:
+        found = _COSTS[key] = cost if layers is cost.layers else replace(cost, layers=layers)
+        _SHARED.add(id(found))
+    return found
+
+
+def shared_layers(layers: tuple[LayerCost, ...]) -> tuple[LayerCost, ...]:
+    """The one table equal to ``layers`` (see :func:`shared`)."""
+    if id(layers) in _SHARED:
+        return layers
+    calls = tuple(_LAYERS.setdefault(layer, layer) for layer in layers)
+    table = _TABLES.setdefault(tuple(map(id, calls)), calls)
+    _SHARED.add(id(table))
+    return table
+
+
+_COST_FIELDS = tuple(f.name for f in fields(ConvCost) if f.name != "layers")
 
 
 def _load(cls: Any, items: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
