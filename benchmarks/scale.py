@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.append(str(REPO_ROOT))  # after PYTHONPATH: another tree of the package may be measured
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "scale"
 FORMATS = ("text", "markdown", "json", "html")
@@ -299,7 +299,7 @@ def write_suite(folder: Path, costs: list[dict[str, Any]], tests: int, files: in
     named = {f"shape{index}": cost for index, cost in enumerate(costs)}
     (folder / "costs.json").write_text(json.dumps(named))
     (folder / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    (folder / "pyproject.toml").write_text('[tool.convbudget]\nflops = "1T"\nparams = "1G"\n\n'
+    (folder / "pyproject.toml").write_text('[tool.convbudget]\nflops = "1T"\nparams = "1G"\nmax_file_size = "1GiB"\n\n'
                                            '[tool.convbudget.budgets]\n"test_m_00.py::*" = { activations = "10GiB" }\n')
     per_file = tests // files
     names = list(named)
@@ -398,18 +398,25 @@ def main(argv: list[str] | None = None) -> int:
                 (out / "page.html").write_bytes(row["output"])
                 figures["page_mib"] = len(row["output"]) / 2**20
             figures["rows"][f"diff {format}"] = _row(row)
+            _save(figures, args.json or out / "scale.json")
         row = best_of(repeats, cli("merge", *(path.name for path in shard_files), "-o", "merged.json"), out, env)
         if row["rc"] != 0:
             raise SystemExit(f"merge failed: {row['stderr']}")
         figures["rows"]["merge"] = _row(row)
+        _save(figures, args.json or out / "scale.json")
     if "browser" not in args.skip and (out / "page.html").exists():
         figures["page_load"] = page_in_browser(out / "page.html", repeats)
     if "plugin" not in args.skip:
         with tempfile.TemporaryDirectory() as work:
             figures["plugin"] = plugin_rows(costs, count, repeats, Path(work))
     print_figures(figures)
-    (args.json or out / "scale.json").write_text(json.dumps(figures, indent=2) + "\n")
+    _save(figures, args.json or out / "scale.json")
     return 0
+
+
+def _save(figures: dict[str, Any], path: Path) -> None:
+    """Written after each row too, so a long run that fails late keeps what it measured."""
+    path.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:
