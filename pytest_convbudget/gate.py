@@ -22,8 +22,11 @@ from .ci.runfile import (
     build_run_file,
     load_run_file,
     merge_runs,
+    write_problem,
 )
-from .ci.coverage import Coverage
+from .ci.coverage import Coverage, file_of
+from .ci.ending import Ending
+from .ci.filelock import folder_locked
 from .ci.verdict import GatePolicy, RunReport, build_report
 from .render import phrases
 from .render.outputs import NotWritten, Output, draw, file_outputs, render, write
@@ -88,6 +91,23 @@ class RegressionGate:
             return
         self.baseline = self._load(path)
 
+    def check_outputs(self) -> None:
+        """Every file the session will write, tried now: an unwritable path is one line before any test runs."""
+        options = self.options
+        named = [(phrases.RUN_FILE, options.run_file), (phrases.BASELINE, options.save_baseline),
+                 (phrases.BASELINE, options.merge_baseline), *((output.label, path) for output, path in options.outputs)]
+        for label, path in named:
+            problem = None if path is None else write_problem(path)
+            if problem is not None:
+                raise GateError(phrases.not_written(label, path, problem))
+
+    def gone_files(self, root: Path) -> list[str]:
+        """The baseline's test files that are not in the checkout at ``root``: their tests were removed."""
+        if self.baseline is None:
+            return []
+        files = {file_of(entry.measurement.test_id) for entry in self.baseline.entries}
+        return sorted(file for file in files if not (root / file).exists())
+
     def _load(self, path: Path) -> RunFile:
         try:
             return load_run_file(path, max_bytes=self.options.max_file_size,
@@ -96,14 +116,16 @@ class RegressionGate:
             raise GateError(str(error)) from None
 
     def finish(
-        self, entries: Sequence[RunEntry], device: str, incomplete: str | None = None, narrowed: str | None = None,
+        self, entries: Sequence[RunEntry], device: str, ending: Ending | None = None, narrowed: str | None = None,
         coverage: Coverage | None = None,
     ) -> GateResult:
-        """Write the files, judge, render. ``incomplete`` says why the run stopped short and
-        ``narrowed`` why it ran only part of the suite; either keeps a baseline from being
-        replaced. A merge updates only what was measured, so only ``incomplete`` stops it."""
+        """Write the files, judge, render. ``ending`` says how the session ended (an incomplete
+        one is said first by every output) and ``narrowed`` why it ran only part of the suite;
+        either keeps a baseline from being replaced. A merge updates only what was measured, so
+        only an incomplete ending stops it."""
         result = GateResult()
-        run = build_run_file(entries, device, coverage)
+        run = build_run_file(entries, device, coverage, ending or Ending())
+        incomplete = phrases.incomplete_text(run.incomplete) if run.incomplete else None
         self._save_run(result, run, incomplete, narrowed)
         policy = GatePolicy.from_settings(self.settings, self.options.max_increase, self.options.enforcement)
         label = None if self.options.baseline_path is None else str(self.options.baseline_path)
@@ -140,14 +162,22 @@ class RegressionGate:
                 result.lines.append(phrases.not_saved(save, narrowed, phrases.MERGE_HINT))
                 result.not_saved += 1
             else:
-                self._write(result, phrases.BASELINE, save, text, count)
+                with folder_locked(save):
+                    self._write(result, phrases.BASELINE, save, text, count)
         if self.options.merge_baseline is not None and self.merge_into is not None:
             path = self.options.merge_baseline
             if incomplete:
                 result.lines.append(phrases.not_saved(path, incomplete))
                 result.not_saved += 1
-            else:
-                merged, updated = merge_runs(self.merge_into, run)
+                return
+            with folder_locked(path):  # read again under the lock: another run may have merged into it since
+                try:
+                    current = self._load(path)
+                except GateError as error:
+                    result.lines.append(phrases.not_saved(path, str(error)))
+                    result.not_saved += 1
+                    return
+                merged, updated = merge_runs(current, run)
                 self._write(result, phrases.BASELINE, path, merged.to_json(),
                             phrases.merged_detail(updated, len(merged.entries)))
 

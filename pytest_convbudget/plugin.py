@@ -146,6 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         try:
             session.gate.load_baseline()
+            session.gate.check_outputs()
         except GateError as error:
             raise pytest.UsageError(f"pytest-convbudget: {error}") from None
     config.stash[SESSION] = session
@@ -203,6 +204,34 @@ class SessionHooks:
         from .ci.selection import last_failed_only
 
         self.session.last_failed_only = last_failed_only(session.config)  # read before this run's results change it
+        if self.session.gate is not None and not self.is_worker:
+            self._stop_on_sigterm()
+
+    def _stop_on_sigterm(self) -> None:
+        """A cancelled CI job gets SIGTERM, which by default ends the process on the spot: no run
+        file saying the run was cut short, and a half-written temporary file left behind. While the
+        session runs, SIGTERM interrupts it as Ctrl-C does (only where nobody else handles it)."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def interrupt(number: int, frame: Any) -> None:
+            self.session.signal = signal.Signals(number).name
+            raise KeyboardInterrupt(self.session.signal)
+
+        signal.signal(signal.SIGTERM, interrupt)
+        self.session.config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.session.note_collection_error(report.nodeid)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.session.note_interruption(excinfo.value)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -250,6 +279,10 @@ class XdistHooks:
 
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self._session.note_collected(list(ids))
+
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """A worker died while running ``crashitem``: the measurements it made never arrive."""
+        self._session.note_crashed(crashitem)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Workers collect and deselect; the controller learns what they left out when they finish."""

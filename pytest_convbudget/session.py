@@ -20,6 +20,7 @@ from .words.vocabulary import RUN_FILE_OPTION
 if TYPE_CHECKING:
     from .budgets.measurement import Measurement
     from .ci.coverage import Coverage
+    from .ci.ending import Ending
     from .gate import GateResult, RegressionGate
 
 MARKS = pytest.StashKey[tuple[BudgetMark, ...]]()
@@ -49,6 +50,10 @@ class ConvBudgetSession:
         self.deselected: list[str] = []
         self.measuring: dict[str, None] = {}  # tests that use conv_cost or a budget marker, in the suite's order
         self.last_failed_only = False
+        self.collection_errors: list[str] = []  # node ids of collectors that failed (files, mostly)
+        self.crashed: list[str] = []  # tests whose xdist worker died under them
+        self.interruption: tuple[str, str] | None = None  # (exception class, message) that interrupted the session
+        self.signal: str | None = None  # the signal the plugin turned into an interruption (SIGTERM)
 
     # -- per test -------------------------------------------------------
 
@@ -109,6 +114,17 @@ class ConvBudgetSession:
         """Measuring tests in collection order, seen before any deselection (and again, in order, after it)."""
         self.measuring.update(dict.fromkeys(ids))
 
+    def note_collection_error(self, nodeid: str) -> None:
+        self.collection_errors.append(nodeid or ".")
+
+    def note_crashed(self, test_id: str) -> None:
+        """An xdist worker crashed while running ``test_id``: its measurements never arrive."""
+        if test_id not in self.crashed:
+            self.crashed.append(test_id)
+
+    def note_interruption(self, error: BaseException) -> None:
+        self.interruption = (type(error).__name__, str(error))
+
     def note_collected(self, ids: list[str]) -> None:
         if not self.order:
             self.order = {test_id: index for index, test_id in enumerate(ids)}
@@ -132,13 +148,27 @@ class ConvBudgetSession:
             key=lambda m: (self.order.get(m.test_id, unknown), m.test_id, m.index),
         )
 
-    def coverage(self) -> Coverage:
-        """The measuring tests, in suite order, split by whether they ran: what a shard did not run."""
+    def coverage(self, gone: list[str] | None = None) -> Coverage:
+        """The measuring tests, in suite order, split by whether they ran: what a shard did not run;
+        the test files collected whole; ``gone``: the baseline's test files missing from the checkout."""
         from .ci.coverage import coverage_of
-        from .ci.selection import narrowing_args
+        from .ci.selection import narrowing_args, whole_files
 
-        whole = not narrowing_args(self.config) and not self.last_failed_only
-        return coverage_of(list(self.measuring), self.outcomes, whole)
+        args = narrowing_args(self.config)
+        whole = not args and not self.last_failed_only
+        files = whole_files(self.config, [*self.order, *self.deselected, *self.measuring], self.collection_errors)
+        return coverage_of(list(self.measuring), self.outcomes, whole, files, gone or ())
+
+    def ending(self, session: pytest.Session) -> Ending:
+        """How the session ended, and how far it got through the measuring tests it set out to run."""
+        from .ci.ending import Ending
+
+        deselected = set(self.deselected)
+        selected = [test_id for test_id in self.measuring if test_id not in deselected]
+        ran = sum(test_id in self.outcomes for test_id in selected)
+        state, detail = ending_state(session, self)
+        lost = tuple(test_id for test_id in self.crashed if test_id not in self.outcomes)
+        return Ending(state, len(selected), ran, lost, detail)
 
     def unmatched_patterns(self) -> list[str]:
         """Patterns that match no test of the suite: collected ones, deselected ones included.
@@ -190,8 +220,9 @@ class ConvBudgetSession:
         ]
         narrowed = narrowing(self.config, self.deselected, self.last_failed_only)
         result = self.gate.finish(
-            entries, self.device_override or self.settings.device, incomplete_reason(session),
-            None if narrowed is None else phrases.narrowed_text(narrowed), self.coverage(),
+            entries, self.device_override or self.settings.device, self.ending(session),
+            None if narrowed is None else phrases.narrowed_text(narrowed),
+            self.coverage(self.gate.gone_files(self.config.rootpath)),
         )
         self.gate_lines = result.lines
         return result
@@ -248,19 +279,31 @@ def add_to_final_line(config: pytest.Config, parts: dict[tuple[str, str], int]) 
             reporter.stats.setdefault(key, []).extend(FinalLineEntry() for _ in range(count))
 
 
-def incomplete_reason(session: pytest.Session) -> str | None:
-    """Why this run did not measure the whole selected suite, if it did not."""
-    from .render import phrases
+XDIST_STOP = "stopping after"  # how xdist's controller words a -x/--maxfail stop (it raises an interruption)
+
+
+def ending_state(session: pytest.Session, state: ConvBudgetSession) -> tuple[str, str]:
+    """(state, detail): why this run did not measure the whole selected suite, or that it did."""
+    from .words.vocabulary import (
+        COLLECT_ONLY, COLLECTION_ERRORS, COMPLETE, INTERNAL_ERROR, INTERRUPTED, STOPPED, WORKER_CRASHED,
+    )
 
     if session.config.option.collectonly:
-        return phrases.INCOMPLETE_COLLECT_ONLY
-    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
-        return phrases.INCOMPLETE_INTERRUPTED
+        return COLLECT_ONLY, ""
+    if state.collection_errors:
+        return COLLECTION_ERRORS, ", ".join(state.collection_errors)
+    interruption = state.interruption
+    if interruption is not None and interruption[1].startswith(XDIST_STOP):
+        return STOPPED, interruption[1]
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED or interruption is not None:
+        return INTERRUPTED, state.signal or ""
+    if state.crashed:
+        return WORKER_CRASHED, ""
     if session.shouldfail or session.shouldstop:
-        return phrases.stopped_early(session.shouldfail or session.shouldstop)
+        return STOPPED, str(session.shouldfail or session.shouldstop)
     if session.exitstatus == pytest.ExitCode.INTERNAL_ERROR:
-        return phrases.INCOMPLETE_INTERNAL_ERROR
-    return None
+        return INTERNAL_ERROR, ""
+    return COMPLETE, ""
 
 
 def make_gate(config: pytest.Config, settings: Settings, enforcement: str = "fail") -> RegressionGate | None:

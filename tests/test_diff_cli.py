@@ -143,7 +143,7 @@ def test_json_holds_exact_figures_and_the_regressions(artifacts: Path) -> None:
 def test_json_names_its_schema_and_its_baseline(artifacts: Path) -> None:
     done = diff(artifacts, "base.json", "head.json", "--format", "json")
     data = json.loads(done.stdout)
-    assert (data["schema"], data["schema_version"]) == ("pytest-convbudget/comparison", 1)
+    assert (data["schema"], data["schema_version"]) == ("pytest-convbudget/comparison", 2)
     commit = json.loads((artifacts / "base.json").read_text(encoding="utf-8"))["environment"].get("commit")
     assert data["baseline"] == {"label": "base.json", "commit": commit}
     assert data["enforcement"] == "fail"

@@ -400,8 +400,7 @@ BAD_BASELINES = [
     pytest.param(lambda: b'{"test": "results", "passed": 3}\n', "not a pytest-convbudget run file", id="other-json"),
     pytest.param(lambda: b"[1, 2, 3]\n", "not a pytest-convbudget run file", id="json-list"),
     pytest.param(lambda: _edited(schema_version=SCHEMA_VERSION + 1), f"schema version {SCHEMA_VERSION + 1}", id="schema-version"),
-    pytest.param(lambda: _edited(cost_model_version=COST_MODEL_VERSION + 1),
-                 f"cost model version {COST_MODEL_VERSION + 1}", id="cost-model-version"),
+    pytest.param(lambda: _edited(cost_model_version=0), "cost_model_version: ", id="cost-model-version"),
     pytest.param(lambda: _edited(measurements=[{"test_id": "x"}]), "measurements[0]: missing field 'name'", id="malformed-measurement"),
     pytest.param(lambda: _edited(environment=5), "environment: expected a table, got the number 5", id="environment-not-a-table"),
     pytest.param(lambda: _with_cost(flops="abc"), "measurements[0].cost.flops: expected a whole number, got a string 'abc'",
@@ -524,8 +523,8 @@ def test_markdown_without_a_baseline_still_summarises_the_run(pytester: pytest.P
     [
         (("--collect-only",), None, "--collect-only ran no test"),
         (("-x",), "def test_a(conv_cost):\n    assert False\n\ndef test_b(conv_cost):\n    pass\n",
-         "the run stopped early"),
-        ((), "def test_a():\n    raise KeyboardInterrupt\n", "the run was interrupted"),
+         "stopped early after 1 of 2 measuring tests (stopping after 1 failures)"),
+        ((), "def test_a(conv_cost):\n    raise KeyboardInterrupt\n", "interrupted after 0 of 1 measuring tests"),
     ],
     ids=["collect-only", "stopped-by-x", "interrupted"],
 )
@@ -542,13 +541,30 @@ def test_an_incomplete_run_never_replaces_the_baseline(
     assert baseline.read_bytes() == before
 
 
-def test_an_unwritable_output_is_one_line_and_a_failed_session(pytester: pytest.Pytester) -> None:
-    """A typo in an output path must not end in a traceback after the whole suite ran."""
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ("--conv-json=a_file/run.json", "cannot write run file a_file/run.json: a_file is not a folder"),
+        ("--conv-save-baseline=a_folder", "cannot write baseline a_folder: it is a folder"),
+        ("--conv-markdown=/proc/comment.md", "cannot write markdown /proc/comment.md: "),
+        ("--conv-html=a_file/deeper/page.html", "cannot write HTML report a_file/deeper/page.html: a_file is not a folder"),
+    ],
+    ids=["under-a-file", "a-folder", "unwritable-folder", "deep-under-a-file"],
+)
+def test_an_unwritable_output_is_refused_in_one_line_before_any_test_runs(
+    pytester: pytest.Pytester, option: str, problem: str
+) -> None:
+    """A typo in an output path must not end in a traceback, nor cost the whole suite's time first."""
     (pytester.path / "a_file").write_text("not a folder")
-    result = pytester.runpytest("--conv-json=a_file/run.json")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["cannot write run file *"])
+    (pytester.path / "a_folder").mkdir()
+    pytester.makepyfile(test_gate_models="def test_runs(conv_cost):\n    open('ran', 'w').close()\n")
+    result = pytester.runpytest(option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = usage_error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith(f"ERROR: pytest-convbudget: {problem}"), lines
+    assert not (pytester.path / "ran").exists()
     assert_no_traceback(result.outlines + result.errlines)
+    assert not list(pytester.path.rglob("*.tmp"))
 
 
 def test_a_new_baseline_is_readable_like_any_file(pytester: pytest.Pytester) -> None:

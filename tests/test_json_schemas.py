@@ -46,6 +46,7 @@ from pytest_convbudget.render.comparison_json import (
 from pytest_convbudget.words.vocabulary import (
     BUDGET_FIGURES,
     CHANGED,
+    ENDINGS,
     ENFORCEMENT,
     FIGURES,
     NEW,
@@ -121,7 +122,10 @@ def test_the_comparison_schema_names_the_package_vocabulary() -> None:
     definitions = comparison_schema()["$defs"]
     properties = comparison_schema()["properties"]
     assert properties["status"]["enum"] == [
-        verdict.FAILED, verdict.WARNED, verdict.CHANGED_WITHIN, verdict.NO_CHANGE, verdict.NO_BASELINE]
+        verdict.FAILED, verdict.INCOMPLETE, verdict.WARNED, verdict.CHANGED_WITHIN, verdict.NO_CHANGE, verdict.NO_BASELINE]
+    # every way a session can end early, and every version a baseline can differ in
+    assert properties["incomplete"]["items"]["properties"]["state"]["enum"] == list(ENDINGS[1:])
+    assert properties["drift"]["items"]["properties"]["what"]["enum"] == list(verdict.DRIFT_KEYS)
     assert properties["enforcement"]["enum"] == list(ENFORCEMENT)
     assert definitions["over_budget"]["properties"]["standing"]["enum"] == [NEW, CHANGED, UNCHANGED, NOT_COMPARED]
     assert definitions["figure"]["enum"] == list(BUDGET_FIGURES)

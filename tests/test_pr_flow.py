@@ -232,18 +232,19 @@ def test_a_gate_failure_shows_on_the_last_line(
 
 
 def test_warned_overruns_and_unwritable_files_show_on_the_last_line(pytester: pytest.Pytester) -> None:
-    """--conv-budget=warn passes the run but counts the overruns; a file that could not be written fails it."""
+    """--conv-budget=warn passes the run but counts the overruns; a file that could not be written fails it
+    (its folder was writable at the start, then a test put a file where the folder would go)."""
     pytester.makepyprojecttoml(pyproject(stem_flops="5k"))
-    (pytester.path / "a_file").write_text("not a folder", encoding="utf-8")
-    result = pytester.runpytest("--conv-budget=warn", "--conv-json=a_file/run.json")
+    pytester.makepyfile(test_zz_blocker="def test_blocks_the_output_folder():\n    open('out', 'w').close()\n")
+    result = pytester.runpytest("--conv-budget=warn", "--conv-json=out/run.json")
     assert result.ret == 1
     assert re.fullmatch(
-        FINAL.format("4 passed, 1 warning, 1 conv budget overrun [(]warn[)], 1 conv budget file not written"),
+        FINAL.format("5 passed, 1 warning, 1 conv budget overrun [(]warn[)], 1 conv budget file not written"),
         result.stdout.lines[-1],
     )
     quiet = pytester.runpytest("--conv-budget=warn", "-q")
     assert quiet.ret == 0
-    assert re.fullmatch(r"4 passed, 1 warning, 1 conv budget overrun \(warn\) in [\d.]+s", quiet.stdout.lines[-1])
+    assert re.fullmatch(r"5 passed, 1 warning, 1 conv budget overrun \(warn\) in [\d.]+s", quiet.stdout.lines[-1])
 
 
 # -- baselines never shrink by accident --------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..words.errors import RunFileError
 from ..words.quantity import format_bytes
 from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_MAX_FILE_SIZE
 from .coverage import Coverage, join_coverages
+from .ending import Ending, incomplete, join_endings
 from .validation import InvalidField, check_run_document, show
 
 SCHEMA = "pytest-convbudget/run"
@@ -52,6 +53,13 @@ class RunFile:
     entries: tuple[RunEntry, ...]
     environment: Mapping[str, str] = field(default_factory=dict)
     coverage: Coverage | None = None  # which measuring tests ran; None in 0.2's files (all of them)
+    endings: tuple[Ending, ...] = ()  # how each session that made it ended; none in older files (complete)
+    cost_model_version: int = COST_MODEL_VERSION  # the cost model its figures were counted with
+
+    @property
+    def incomplete(self) -> tuple[Ending, ...]:
+        """The sessions of this run that ended before measuring all they set out to."""
+        return incomplete(self.endings)
 
     def by_key(self) -> dict[tuple[str, str], RunEntry]:
         return {entry.key: entry for entry in self.entries}
@@ -60,10 +68,11 @@ class RunFile:
         return {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
-            "cost_model_version": COST_MODEL_VERSION,
+            "cost_model_version": self.cost_model_version,
             "environment": dict(self.environment),
             "measurements": [entry.to_dict() for entry in self.entries],
             **({} if self.coverage is None else {"coverage": self.coverage.to_dict()}),
+            **({"endings": [ending.to_dict() for ending in self.endings]} if self.endings else {}),
         }
 
     def to_json(self) -> str:
@@ -80,22 +89,21 @@ class RunFile:
             raise RunFileError(f"{source}: {error}") from None
         entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
         coverage = Coverage.from_dict(data["coverage"]) if "coverage" in data else None
-        return cls(entries=entries, environment=dict(data.get("environment", {})), coverage=coverage)
+        endings = tuple(Ending.from_dict(item) for item in data.get("endings", ()))
+        return cls(entries=entries, environment=dict(data.get("environment", {})), coverage=coverage, endings=endings,
+                   cost_model_version=data["cost_model_version"])
 
 
 def check_versions(data: Any, source: str) -> None:
-    """The three markers first, each with its own advice, before the fields they govern."""
+    """The markers first, each with its own advice, before the fields they govern. A file counted
+    with another cost model is read: the verdict names the difference (a count that is not a
+    positive whole number is refused by the field check)."""
     if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
         raise RunFileError(f"{source}: not a pytest-convbudget run file (no \"schema\": \"{SCHEMA}\")")
     if data.get("schema_version") != SCHEMA_VERSION:
         raise RunFileError(
             f"{source}: schema version {show(data.get('schema_version'))}, this pytest-convbudget reads "
             f"version {SCHEMA_VERSION}: save the baseline again"
-        )
-    if data.get("cost_model_version") != COST_MODEL_VERSION:
-        raise RunFileError(
-            f"{source}: counted with cost model version {show(data.get('cost_model_version'))}, this "
-            f"pytest-convbudget counts with version {COST_MODEL_VERSION}: save the baseline again"
         )
 
 
@@ -187,6 +195,28 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def write_problem(path: Path) -> str | None:
+    """Why a file could not be written at ``path``, found by trying before a session runs its
+    tests (a full suite must not run for an hour to then fail on its output path); None when it can.
+    The probe is a temporary file in the nearest folder that exists, removed at once."""
+    if path.is_dir():
+        return "it is a folder"
+    existing = path.parent if str(path.parent) else Path(".")
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    import tempfile
+
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=existing)
+    except OSError as error:
+        return error.strerror or str(error)
+    os.close(handle)
+    Path(probe).unlink(missing_ok=True)
+    return None
+
+
 def _mode_for(path: Path) -> int:
     """The mode the file has now, or what the umask gives a new file."""
     try:
@@ -197,8 +227,10 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def build_run_file(entries: Sequence[RunEntry], device: str, coverage: Coverage | None = None) -> RunFile:
-    return RunFile(entries=tuple(entries), environment=environment(device), coverage=coverage)
+def build_run_file(entries: Sequence[RunEntry], device: str, coverage: Coverage | None = None,
+                   ending: Ending | None = None) -> RunFile:
+    return RunFile(entries=tuple(entries), environment=environment(device), coverage=coverage,
+                   endings=() if ending is None else (ending,))
 
 
 def merge_shards(shards: Sequence[tuple[str, RunFile]]) -> RunFile:
@@ -222,7 +254,10 @@ def merge_shards(shards: Sequence[tuple[str, RunFile]]) -> RunFile:
     if coverage is not None:  # the suite's order, as one whole run writes it
         position = {test_id: index for index, test_id in enumerate(coverage.measuring)}
         entries.sort(key=lambda entry: position.get(entry.measurement.test_id, len(position)))
-    return RunFile(entries=tuple(entries), environment=dict(shards[0][1].environment), coverage=coverage)
+    endings = join_endings([(label, run.endings) for label, run in shards],
+                           None if coverage is None else len(coverage.ran))
+    return RunFile(entries=tuple(entries), environment=dict(shards[0][1].environment), coverage=coverage,
+                   endings=endings, cost_model_version=shards[0][1].cost_model_version)
 
 
 def _conflict(label: str, first_label: str, first: RunEntry, second: RunEntry) -> str:
@@ -254,4 +289,6 @@ def merge_runs(old: RunFile, new: RunFile) -> tuple[RunFile, int]:
         if entry.measurement.test_id in fresh:
             merged += fresh.pop(entry.measurement.test_id)
     coverage = join_coverages([old.coverage, new.coverage]) if new.coverage is not None else old.coverage
-    return RunFile(entries=tuple(merged), environment=dict(new.environment), coverage=coverage), len(measured)
+    merged_run = RunFile(entries=tuple(merged), environment=dict(new.environment), coverage=coverage,
+                         endings=new.endings, cost_model_version=new.cost_model_version)
+    return merged_run, len(measured)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import pytest
 
@@ -56,6 +56,22 @@ def narrowing_args(config: pytest.Config) -> list[str]:
     else:
         narrowed = any(not path.is_dir() for path in paths.values())
     return ids + (list(paths) if narrowed else [])
+
+
+def whole_files(config: pytest.Config, test_ids: Iterable[str], failed_collectors: Iterable[str] = ()) -> list[str]:
+    """The test files this run collected whole: every file a collected (or deselected) test came from,
+    except those the command line named by node id (``tests/test_a.py::test_x`` collects only that
+    test) and those that failed to collect. A baseline test of such a file that the run did not
+    collect is gone from it."""
+    partial = set(failed_collectors)
+    for arg in config.args:
+        if "::" in arg:
+            path = (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
+            try:
+                partial.add(path.relative_to(config.rootpath).as_posix())
+            except ValueError:  # outside the rootdir: its node ids are not written relative to it
+                partial.add(arg.split("::", 1)[0])
+    return sorted({test_id.split("::", 1)[0] for test_id in test_ids} - partial)
 
 
 def last_failed_only(config: pytest.Config) -> bool:

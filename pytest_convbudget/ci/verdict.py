@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..budgets.pyproject import PatternBudget, Settings
 from ..words.vocabulary import CHANGED, NEW, NOT_COMPARED, UNCHANGED
 from .compare import Comparison, CountMismatch, Regression, compare_runs
+from .ending import Ending
 from .runfile import RunEntry, RunFile
 
 if TYPE_CHECKING:
@@ -24,7 +25,33 @@ if TYPE_CHECKING:
 # Where a measurement stands against the baseline: NEW, CHANGED, UNCHANGED, NOT_COMPARED (shared words).
 
 # RunReport.status, most serious first.
-FAILED, WARNED, CHANGED_WITHIN, NO_CHANGE, NO_BASELINE = "failed", "warned", "changed", "no change", "no baseline"
+FAILED, INCOMPLETE, WARNED, CHANGED_WITHIN, NO_CHANGE, NO_BASELINE = (
+    "failed", "incomplete", "warned", "changed", "no change", "no baseline"
+)
+DRIFT_KEYS = ("torch", "python", "pytest_convbudget", "cost_model_version")  # what a baseline names when it differs
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A version the baseline was made with that this run does not share (figures may differ for it)."""
+
+    what: str  # one of DRIFT_KEYS
+    baseline: str
+    run: str
+
+
+def drift_between(baseline: RunFile, head: RunFile) -> tuple[Drift, ...]:
+    """The versions (torch, Python, pytest-convbudget, cost model) that differ between two runs;
+    a version either file does not record is not compared."""
+    found = []
+    for key in DRIFT_KEYS:
+        if key == "cost_model_version":
+            before, after = str(baseline.cost_model_version), str(head.cost_model_version)
+        else:
+            before, after = baseline.environment.get(key, "unknown"), head.environment.get(key, "unknown")
+        if "unknown" not in (before, after) and before != after:
+            found.append(Drift(key, before, after))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,8 @@ class RunReport:
     page_url: str | None = None  # where the HTML page of this report is published (diff --page-url)
     fold: bool = True  # repeated blocks shown as one row (fold in [tool.convbudget]; --conv-no-fold, diff --no-fold)
     depth: int | None = None  # where blocks stop (depth; --conv-depth, diff --depth); None: descend through a dominant one
+    incomplete: tuple[Ending, ...] = ()  # the sessions of this run that ended early: every output leads with them
+    drift: tuple[Drift, ...] = ()  # versions the baseline was made with that this run does not share
 
     @property
     def counts(self) -> Counts:
@@ -126,6 +155,8 @@ class RunReport:
     def status(self) -> str:
         if self.failed:
             return FAILED
+        if self.incomplete:  # never "no change" for a run that measured less than its suite
+            return INCOMPLETE
         if self.over_budget and self.enforcement == "warn":
             return WARNED
         if self.comparison is None:
@@ -170,4 +201,6 @@ def build_report(
         enforcement=policy.enforcement,
         baseline_label=baseline_label,
         baseline_commit=baseline.environment.get("commit") if baseline is not None else None,
+        incomplete=head.incomplete,
+        drift=drift_between(baseline, head) if baseline is not None else (),
     )

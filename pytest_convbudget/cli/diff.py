@@ -2,7 +2,8 @@
 
 For workflows that compare the JSON artifacts of two jobs: the same report
 as the plugin's (one ``build_report``, one ``[tool.convbudget]``), in any
-format of the table of outputs (``render.outputs.OUTPUTS``), and exit 1 where the plugin would fail.
+format of the table of outputs (``render.outputs.OUTPUTS``), and exit 1 where the plugin would fail,
+or where the head run ended before measuring its suite (an incomplete run is never a pass).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def run_diff(args: argparse.Namespace) -> int:
         print(f"convbudget diff: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     _write_utf8(text)
-    return EXIT_REGRESSION if report.failed else 0
+    return EXIT_REGRESSION if report.failed or report.incomplete else 0
 
 
 def _write_utf8(text: str) -> None:

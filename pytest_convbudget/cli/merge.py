@@ -34,6 +34,9 @@ def add_merge_command(commands: Any) -> None:
     merge.add_argument("--whole-suite", action="store_true",
                        help="refuse (write nothing, exit 2) unless the shards together ran every measuring test "
                        "of the whole suite: for a baseline job")
+    merge.add_argument("--allow-incomplete", action="store_true",
+                       help="merge a shard whose session ended early (interrupted, a crashed worker, collection "
+                       "errors, -x): refused by default; the merged run's verdict then names it")
     merge.add_argument("--max-file-size", type=_byte_size, default=None, metavar="SIZE",
                        help="refuse run files bigger than SIZE, unread (default: max_file_size in "
                        "[tool.convbudget], else 64MiB)")
@@ -53,6 +56,9 @@ def run_merge(args: argparse.Namespace) -> int:
         hint = "--max-file-size" if args.max_file_size is not None else "--max-file-size or max_file_size in [tool.convbudget]"
         shards = [(str(path), load_run_file(path, "run file", limit, hint)) for path in args.shards]
         merged = merge_shards(shards)
+        if merged.incomplete and not args.allow_incomplete:
+            raise RunFileError(f"{phrases.incomplete_refusal(merged.incomplete, 'allow-incomplete')}; "
+                               f"{args.output} not written")
     except (RunFileError, ConfigError) as error:
         print(f"convbudget merge: error: {error}", file=sys.stderr)
         return EXIT_USAGE

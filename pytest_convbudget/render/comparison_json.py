@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..engine.results import ModuleCost
 
 SCHEMA = "pytest-convbudget/comparison"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_FILE = "comparison.schema.json"
 PERCENT_DIGITS = 4  # percentages are rounded to this many decimals
 
@@ -137,6 +137,8 @@ def comparison_data(report: RunReport) -> dict[str, Any]:
         "added": [_measured(e) for e in comparison.added] if comparison else [],
         "removed": [_measured(e) for e in comparison.removed] if comparison else [],
         "not_run": [_measured(e) for e in comparison.not_run] if comparison else [],
+        "incomplete": [ending.to_dict() for ending in report.incomplete],
+        "drift": [{"what": drift.what, "baseline": drift.baseline, "run": drift.run} for drift in report.drift],
     }
 
 

@@ -33,6 +33,7 @@ from ..ci.compare import (
 from ..ci.verdict import (
     CHANGED_WITHIN,
     FAILED,
+    INCOMPLETE,
     NO_BASELINE,
     NO_CHANGE,
     WARNED,
@@ -89,7 +90,7 @@ def _cell(change: FigureChange) -> str:
     return change_text(change, "→") + (f" {arrow(change)}" if change.delta else "")
 
 
-STATUS_MARK = {FAILED: "❌", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
+STATUS_MARK = {FAILED: "❌", INCOMPLETE: "⚠️", WARNED: "⚠️", CHANGED_WITHIN: "⚠️", NO_CHANGE: "✅", NO_BASELINE: "ℹ️"}
 SHOWN_FAILURES = 20  # failure lines shown openly; the rest of a long list folds into <details>
 TABLE_ROOM = 6_000  # kept for the table of other changes when the failures' full lines would crowd it out
 

@@ -21,12 +21,17 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ..words.quantity import format_bytes, format_figure, format_figure_change, format_quantity
 from ..words.vocabulary import (
     CHANGED,
+    COLLECT_ONLY,
+    COLLECTION_ERRORS,
     DEFAULT_COUNT,
     FIGURE_LABELS,
     NEW,
+    INTERNAL_ERROR,
     NOT_COMPARED,
     ROOT_NAME,
+    STOPPED,
     UNCHANGED,
+    WORKER_CRASHED,
 )
 from . import folding
 from .markup import visible
@@ -42,8 +47,9 @@ if TYPE_CHECKING:
         Regression,
     )
     from ..ci.coverage import Coverage
+    from ..ci.ending import Ending
     from ..ci.selection import Narrowing
-    from ..ci.verdict import RunReport
+    from ..ci.verdict import Drift, RunReport
     from ..engine.results import ConvCost, LayerCost, UncountedCall
     from .folding import Folded
 
@@ -373,7 +379,14 @@ def problems(report: RunReport) -> list[str]:
 
 def headline(report: RunReport) -> str:
     """The verdict that tops every format: ``0 of 10 measurements changed, 0 new, 0 removed;
-    1 over budget``, and the like."""
+    1 over budget``, and the like; led by how an incomplete run ended, followed by the versions
+    the baseline does not share with this run."""
+    lead = f"{INCOMPLETE_WORD}: {incomplete_text(report.incomplete)}; " if report.incomplete else ""
+    drift = f"; {drift_text(report.drift)}" if report.drift else ""
+    return lead + _findings(report) + drift
+
+
+def _findings(report: RunReport) -> str:
     counts = report.counts
     wrong = problems(report)
     if report.comparison is None:
@@ -527,13 +540,57 @@ def narrowed_text(narrowing: Narrowing) -> str:
     return f"{narrowing.deselected} collected test(s) were deselected ({DESELECT_SOURCES})"
 
 
-INCOMPLETE_COLLECT_ONLY = "--collect-only ran no test"
-INCOMPLETE_INTERRUPTED = "the run was interrupted"
-INCOMPLETE_INTERNAL_ERROR = "the run ended in an internal error"
+def ending_text(ending: Ending, show: Show = visible) -> str:
+    """How far an incomplete session got, in a few words: ``interrupted after 308 of 500 measuring tests``."""
+    progress = f"after {ending.ran} of {ending.measuring} measuring tests"
+    detail = show(ending.detail) if ending.detail else ""
+    lost = ending.lost
+    if ending.state == WORKER_CRASHED:
+        more = f", and {len(lost) - 1} more" if len(lost) > 1 else ""
+        first = f" ({show(lost[0])}{more})" if lost else ""
+        text = f"a worker crashed: {len(lost)} measuring test(s) lost{first}; {ending.ran} of {ending.measuring} ran"
+        lost = ()
+    elif ending.state == COLLECTION_ERRORS:
+        text = (f"collection errors ({detail}): their tests never ran; {ending.ran} of {ending.measuring} "
+                "measuring tests ran")
+    elif ending.state == COLLECT_ONLY:
+        text = "--collect-only ran no test"
+    elif ending.state == STOPPED:
+        text = f"stopped early {progress}{f' ({detail})' if detail else ''}"
+    elif ending.state == INTERNAL_ERROR:
+        text = f"ended in an internal error {progress}"
+    else:
+        text = f"interrupted{f' by {detail}' if detail else ''} {progress}"
+    if lost:
+        text += f", {len(lost)} lost to a crashed worker"
+    return f"{show(ending.source)}: {text}" if ending.source else text
 
 
-def stopped_early(why: object) -> str:
-    return f"the run stopped early ({why})"
+def incomplete_text(endings: Sequence[Ending], show: Show = visible) -> str:
+    """Every incomplete session of a run (a merged run's shards each), as one clause."""
+    return "; ".join(ending_text(ending, show) for ending in endings)
+
+
+INCOMPLETE_WORD = "incomplete"  # what leads the verdict of a run that ended before measuring its suite
+DRIFT_LABELS = {"torch": "torch", "python": "Python", "pytest_convbudget": "pytest-convbudget",
+                "cost_model_version": "cost model"}
+DRIFT_NOTE = "some figures may differ for that reason"
+
+
+def drift_text(drift: Sequence[Drift], show: Show = visible) -> str:
+    """The versions the baseline was made with that this run does not share:
+    ``baseline from torch 2.1.0, this run 2.13.0: some figures may differ for that reason``."""
+    if len(drift) == 1:
+        what = drift[0]
+        return f"baseline from {DRIFT_LABELS[what.what]} {show(what.baseline)}, this run {show(what.run)}: {DRIFT_NOTE}"
+    before = " and ".join(f"{DRIFT_LABELS[what.what]} {show(what.baseline)}" for what in drift)
+    after = " and ".join(f"{DRIFT_LABELS[what.what]} {show(what.run)}" for what in drift)
+    return f"baseline from {before}, this run from {after}: {DRIFT_NOTE}"
+
+
+def incomplete_refusal(endings: Sequence[Ending], flag: str) -> str:
+    """``merge``'s one line for a shard that ended early."""
+    return f"{incomplete_text(endings)}: an incomplete shard measured less than its part of the suite (--{flag} merges it anyway, and the verdict names it)"
 
 
 MERGE_HINT = "--conv-merge-baseline updates only the measured entries"

@@ -42,3 +42,9 @@ def is_known_device(device: object) -> bool:
         return False
     return device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())
 
+
+# How the session that wrote a run file ended (``ci/ending.py``); every state but the first is incomplete.
+COMPLETE, INTERRUPTED, WORKER_CRASHED, COLLECTION_ERRORS, STOPPED, COLLECT_ONLY, INTERNAL_ERROR = (
+    "complete", "interrupted", "worker crashed", "collection errors", "stopped", "collect only", "internal error",
+)
+ENDINGS = (COMPLETE, INTERRUPTED, WORKER_CRASHED, COLLECTION_ERRORS, STOPPED, COLLECT_ONLY, INTERNAL_ERROR)
