@@ -78,6 +78,10 @@ def load_model_file(
     path = Path(spec)
     if not path.is_file():
         raise SpecError(f"model file not found: {spec}")
+    if path.suffix == ".pt2":  # its members are checked before torch is imported: a refusal is quick
+        from ..engine.pt2_archive import open_archive
+
+        open_archive(path, max_bytes, raise_with).close()
     from ..engine.forms import load_saved_program  # the engine: torch loads it
 
     return load_saved_program(path, read_weights, max_bytes, raise_with)
