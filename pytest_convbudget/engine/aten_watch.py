@@ -26,8 +26,8 @@ import torch
 
 from ..words.vocabulary import ROOT_NAME
 from .formulas import CallCost
-from .kinds import KINDS, AtenRule, Kind
-from .watch import OpWatch
+from .kinds import KINDS, NO_FORMULA, NO_FORMULA_KIND, AtenRule, Kind, OpFacts
+from .watch import OpWatch, _uncounted
 
 
 class AtenWatch:
@@ -40,6 +40,7 @@ class AtenWatch:
     def __init__(self, watch: OpWatch) -> None:
         self.watch = watch
         self.rules = aten_table()
+        self.no_formula = no_formula_ops()
         self._biased: tuple[set[int], str] | None = None  # a weighted product's outputs, awaiting its bias add
         self._last_note = "records"
 
@@ -47,7 +48,11 @@ class AtenWatch:
         if self._biased is not None:  # the op after a weighted product: its bias add, or a view on the way
             self._fold_bias(func, args, out)
         found = self.rules.get(id(func))  # by id: an op's own hash is a Python call, on every op
-        if found is None or self.watch.covering:
+        if found is None:
+            if id(func) in self.no_formula and not self.watch.covering:
+                self._list_without_formula(func, args, out)
+            return
+        if self.watch.covering:
             return
         kind, rule = found
         if rule.split is not None:  # a fused block: the calls the eager model makes, each of its kind
@@ -68,6 +73,15 @@ class AtenWatch:
         self._note(rule.weighted if weighted else kind.name, func, facts, out, consumed)
         if weighted and rule.weighted == "linear" and not facts.bias and isinstance(out, torch.Tensor):
             self._biased = ({id(out)}, self._last_note)
+
+    def _list_without_formula(self, func: Any, args: tuple[Any, ...], out: Any) -> None:
+        """An op whose work no formula counts: listed by name among the uncounted work, with no FLOPs."""
+        first = next((arg for arg in args if isinstance(arg, torch.Tensor)), None)
+        output = out[0] if isinstance(out, (tuple, list)) and out else out
+        shape = (lambda tensor: tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else ())
+        facts = OpFacts(type=func._opname, input_shape=shape(first), weight_shape=(), output_shape=shape(output),
+                        batch=1, cost=CallCost(macs=0, flops=0))
+        self.watch.uncounted.append(_uncounted(NO_FORMULA_KIND, func._opname, facts))
 
     def _note(self, kind: str, func: Any, facts: Any, out: Any, consumed: tuple[tuple[object, int], ...]) -> None:
         owner, shown = self._owner(consumed, func)
@@ -141,6 +155,22 @@ def _aten_table(kinds: tuple[Kind, ...]) -> Mapping[int, tuple[Kind, AtenRule]]:
                 for overload in packet.overloads():
                     table[id(getattr(packet, overload))] = (kind, rule)
     return table
+
+
+def no_formula_ops() -> frozenset[int]:
+    """Every overload of the ops of :data:`~.kinds.NO_FORMULA`, by id."""
+    return _no_formula_ops(NO_FORMULA)
+
+
+@lru_cache(maxsize=1)
+def _no_formula_ops(names: tuple[str, ...]) -> frozenset[int]:
+    found = set()
+    for path in names:
+        namespace, _, name = path.partition(".")
+        packet = getattr(getattr(torch.ops, namespace), name, None)
+        if packet is not None:
+            found.update(id(getattr(packet, overload)) for overload in packet.overloads())
+    return frozenset(found)
 
 
 def owners(slots: Any, modules: Any) -> dict[object, tuple[str, str]]:

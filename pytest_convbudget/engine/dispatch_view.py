@@ -17,7 +17,7 @@ listeners with :func:`tell`: the listeners see the same ops, in the same order.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -71,11 +71,14 @@ class DispatchView(TorchDispatchMode):
     profile knows, :mod:`.input_values`) and tells its listeners what it returned."""
 
     def __init__(self, listeners: Sequence[DispatchListener], runner: Callable[..., Any] | None = None,
-                 on_meta: bool = False) -> None:
+                 on_meta: bool = False, kernels: Mapping[int, Callable[..., Any]] | None = None) -> None:
         super().__init__()
         self.listeners = tuple(listeners)
         self.runner = runner
         self.on_meta = on_meta
+        # ops answered here instead of by their own kernels (by id): on meta, those whose meta
+        # kernels refuse what the CPU kernel takes
+        self.kernels = kernels or {}
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -113,7 +116,10 @@ class DispatchView(TorchDispatchMode):
                     with self:
                         out = func.redispatch(keys, *args, **kwargs)
                 else:
-                    out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
+                    kernel = self.kernels.get(id(func)) if self.kernels else None
+                    out = kernel(*args, **kwargs) if kernel is not None else NotImplemented
+                    if out is NotImplemented:
+                        out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
         except CustomOpOnMeta:
             raise
         except Exception as error:

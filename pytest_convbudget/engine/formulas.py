@@ -242,3 +242,57 @@ def _parse_einsum(equation: str, shapes: Sequence[Sequence[int]]) -> tuple[list[
                 counts[letter] = counts.get(letter, 0) + 1
         output = spare + "".join(sorted(letter for letter, uses in counts.items() if uses == 1 and letter not in spare))
     return inputs, output
+
+
+def grouped_mm_cost(left: Sequence[int], right: Sequence[int], groups: int) -> CallCost:
+    """``_grouped_mm(a, b, offs)``: one product per group, the groups cut by ``offs``.
+
+    - ``a (M, K)`` with ``b (G, K, N)`` (a mixture of experts: every row of ``a`` meets one
+      expert's weight) and ``a (G, M, K)`` with ``b (K, N)``: every output is a dot product
+      of ``K`` terms, as one ``(M, K) @ (K, N)`` product;
+    - ``a (M, K)`` with ``b (K, N)``: the groups cut ``K``, each group's output is a dot
+      product of its own terms: ``M*N*K`` MACs, ``(2K - G)*M*N`` FLOPs;
+    - ``a (G, M, K)`` with ``b (G, K, N)``: a batched product.
+
+    Counted from the shapes: every row an operand holds, also rows past ``offs[-1]`` that
+    the kernel leaves alone (an expert-parallel layout's padding), so that a meta forward,
+    which has no offsets, counts what the real one does.
+    """
+    if len(left) == 2 and len(right) == 2:
+        m, k, n = left[0], left[1], right[1]
+        return CallCost(macs=m * n * k, flops=(2 * k - groups) * m * n)
+    if len(left) == 3 and len(right) == 3:
+        return matmul_cost(MatmulDims(left[0], left[1], right[2], left[2]))
+    if len(left) == 2:
+        return matmul_cost(MatmulDims(1, left[0], right[2], left[1]))
+    return matmul_cost(MatmulDims(1, left[1], right[1], left[2]))
+
+
+def cdist_cost(batch: int, rows: int, columns: int, features: int, as_matmul: bool) -> CallCost:
+    """``torch.cdist`` of ``(rows, features)`` and ``(columns, features)`` points, ``batch`` times.
+
+    Its matrix-product mode (the p=2 distance of many points) runs one product of
+    ``features + 2`` terms per pair (the points, their squared norms and ones): counted as
+    that product. Otherwise each pair is ``features`` differences, ``features`` powers and
+    their sum: ``features`` MACs, ``3*features - 1`` FLOPs (the root is not counted, as
+    no elementwise op is).
+    """
+    pairs = batch * rows * columns
+    if as_matmul:
+        return matmul_cost(MatmulDims(batch, rows, columns, features + 2))
+    return CallCost(macs=pairs * features, flops=pairs * (3 * features - 1))
+
+
+def sparse_mm_cost(stored: int, columns: int, added_outputs: int = 0) -> CallCost:
+    """A sparse matrix of ``stored`` entries times a dense one of ``columns`` columns: each
+    stored entry meets each column once, its product added into an output that starts at
+    zero (as sparse kernels accumulate): ``stored*columns`` MACs and twice that in FLOPs,
+    plus one add per output of an added term (``addmm``)."""
+    return CallCost(macs=stored * columns, flops=2 * stored * columns + added_outputs)
+
+
+def sparse_sparse_mm_cost(pairs: int) -> CallCost:
+    """Two sparse matrices: ``pairs`` is the number of stored entries ``(i, k)`` of the
+    left and ``(k, j)`` of the right that meet; each is one multiply, added into a zero
+    output."""
+    return CallCost(macs=pairs, flops=2 * pairs)

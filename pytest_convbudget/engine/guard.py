@@ -185,7 +185,7 @@ def _packed_weights(module: nn.Module) -> tuple[tuple[torch.Tensor, bool], ...]:
     not weights: the flag says which are)."""
     weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
     if not hasattr(module, "_packed_params") or not callable(weight) or isinstance(weight, torch.Tensor):
-        return ()
+        return _packed_recurrent(module)
     unpacked = weight()
     found = [(unpacked, True)]
     if unpacked.is_quantized and unpacked.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric,
@@ -195,6 +195,33 @@ def _packed_weights(module: nn.Module) -> tuple[tuple[torch.Tensor, bool], ...]:
     if isinstance(stored_bias, torch.Tensor):
         found.append((stored_bias, True))
     return tuple(found)
+
+
+def _packed_recurrent(module: nn.Module) -> tuple[tuple[torch.Tensor, bool], ...]:
+    """A dynamically quantized RNN's weights: each layer's cell parameters (held by a
+    ``PackedParameter`` module as ``param``), or a quantized cell's two packed linears
+    (``_packed_weight_ih``/``_hh``); each packed linear holds its weight and bias."""
+    found: list[tuple[torch.Tensor, bool]] = []
+    for name in ("param", "_packed_weight_ih", "_packed_weight_hh"):
+        held = module.__dict__.get(name)
+        if not isinstance(held, torch.ScriptObject):
+            continue
+        linears = [held] if held._has_method("unpack") else [
+            item for item in _cell_state(held) if isinstance(item, torch.ScriptObject) and item._has_method("unpack")]
+        for linear in linears:
+            for tensor in linear.unpack():
+                if isinstance(tensor, torch.Tensor):
+                    found.append((tensor, True))
+    return tuple(found)
+
+
+def _cell_state(cell: torch.ScriptObject) -> list[Any]:
+    """The packed linears of a quantized RNN's ``CellParamsBase``, read from its state."""
+    try:
+        state = cell.__getstate__()[0]
+    except Exception:  # noqa: BLE001 - a script object of another class: it holds no weights we know
+        return []
+    return list(state[-1]) if isinstance(state, tuple) and state and isinstance(state[-1], list) else []
 
 
 def _table(module: nn.Module, name: str) -> Any:

@@ -83,7 +83,7 @@ class KnownValues:
         try:
             return func(*args, **kwargs)
         except Exception as error:
-            if _reads_values(error) and any(True for _ in _meta_tensors(args, kwargs)):
+            if _reads_values(error) and not _quantized(func) and any(True for _ in _meta_tensors(args, kwargs)):
                 raise UnknownValue(_op_name(func), module_running()) from None  # it reads values meta has not got
             raise
 
@@ -129,12 +129,18 @@ class KnownValues:
 # What torch says when an op needs the values a meta tensor has not got (and not, say, a
 # device mismatch, which also names meta).
 _NO_VALUES = ("cannot be called on meta", "copy out of meta", "data-dependent", "data dependent",
-              "meta tensors, but there was no", "no data")
+              "meta tensors, but there was no", "no data", "correct data-independent implementation does not exist")
 
 
 def _reads_values(error: Exception) -> bool:
     text = str(error).lower()
     return any(words in text for words in _NO_VALUES)
+
+
+def _quantized(func: Any) -> bool:
+    """A quantized op (``quantized::linear_dynamic``, ``aten::quantized_lstm``): it has no meta
+    kernel at all, whatever the values, so its error is no missing value's."""
+    return getattr(func, "namespace", "") == "quantized" or getattr(func, "__name__", "").startswith("quantized_")
 
 
 def _op_name(func: Any) -> str:

@@ -21,17 +21,22 @@ from typing import Any, Callable, Mapping, Sequence
 from ..words.errors import CountError
 from .formulas import (
     CallCost,
+    MatmulDims,
     addbmm_cost,
     attention_cost,
+    cdist_cost,
     conv_cost,
     conv_params,
     einsum_cost,
     functional_conv_cost,
+    grouped_mm_cost,
     linear_cost,
     linear_op_cost,
     linear_params,
     matmul_cost,
     matmul_dims,
+    sparse_mm_cost,
+    sparse_sparse_mm_cost,
     transposed_conv_cost,
 )
 
@@ -598,6 +603,357 @@ _ATTENTION_OPS = tuple(f"aten.{name}" for name in (
     "_scaled_dot_product_fused_attention_overrideable",
 ))
 
+# -- more products at the dispatcher -------------------------------------------
+
+
+def _grouped_mm_reader(offsets_at: int) -> Callable[..., OpFacts]:
+    """``_grouped_mm(a, b, offs)`` (and ``_scaled_grouped_mm``, whose scales come before its
+    offsets): a mixture of experts' products, each row of ``a`` with its expert's weight."""
+
+    def read(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+        left, right = args[0], args[1]
+        offsets = argument(args, kwargs, offsets_at, "offs")
+        left_shape, right_shape = _shape(left), _shape(right)
+        groups = _shape(offsets)[0] if offsets is not None else left_shape[0]
+        return OpFacts(type="grouped_mm", input_shape=left_shape, weight_shape=right_shape,
+                       output_shape=_shape(_output(result)), batch=1,
+                       cost=grouped_mm_cost(left_shape, right_shape, groups), operands=(left, right))
+
+    return read
+
+
+def _trilinear_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim)``, the kernel of
+    ``F.bilinear``: three operands unsqueezed at their ``expand`` dims and summed over
+    ``sumdim``, contracted as torch does, the first two, then the third (an einsum)."""
+    operands = args[:3]
+    expands = [tuple(args[3 + index]) for index in range(3)]
+    summed = set(args[6])
+    rank = len(_shape(operands[0])) + len(expands[0])
+    letters = "abcdefghijklmnopqrstuvwxyz"[:rank]
+    terms = ["".join(letters[dim] for dim in range(rank) if dim not in expand) for expand in expands]
+    output = "".join(letters[dim] for dim in range(rank) if dim not in summed)
+    shapes = [_shape(operand) for operand in operands]
+    return OpFacts(type="bilinear", input_shape=shapes[0], weight_shape=shapes[1], output_shape=_shape(result),
+                   batch=_lead(shapes[0], 2), cost=einsum_cost(f"{','.join(terms)}->{output}", shapes),
+                   operands=tuple(operands))
+
+
+def _bilinear_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``F.bilinear(x1, x2, W, b)``: ``x1 W x2`` per output feature, as ``_trilinear`` runs it:
+    ``x1`` with ``W`` first (``in1`` terms for each (output, ``in2``) pair), then with ``x2``
+    (``in2`` terms per output), plus the bias."""
+    first, second = argument(args, kwargs, 0, "input1"), argument(args, kwargs, 1, "input2")
+    weight, bias = argument(args, kwargs, 2, "weight"), argument(args, kwargs, 3, "bias")
+    first_shape, weight_shape = _shape(first), _shape(weight)
+    out_features, in1, in2 = weight_shape
+    positions = prod(first_shape[:-1])
+    cost = einsum_cost("pi,oij,pj->po", [(positions, in1), weight_shape, (positions, in2)])
+    if bias is not None:
+        cost = CallCost(macs=cost.macs, flops=cost.flops + positions * out_features)
+    return OpFacts(type="bilinear", input_shape=first_shape, weight_shape=weight_shape, output_shape=_shape(result),
+                   batch=_lead(first_shape, 2), cost=cost, bias=bias is not None, operands=(weight, bias))
+
+
+# cdist's compute modes: 0 uses a product past 25 points a side, 1 always, 2 never (p = 2 only)
+_CDIST_PRODUCT_PAST = 25
+
+
+def _cdist_facts(left: Any, right: Any, result: Any, as_matmul: bool) -> OpFacts:
+    left_shape, right_shape = _shape(left), _shape(right)
+    batch = prod(_shape(result)[:-2])
+    return OpFacts(type="cdist", input_shape=left_shape, weight_shape=right_shape, output_shape=_shape(result),
+                   batch=_lead(left_shape, 3),
+                   cost=cdist_cost(batch, left_shape[-2], right_shape[-2], left_shape[-1], as_matmul),
+                   operands=(left, right))
+
+
+def _cdist_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``_cdist_forward(x1, x2, p, compute_mode)``: a product for p = 2 where its mode says so."""
+    left, right, power = args[0], args[1], float(args[2])
+    mode = args[3] if len(args) > 3 and args[3] is not None else 0
+    rows, columns = _shape(left)[-2], _shape(right)[-2]
+    as_matmul = power == 2 and (mode == 1 or (mode == 0 and max(rows, columns) > _CDIST_PRODUCT_PAST))
+    return _cdist_facts(left, right, result, as_matmul)
+
+
+def _euclidean_dist_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``_euclidean_dist``: cdist's product mode, called by ``torch.cdist`` itself."""
+    return _cdist_facts(args[0], args[1], result, as_matmul=True)
+
+
+def _conv_tbc_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``conv_tbc(x (time, batch, in), W (k, in, out), b, pad)``: a 1-D convolution over time,
+    with its bias, laid out time first."""
+    data, weight, bias = argument(args, kwargs, 0, "self"), argument(args, kwargs, 1, "weight"), argument(args, kwargs, 2, "bias")
+    data_shape, weight_shape, output_shape = _shape(data), _shape(weight), _shape(_output(result))
+    kernel, in_channels, out_channels = weight_shape
+    return OpFacts(type="conv_tbc", input_shape=data_shape, weight_shape=weight_shape, output_shape=output_shape,
+                   batch=data_shape[1] if len(data_shape) == 3 else 1,
+                   cost=conv_cost((kernel,), in_channels, out_channels, 1, True, (prod(output_shape[:-1]),)),
+                   bias=True, operands=(weight, bias))
+
+
+def _is_sparse(tensor: Any) -> bool:
+    return getattr(tensor, "layout", None) is not None and str(tensor.layout) != "torch.strided"
+
+
+def _stored(tensor: Any) -> int:
+    """The entries a sparse tensor stores (its values' leading size)."""
+    return int(tensor._nnz())
+
+
+def _sparse_facts(name: str, left: Any, right: Any, result: Any, added: int = 0) -> OpFacts:
+    """A product with a sparse operand, counted by the entries it stores."""
+    left_shape, right_shape = _shape(left), _shape(right)
+    if _is_sparse(left) and _is_sparse(right):
+        cost = sparse_sparse_mm_cost(_meeting_pairs(left, right))
+    elif _is_sparse(left):
+        cost = sparse_mm_cost(_stored(left), right_shape[-1], added)
+    else:
+        cost = sparse_mm_cost(_stored(right), left_shape[0] if len(left_shape) > 1 else 1, added)
+    return OpFacts(type=name, input_shape=left_shape, weight_shape=right_shape, output_shape=_shape(_output(result)),
+                   batch=1, cost=cost, bias=bool(added), operands=(left, right))
+
+
+def _meeting_pairs(left: Any, right: Any) -> int:
+    """Of two sparse matrices, how many stored ``(i, k)`` of the left meet a stored ``(k, j)``
+    of the right: read from their indices (a real device's; meta has none to read)."""
+    rows_of_left = left.to_sparse_coo().coalesce().indices()[1].tolist()
+    rows_of_right = right.to_sparse_coo().coalesce().indices()[0].tolist()
+    per_row: dict[int, int] = {}
+    for row in rows_of_right:
+        per_row[row] = per_row.get(row, 0) + 1
+    return sum(per_row.get(column, 0) for column in rows_of_left)
+
+
+def _sparse_mm_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``smm``, ``hspmm``, ``_sparse_mm``, ``_sparse_sparse_matmul``: sparse times dense or sparse."""
+    return _sparse_facts("sparse_mm", args[0], args[1], result)
+
+
+def _sparse_addmm_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``_sparse_addmm``/``sspaddmm(C, A, B, beta, alpha)``: ``A @ B``, plus ``C`` where ``beta``
+    keeps it (``torch.sparse.mm`` passes zeros with ``beta = 0``)."""
+    beta = argument(args, kwargs, 3, "beta", 1)
+    output = _output(result)
+    added = prod(_shape(output)) if beta != 0 else 0
+    return _sparse_facts("sparse_addmm", args[1], args[2], result, added)
+
+
+def _sampled_addmm_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``sparse_sampled_addmm(C, A, B)``: ``A @ B`` only where sparse ``C`` stores an entry, plus ``C``."""
+    sampled, left, right = args[0], args[1], args[2]
+    stored, terms = _stored(sampled), _shape(left)[-1]
+    return OpFacts(type="sparse_sampled_addmm", input_shape=_shape(left), weight_shape=_shape(right),
+                   output_shape=_shape(_output(result)), batch=1, bias=True, operands=(left, right, sampled),
+                   cost=CallCost(macs=stored * terms, flops=stored * 2 * terms))
+
+
+def _sparse_or_dense(dense: Callable[..., OpFacts | None], left_at: int) -> Callable[..., OpFacts | None]:
+    """``mm``/``addmm`` as a sparse kernel runs them when an operand is sparse, else ``dense``."""
+
+    def read(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts | None:
+        left, right = args[left_at], args[left_at + 1]
+        if _is_sparse(left) or _is_sparse(right):
+            if left_at:
+                return _sparse_addmm_op(args, kwargs, result, is_parameter)
+            return _sparse_facts("sparse_mm", left, right, result)
+        return dense(args, kwargs, result, is_parameter)
+
+    return read
+
+
+def _linear_by_shapes(weight_at: int, bias_at: int | None, transposed_weight: bool = True) -> Callable[..., OpFacts]:
+    """A linear kernel of a packed or low-precision weight (``_weight_int8pack_mm``,
+    ``fbgemm_linear_*``, ``mkldnn_linear``, ``_mixed_dtypes_linear``): read from its input
+    and output, ``in*out`` MACs per row, plus its bias."""
+
+    def read(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+        data, weight = args[0], args[weight_at]
+        bias = argument(args, kwargs, bias_at, "bias") if bias_at is not None else None
+        bias = bias if hasattr(bias, "shape") else None
+        data_shape, output_shape = _shape(data), _shape(_output(result))
+        in_features, out_features = data_shape[-1], output_shape[-1]
+        return OpFacts(type="linear", input_shape=data_shape,
+                       weight_shape=(out_features, in_features), output_shape=output_shape,
+                       batch=_lead(data_shape, 2), bias=bias is not None, operands=(weight, bias),
+                       cost=linear_op_cost(in_features, out_features, bias is not None, prod(data_shape[:-1])))
+
+    return read
+
+
+def _addr_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+    """``addr(C, u, v)``: ``C + u v^T``, one multiply and one add per output."""
+    left, right = args[1], args[2]
+    rows, columns = _shape(left)[0], _shape(right)[0]
+    return OpFacts(type="addr", input_shape=(rows, 1), weight_shape=(1, columns), output_shape=(rows, columns),
+                   batch=1, cost=matmul_cost(MatmulDims(1, rows, columns, 1), added=True), bias=True,
+                   operands=(left, right, args[0]))
+
+
+def _conv_kernel(transposed: bool, bias_at: int | None, added_at: int | None = None) -> Callable[..., OpFacts]:
+    """A backend's convolution kernel called by name (``mkldnn_convolution``, ``cudnn_convolution``,
+    ``_slow_conv2d_forward``, ...): ``(input, weight, ...)``, its bias at ``bias_at``; a fused
+    ``conv + z`` adds ``z`` (at ``added_at``): one more add per output."""
+
+    def read(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+        data, weight = args[0], args[1]
+        bias = argument(args, kwargs, bias_at, "bias") if bias_at is not None else None
+        bias = bias if hasattr(bias, "shape") else None
+        facts = _conv_op_facts(data, weight, bias, _output(result), transposed=transposed)
+        if added_at is None:
+            return facts
+        extra = prod(facts.output_shape)
+        return replace(facts, cost=CallCost(macs=facts.cost.macs, flops=facts.cost.flops + extra))
+
+    return read
+
+
+def _flash_forward_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts | None:
+    """``_flash_attention_forward``/``_efficient_attention_forward``: q ``(B, L, H, E)``,
+    k ``(B, S, H, E)``, v ``(B, S, H, Ev)``, heads third."""
+    query, key, value = args[:3]
+    q_shape, k_shape, v_shape = _shape(query), _shape(key), _shape(value)
+    if len(q_shape) != 4:
+        return None  # sequences packed end to end (cumulative lengths): their lengths are values
+    batch, query_len, heads, head_dim = q_shape
+    return OpFacts(type="scaled_dot_product_attention", input_shape=q_shape, weight_shape=k_shape,
+                   output_shape=_shape(_output(result)), batch=batch,
+                   cost=attention_cost(batch * heads, query_len, k_shape[1], head_dim, v_shape[-1]),
+                   operands=(query, key, value))
+
+
+# -- recurrent kernels ----------------------------------------------------------
+
+_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One layer and direction of a recurrent kernel: the shapes of its two weights, whether
+    each has a bias, and what it consumed (weights, or packed weights)."""
+
+    input_weight: Shape
+    hidden_weight: Shape
+    input_bias: bool
+    hidden_bias: bool
+    input_operands: tuple[Any, ...]
+    hidden_operands: tuple[Any, ...]
+
+
+def _cell_splits(cells: Sequence[_Cell], positions: int) -> tuple[tuple[str, OpFacts, bool], ...]:
+    """Each cell over ``positions`` (steps x batch) as the float kernel's linears count it: the
+    input projection and the hidden projection, each with its bias."""
+    parts = []
+    for cell in cells:
+        for weight, bias, operands in ((cell.input_weight, cell.input_bias, cell.input_operands),
+                                       (cell.hidden_weight, cell.hidden_bias, cell.hidden_operands)):
+            rows, features = weight
+            parts.append(("linear", OpFacts(
+                type="linear", input_shape=(positions, features), weight_shape=weight, output_shape=(positions, rows),
+                batch=positions, bias=bias, operands=operands,
+                cost=linear_op_cost(features, rows, bias, positions)), True))
+    return tuple(parts)
+
+
+def _unpacked(packed: Any) -> tuple[Shape, bool]:
+    """A packed linear weight's (shape, whether it holds a bias)."""
+    weight, bias = packed.unpack()
+    return _shape(weight), bias is not None
+
+
+def _packed_cell(params: Any) -> _Cell:
+    """A quantized RNN's cell parameters (``CellParamsBase``): its two packed linears, biases in them."""
+    state = params.__getstate__()[0]
+    packed = [item for item in state[-1] if hasattr(item, "unpack")]
+    biases = [tensor for tensor in state[1] if hasattr(tensor, "shape")]
+    (input_weight, input_bias), (hidden_weight, hidden_bias) = (_unpacked(item) for item in packed[:2])
+    if len(biases) == 2:
+        input_bias = hidden_bias = True
+    return _Cell(input_weight, hidden_weight, input_bias, hidden_bias, (packed[0],), (packed[1],))
+
+
+def _tensor_cells(weights: Sequence[Any], per_cell: int, has_biases: bool) -> list[_Cell]:
+    """Cells from a flat list of weights, ``per_cell`` a cell: ``w_ih, w_hh[, b_ih, b_hh]``."""
+    cells = []
+    for start in range(0, len(weights) - per_cell + 1, per_cell):
+        group = weights[start:start + per_cell]
+        w_ih, w_hh = group[0], group[1]
+        b_ih, b_hh = (group[2], group[3]) if has_biases and per_cell >= 4 else (None, None)
+        cells.append(_Cell(_shape(w_ih)[-2:], _shape(w_hh)[-2:], b_ih is not None, b_hh is not None,
+                           (w_ih, b_ih), (w_hh, b_hh)))
+    return cells
+
+
+def _cells(params: Sequence[Any], has_biases: bool) -> list[_Cell]:
+    if params and not hasattr(params[0], "shape"):
+        return [_packed_cell(item) for item in params]
+    return _tensor_cells(params, 4 if has_biases else 2, has_biases)
+
+
+def _quantized_rnn(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
+    """``quantized_lstm``/``quantized_gru`` (a dynamically quantized nn.LSTM/GRU): every layer
+    and direction, as its float twin's linears. ``input`` overloads take ``(input, hx, params,
+    has_biases, ...)``; ``data`` overloads (a packed sequence) ``(data, batch_sizes, hx, params,
+    has_biases, ...)``, whose rows are every step of every sequence."""
+    packed_sequence = isinstance(args[3], (list, tuple))
+    params, has_biases = (args[3], bool(args[4])) if packed_sequence else (args[2], bool(args[3]))
+    return _cell_splits(_cells(params, has_biases), prod(_shape(args[0])[:-1]))
+
+
+def _backend_rnn(weights_at: int, stride_at: int | None, has_biases_at: int | None) -> Callable[..., Any]:
+    """A backend's fused RNN (``_cudnn_rnn``, ``miopen_rnn``, ``_lstm_mps``): its flat weights,
+    ``stride`` a cell (``w_ih, w_hh[, b_ih, b_hh]``), over every step."""
+
+    def split(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
+        weights = list(args[weights_at])
+        has_biases = bool(args[has_biases_at]) if has_biases_at is not None else True
+        stride = int(args[stride_at]) if stride_at is not None else (4 if has_biases else 2)
+        return _cell_splits(_tensor_cells(weights, stride, stride >= 4 and has_biases), prod(_shape(args[0])[:-1]))
+
+    return split
+
+
+def _quantized_cell(packed_weights: bool) -> Callable[..., Any]:
+    """One step of a quantized cell: ``quantized_lstm_cell_dynamic(x, hx, W_ih, W_hh, b_ih, b_hh)``
+    (packed weights) or ``aten.quantized_lstm_cell(x, hx, w_ih, w_hh, b_ih, b_hh, ...)``."""
+
+    def split(args: tuple[Any, ...], result: Any) -> tuple[tuple[str, OpFacts, bool], ...]:
+        w_ih, w_hh, b_ih, b_hh = args[2:6]
+        if packed_weights:
+            (input_weight, _), (hidden_weight, _) = _unpacked(w_ih), _unpacked(w_hh)
+        else:
+            input_weight, hidden_weight = _shape(w_ih), _shape(w_hh)
+        cell = _Cell(input_weight, hidden_weight, b_ih is not None, b_hh is not None, (w_ih,), (w_hh,))
+        return _cell_splits((cell,), prod(_shape(args[0])[:-1]))
+
+    return split
+
+
+# Ops that do work no formula here counts (transforms, solvers, decompositions): each call is
+# listed among the uncounted work by name, with no FLOPs, never dropped.
+NO_FORMULA = tuple(f"aten.{name}" for name in (
+    "_fft_r2c", "_fft_c2c", "_fft_c2r",
+    "_linalg_solve_ex", "linalg_solve_triangular", "triangular_solve", "cholesky_solve", "cholesky_inverse",
+    "linalg_cholesky_ex", "linalg_inv_ex", "linalg_lu_factor_ex", "linalg_lu", "linalg_lu_solve", "lu_unpack",
+    "linalg_qr", "geqrf", "ormqr", "linalg_householder_product", "_linalg_svd", "_linalg_eigh", "linalg_eig",
+    "_linalg_det", "_linalg_slogdet", "linalg_lstsq", "linalg_matrix_exp", "linalg_ldl_factor_ex",
+    "linalg_ldl_solve", "_linalg_eigvals",
+    # fused kernels whose varying lengths are values, and training's backward kernels
+    "_cudnn_rnn_backward", "convolution_backward", "_scaled_dot_product_efficient_attention_backward",
+    "_scaled_dot_product_flash_attention_backward", "_scaled_dot_product_cudnn_attention_backward",
+    "_flash_attention_backward", "_efficient_attention_backward",
+    "_scaled_dot_product_flash_attention_for_cpu_backward", "_scaled_dot_product_fused_attention_overrideable_backward",
+    "_foreach_mm",
+    # 2:4 sparse kernels, whose compressed operands keep half the terms (CUDA only)
+    "_sparse_semi_structured_mm", "_sparse_semi_structured_addmm", "_sparse_semi_structured_linear",
+    "_cslt_sparse_mm", "_sparse_mm_reduce_impl",
+))
+# the kind of work they are, for the list of uncounted work
+NO_FORMULA_KIND = "matmul"
+
+
 # -- the registry ------------------------------------------------------------
 
 register(Kind(
@@ -625,10 +981,26 @@ register(Kind(
         OpRule(("torch.addmm", "torch.Tensor.addmm", "torch.Tensor.addmm_", "torch.ops.aten.addmm.default"),
                _addmm_with_weight),
         OpRule(("torch.ops.aten.mm.default",), _mm_with_weight),
+        OpRule(("torch.bilinear", "torch.nn.functional.bilinear"), _bilinear_op),
     ),
     aten=(
         AtenRule(_QUANTIZED_LINEAR_OPS, _quantized_linear_op, own=True),
         AtenRule(("aten.mkldnn_rnn_layer",), split=_recurrent_layer),
+        AtenRule(("aten.quantized_lstm", "aten.quantized_gru"), split=_quantized_rnn),
+        AtenRule(tuple(f"quantized.quantized_{cell}_cell_dynamic" for cell in _GATES), split=_quantized_cell(True)),
+        AtenRule(tuple(f"aten.quantized_{cell}_cell" for cell in _GATES), split=_quantized_cell(False)),
+        AtenRule(("aten._cudnn_rnn", "aten.miopen_rnn"), split=_backend_rnn(1, 2, None)),
+        AtenRule(("aten._lstm_mps",), split=_backend_rnn(2, None, 3)),
+        AtenRule(("aten._weight_int8pack_mm", "aten._weight_int4pack_mm", "aten._weight_int4pack_mm_for_cpu",
+                  "aten._weight_int4pack_mm_with_scales_and_zeros"), _linear_by_shapes(1, None)),
+        AtenRule(("aten.fbgemm_linear_int8_weight", "aten.fbgemm_linear_int8_weight_fp32_activation"),
+                 _linear_by_shapes(1, 6)),
+        AtenRule(("aten.fbgemm_linear_fp16_weight", "aten.fbgemm_linear_fp16_weight_fp32_activation"),
+                 _linear_by_shapes(1, 2)),
+        AtenRule(("aten.mkldnn_linear",), _linear_by_shapes(1, 2)),
+        AtenRule(("aten.linear",), _linear_op),  # its out= form, which no composite splits
+        AtenRule(("aten._mixed_dtypes_linear",), _linear_by_shapes(1, 3)),
+        AtenRule(("aten._wrapped_quantized_linear_prepacked",), _linear_by_shapes(3, None)),
     ),
     own_ops="linear",
 ))
@@ -649,10 +1021,23 @@ register(Kind(
         OpRule(("torch.einsum", "torch.functional.einsum", "torch.ops.aten.einsum.default"), _einsum_op),
     ),
     aten=(
-        AtenRule(("aten.mm", "aten.bmm", "aten._int_mm", "aten._scaled_mm"), _mm_op, weighted="linear"),
-        AtenRule(("aten.addmm", "aten.baddbmm"), _added_matmul_op, weighted="linear"),
-        AtenRule(("aten.addbmm",), _addbmm_op, weighted="linear"),
-        AtenRule(("aten.mv", "aten.dot", "aten.vdot", "aten.addmv"), _aten_mv, weighted="linear"),
+        AtenRule(("aten.mm",), _sparse_or_dense(_mm_op, 0), weighted="linear"),
+        AtenRule(("aten.bmm", "aten._int_mm", "aten._scaled_mm", "aten._scaled_mm_v2"), _mm_op, weighted="linear"),
+        AtenRule(("aten.addmm", "aten.addmm_"), _sparse_or_dense(_added_matmul_op, 1), weighted="linear"),
+        AtenRule(("aten.baddbmm", "aten.baddbmm_", "aten._addmm_activation"), _added_matmul_op, weighted="linear"),
+        AtenRule(("aten._grouped_mm",), _grouped_mm_reader(2), weighted="linear"),
+        AtenRule(("aten._scaled_grouped_mm",), _grouped_mm_reader(4), weighted="linear"),
+        AtenRule(("aten._scaled_grouped_mm_v2",), _grouped_mm_reader(8), weighted="linear"),
+        AtenRule(("aten._trilinear",), _trilinear_op, weighted="linear"),
+        AtenRule(("aten.addr", "aten.addr_"), _addr_op, weighted="linear"),
+        AtenRule(("aten._cdist_forward",), _cdist_op),
+        AtenRule(("aten._euclidean_dist",), _euclidean_dist_op),
+        AtenRule(("aten._sparse_mm", "aten.smm", "aten.hspmm", "aten._sparse_sparse_matmul"), _sparse_mm_op,
+                 weighted="linear"),
+        AtenRule(("aten._sparse_addmm", "aten.sspaddmm"), _sparse_addmm_op, weighted="linear"),
+        AtenRule(("aten.sparse_sampled_addmm",), _sampled_addmm_op),
+        AtenRule(("aten.addbmm", "aten.addbmm_"), _addbmm_op, weighted="linear"),
+        AtenRule(("aten.mv", "aten.dot", "aten.vdot", "aten.addmv", "aten.addmv_"), _aten_mv, weighted="linear"),
     ),
 ))
 register(Kind(
@@ -663,6 +1048,7 @@ register(Kind(
                 _attention_op),),
     aten=(
         AtenRule(_ATTENTION_OPS, _aten_attention),
+        AtenRule(("aten._flash_attention_forward", "aten._efficient_attention_forward"), _flash_forward_op),
         AtenRule(("aten._native_multi_head_attention",), split=_native_attention),
         AtenRule(("aten._transformer_encoder_layer_fwd",), split=_native_encoder_layer),
     ),
@@ -675,9 +1061,25 @@ register(Kind(
         OpRule(_CONV_FUNCTIONS, _regular_conv_op),
         OpRule(_TRANSPOSED_FUNCTIONS, _transposed_conv_op),
         OpRule(_GENERIC_CONV_FUNCTIONS, _generic_conv_op),
+        OpRule(("torch.conv_tbc",), _conv_tbc_op),
     ),
     aten=(
-        AtenRule(("aten.convolution", "aten._convolution"), _generic_conv_op, weighted="conv"),
+        AtenRule(("aten.convolution", "aten._convolution", "aten.convolution_overrideable"), _generic_conv_op,
+                 weighted="conv"),
+        AtenRule(("aten.conv_tbc",), _conv_tbc_op, weighted="conv"),
+        AtenRule(("aten.mkldnn_convolution", "aten.cudnn_convolution_relu", "aten.miopen_convolution",
+                  "aten.miopen_depthwise_convolution", "aten.miopen_convolution_relu", "aten._nnpack_spatial_convolution",
+                  "aten._mps_convolution", "aten._convolution_mode"), _conv_kernel(False, 2), weighted="conv"),
+        AtenRule(("aten.cudnn_convolution",), _conv_kernel(False, None), weighted="conv"),
+        AtenRule(("aten.cudnn_convolution_add_relu", "aten.miopen_convolution_add_relu"), _conv_kernel(False, 4, 2),
+                 weighted="conv"),
+        AtenRule(("aten._slow_conv2d_forward", "aten.slow_conv3d_forward", "aten.slow_conv3d", "aten.thnn_conv2d",
+                  "aten.slow_conv_dilated2d", "aten.slow_conv_dilated3d", "aten._conv_depthwise2d",
+                  "aten.conv_depthwise3d"), _conv_kernel(False, 3), weighted="conv"),
+        AtenRule(("aten.slow_conv_transpose2d", "aten.slow_conv_transpose3d"), _conv_kernel(True, 3), weighted="conv"),
+        AtenRule(("aten.miopen_convolution_transpose",), _conv_kernel(True, 2), weighted="conv"),
+        AtenRule(("aten.cudnn_convolution_transpose", "aten._mps_convolution_transpose"), _conv_kernel(True, None),
+                 weighted="conv"),
         AtenRule(_QUANTIZED_CONV_OPS, _quantized_conv_op, weighted="conv", own=True),
     ),
 ))

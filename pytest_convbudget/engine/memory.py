@@ -59,6 +59,10 @@ class MemoryLedger:
                     self._add(item)
 
     def _add(self, tensor: torch.Tensor) -> None:
+        if tensor.layout != torch.strided:  # a sparse tensor holds no storage: its parts do
+            for part in _sparse_parts(tensor):
+                self._add(part)
+            return
         storage = tensor.untyped_storage()
         key = storage._cdata
         if key in self._sizes:
@@ -92,6 +96,17 @@ def storage_size(tensor: torch.Tensor) -> tuple[int, int]:
         return storage._cdata, storage.nbytes()
     except (RuntimeError, NotImplementedError, TypeError):
         return id(tensor), tensor.numel() * tensor.element_size()
+
+
+def _sparse_parts(tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The dense tensors a sparse one keeps (its indices and values), each with its storage."""
+    if tensor.layout == torch.sparse_coo:
+        return tensor._indices(), tensor._values()
+    if tensor.layout in (torch.sparse_csr, torch.sparse_bsr):
+        return tensor.crow_indices(), tensor.col_indices(), tensor.values()
+    if tensor.layout in (torch.sparse_csc, torch.sparse_bsc):
+        return tensor.ccol_indices(), tensor.row_indices(), tensor.values()
+    return ()
 
 
 _CREATES: dict[int, tuple[bool, ...]] = {}  # ops live as long as torch: their ids are never reused

@@ -215,6 +215,56 @@ def cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return _contiguous(shape, first.dtype, layout)
 
 
+_GROUPED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _aligned(matrix: torch.Tensor) -> bool:
+    """A grouped product's operand as its kernels take it: rows or columns dense, the other
+    stride a multiple of 16 bytes."""
+    rows, columns = matrix.stride()[-2], matrix.stride()[-1]
+    alignment = 16 // matrix.element_size()
+    if columns == 1 and rows >= max(1, matrix.shape[-1]):
+        return rows % alignment == 0
+    if rows == 1 and columns >= max(1, matrix.shape[-2]):
+        return columns % alignment == 0
+    return False
+
+
+def grouped_mm(mat_a: Any, mat_b: Any, offs: Any = None, bias: Any = None, out_dtype: Any = None) -> Any:
+    """``_grouped_mm`` on meta as the CPU kernel takes it: float32, bfloat16 and float16 alike
+    (torch's meta kernel accepts bfloat16 alone, as the CUDA kernel does, so a float32 mixture
+    of experts, which runs on the CPU, could not run on meta). Anything else the CPU kernel
+    would refuse is left to torch's meta kernel, which says so."""
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in (mat_a, mat_b)):
+        return NotImplemented
+    if mat_a.dtype not in _GROUPED_DTYPES or mat_b.dtype != mat_a.dtype or bias is not None:
+        return NotImplemented
+    if out_dtype not in (None, mat_a.dtype) or mat_a.dim() not in (2, 3) or mat_b.dim() not in (2, 3):
+        return NotImplemented
+    if (mat_a.dim() == 3 or mat_b.dim() == 3) and mat_a.shape[-1] != mat_b.shape[-2]:
+        return NotImplemented
+    if (offs is None) == (mat_a.dim() == 2 or mat_b.dim() == 2) or not (_aligned(mat_a) and _aligned(mat_b)):
+        return NotImplemented
+    if offs is not None and (offs.dim() != 1 or offs.dtype != torch.int32):
+        return NotImplemented
+    if mat_a.dim() == 2 and mat_b.dim() == 2:
+        shape = (offs.shape[0], mat_a.shape[0], mat_b.shape[1])
+    elif mat_a.dim() == 2:
+        shape = (mat_a.shape[0], mat_b.shape[-1])
+    elif mat_b.dim() == 2:
+        shape = (mat_a.shape[1], mat_b.shape[1])
+    else:
+        shape = (mat_a.shape[0], mat_a.shape[1], mat_b.shape[-1])
+    return torch.empty(shape, dtype=mat_a.dtype, device="meta")
+
+
+# aten ops a meta forward answers itself, by id, whatever form called them (an eager function,
+# a TorchScript graph, an exported program): their meta kernels refuse what the CPU's takes.
+META_KERNELS: dict[int, Callable[..., Any]] = {
+    id(torch.ops.aten._grouped_mm.default): grouped_mm,
+}
+
+
 SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     F.batch_norm: batch_norm,
     F.hardtanh: hardtanh,

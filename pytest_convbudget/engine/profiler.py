@@ -30,7 +30,7 @@ from .input_values import KnownValues, UnknownValue
 from .inputs import first_tensor, map_tensors, tensor_leaves
 from .kinds import KINDS, parse_count
 from .memory import MemoryFigures, MemoryLedger
-from .meta_shortcuts import SHORTCUTS
+from .meta_shortcuts import META_KERNELS, SHORTCUTS
 from .results import ConvCost
 from .targets import Target, find_targets
 from .watch import OpWatch, RawCall, tensor_bytes
@@ -218,7 +218,9 @@ class _Recorder:
         if runs_without_module_calls(self.model, (module for _, module in guard.modules)):  # named by their weights' modules
             watch.owners = lambda: owners(guard.parameter_paths(), guard.modules)
             watch.call_paths = call_paths(self.model, watch.rules)
-        view = DispatchView([ledger, AtenWatch(watch)], None if known is None else known.run, on_meta=parameters is None)
+        on_meta = parameters is None
+        view = DispatchView([ledger, AtenWatch(watch)], None if known is None else known.run, on_meta=on_meta,
+                            kernels=META_KERNELS if on_meta else None)
         handles = []
         collecting = gc.isenabled()
         gc.disable()  # the forward allocates many small objects; full collections made 10k-layer models superlinear
@@ -355,7 +357,7 @@ def _import_before_meta_kernels() -> None:
 def _op_without_meta_kernel(error: NotImplementedError) -> str | None:
     """The op named by torch's error for an op with no meta kernel, else None (the model's own error)."""
     text = str(error)
-    if "fake impl" not in text and "'Meta' backend" not in text:
+    if "fake impl" not in text and "Meta' backend" not in text:  # 'Meta', 'SparseMeta', 'QuantizedMeta'
         return None
     found = re.search(r"\w+::\w+(\.\w+)?", text)
     return found.group(0) if found else "an op"
