@@ -7,7 +7,9 @@ are themselves pinned to ``FlopCounterMode`` elsewhere (``test_zoo.py``); here, 
 forms' MACs are also held against ``FlopCounterMode`` run on the eager model.
 
 - TorchScript (traced, scripted, saved and loaded) and exported programs (the program,
-  its ``.module()``, saved and loaded) run graphs of aten ops: counted at the dispatcher.
+  its ``.module()``, saved and loaded by torch, saved and read as data by the profile
+  command's own reader) run graphs of aten ops: counted at the dispatcher. Read without
+  its weights (made on meta from the archive's metadata), a ``.pt2`` counts the same on meta.
 - ``torch.compile``: the original module is counted, nothing is compiled.
 - Quantized models (static and dynamic ``torch.ao.nn.quantized``): like their float twins.
 """
@@ -26,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from zoo_models import import_torchvision
 
 from pytest_convbudget import profile
+from pytest_convbudget.engine.forms import load_saved_program
 from pytest_convbudget.words.errors import ProfileError
 
 torchvision = import_torchvision()
@@ -89,6 +92,12 @@ def _loaded_program(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
     return torch.export.load(tmp / "model.pt2")
 
 
+def _read_program(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
+    """What ``profile FILE.pt2`` profiles: the archive read as data, weights and all."""
+    torch.export.save(_program(model, x, tmp), tmp / "model.pt2")
+    return load_saved_program(tmp / "model.pt2", read_weights=True)[0]
+
+
 def _fx(model: nn.Module, x: torch.Tensor, tmp: Path) -> Any:
     return torch.fx.symbolic_trace(model)
 
@@ -100,6 +109,7 @@ FORMS: dict[str, Callable[[nn.Module, torch.Tensor, Path], Any]] = {
     "ExportedProgram": _program,
     "export().module()": _program_module,
     "export.load": _loaded_program,
+    "pt2 read as data": _read_program,
     "fx.symbolic_trace": _fx,
 }
 NOT_SCRIPTABLE = {("torchvision-vit", "jit.script"), ("transformer-encoder", "fx.symbolic_trace")}
@@ -154,6 +164,23 @@ def test_every_form_counts_like_its_eager_self(name: str, form: str, tmp_path: P
     assert figures(cost) == figures(eager)
     if "jit" not in form:  # TorchScript keeps a weight's module, not the module that called it
         assert weighted_rows(cost) == weighted_rows(eager)
+
+
+@pytest.mark.skipif(torchvision is None, reason="torchvision is not installed")
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_pt2_read_without_its_weights_counts_on_meta_like_its_eager_self(name: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    make, shape = MODELS[name]
+    model = make().eval()
+    x = torch.randn(shape)
+    torch.export.save(torch.export.export(model, (x,)), tmp_path / "model.pt2")
+    program, examples = load_saved_program(tmp_path / "model.pt2", read_weights=False)
+    assert all(tensor.is_meta for tensor in program.state_dict.values())
+    assert [tuple(example.shape) for example in examples[0]] == [shape] and examples[1] == {}
+    eager, cost = profile(model, x, count="all", device="meta"), profile(program, *examples[0], count="all", device="meta")
+    assert figures(cost) == figures(eager)
+    assert (cost.model_params, cost.weight_bytes) == (eager.model_params, eager.weight_bytes)
+    assert weighted_rows(cost) == weighted_rows(eager)
 
 
 def test_a_compiled_model_counts_as_its_original_and_compiles_nothing() -> None:
