@@ -126,6 +126,8 @@ class RegressionGate:
         result = GateResult()
         run = build_run_file(entries, device, coverage, ending or Ending())
         incomplete = phrases.incomplete_text(run.incomplete) if run.incomplete else None
+        if run.incomplete:  # said first, whatever follows: an incomplete run never reads as a clean one
+            result.lines.append(phrases.incomplete_notice(run.incomplete))
         self._save_run(result, run, incomplete, narrowed)
         policy = GatePolicy.from_settings(self.settings, self.options.max_increase, self.options.enforcement)
         label = None if self.options.baseline_path is None else str(self.options.baseline_path)

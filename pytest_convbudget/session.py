@@ -203,6 +203,7 @@ class ConvBudgetSession:
             parts[phrases.MISMATCH_WORDS] = len(result.report.mismatched) if result.report else 0
             parts[phrases.NOT_WRITTEN_WORDS] = result.file_errors
             parts[phrases.NOT_SAVED_WORDS] = result.not_saved
+            parts[phrases.INCOMPLETE_WORDS] = len(result.report.incomplete) if result.report else 0
             refused = result.not_saved > 0 and bool(self.config.getoption("conv_require_save"))
             if (result.failed or refused) and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -277,6 +278,10 @@ def add_to_final_line(config: pytest.Config, parts: dict[tuple[str, str], int]) 
         if count > 0:
             key = singular if count == 1 else plural
             reporter.stats.setdefault(key, []).extend(FinalLineEntry() for _ in range(count))
+            # The reporter keeps the kinds it counts from its last test's progress line; a run
+            # interrupted mid-test never reaches its last test, so they would leave ours out.
+            if getattr(reporter, "_known_types", None) is not None:
+                reporter._known_types = None
 
 
 XDIST_STOP = "stopping after"  # how xdist's controller words a -x/--maxfail stop (it raises an interruption)

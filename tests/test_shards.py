@@ -186,3 +186,79 @@ def test_coverages_join_as_one_run() -> None:
     assert join_coverages([paths_only, first]) == Coverage(True, ("c", "a", "b"), ("c", "a"))
     assert not first.could_measure("b") and first.could_measure("a") and first.could_measure("gone")
     assert not paths_only.could_measure("gone")
+
+
+# -- removed told from not run, however the suite is split ------------------------------------------
+
+FILES = {
+    "test_a": "import torch\n\n"
+              "def test_a1(conv_cost):\n    conv_cost(torch.nn.Conv2d(3, 4, 1), torch.randn(1, 3, 8, 8))\n\n"
+              "def test_a2(conv_cost):\n    conv_cost(torch.nn.Conv2d(3, 5, 1), torch.randn(1, 3, 8, 8))\n",
+    "test_b": "import torch\n\n"
+              "def test_b1(conv_cost):\n    conv_cost(torch.nn.Conv2d(3, 6, 1), torch.randn(1, 3, 8, 8))\n",
+    "test_c": "import torch\n\n"
+              "def test_c1(conv_cost):\n    conv_cost(torch.nn.Conv2d(3, 7, 1), torch.randn(1, 3, 8, 8))\n",
+}
+
+
+@pytest.fixture
+def changed_suite(pytester: pytest.Pytester, preloaded: None) -> pytest.Pytester:
+    """A baseline of three files, then a pull request that deletes test_c.py and test_a2 from test_a.py."""
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["."]\n')
+    pytester.makepyfile(**FILES)
+    pytester.runpytest("--conv-save-baseline=base.json").assert_outcomes(passed=4)
+    (pytester.path / "test_c.py").unlink()
+    pytester.makepyfile(test_a=FILES["test_a"].split("\n\ndef test_a2")[0] + "\n")
+    return pytester
+
+
+def _verdict(pytester: pytest.Pytester, *args: str, shard: str) -> dict:
+    result = pytester.runpytest(*args, "--conv-baseline=base.json", f"--conv-run-file={shard}",
+                                f"--conv-comparison-json={shard}.comparison")
+    assert result.ret == 0, result.stdout.lines
+    data = json.loads((pytester.path / f"{shard}.comparison").read_text(encoding="utf-8"))
+    return {"removed": sorted(e["test_id"] for e in data["removed"]),
+            "not run": sorted(e["test_id"] for e in data["not_run"])}
+
+
+SPLITS = {
+    "file lists": (("test_a.py",), ("test_b.py",)),
+    "node ids": (("test_a.py::test_a1",), ("test_b.py::test_b1",)),
+    "pytest-split": (("--splits", "2", "--group", "1"), ("--splits", "2", "--group", "2")),
+    "-k": (("-k", "test_a"), ("-k", "test_b")),
+}
+
+
+@pytest.mark.parametrize("split", list(SPLITS))
+def test_a_deleted_test_and_a_deleted_file_are_removed_however_the_suite_is_split(
+    changed_suite: pytest.Pytester, split: str
+) -> None:
+    """test_a2 is gone from a file some shard collected whole (not by node id: that shard cannot
+    tell), and test_c.py is gone from the checkout; test_b1 ran in the other shard only."""
+    if split == "pytest-split":
+        pytest.importorskip("pytest_split")
+    first, second = SPLITS[split]
+    shards = [_verdict(changed_suite, *first, shard="s1.json"), _verdict(changed_suite, *second, shard="s2.json")]
+    a2 = "test_a.py::test_a2"
+    c1 = "test_c.py::test_c1"
+    if split == "node ids":  # only the tests named were collected: test_a2 cannot be told from a test not run
+        assert shards[0] == {"removed": [c1], "not run": [a2, "test_b.py::test_b1"]}
+    else:
+        assert shards[0]["removed"] == [a2, c1] and "test_b.py::test_b1" in shards[0]["not run"]
+    merged = cli(changed_suite, "merge", "s1.json", "s2.json", "-o", "merged.json")
+    assert merged.returncode == 0, merged.stderr
+    shown = json.loads(cli(changed_suite, "diff", "base.json", "merged.json", "--format", "json").stdout)
+    removed = sorted(e["test_id"] for e in shown["removed"])
+    not_run = sorted(e["test_id"] for e in shown["not_run"])
+    assert (removed, not_run) == (([c1], [a2]) if split == "node ids" else ([a2, c1], []))
+
+
+def test_without_the_baseline_a_shard_cannot_know_a_file_was_deleted(changed_suite: pytest.Pytester) -> None:
+    """The shards record the files they collected; a deleted file is one no shard collected, and only
+    a shard that had the baseline knew to look for it: merged shards without it say "not run here"."""
+    for name, path in (("s1.json", "test_a.py"), ("s2.json", "test_b.py")):
+        changed_suite.runpytest(path, f"--conv-run-file={name}").assert_outcomes(passed=1)
+    assert cli(changed_suite, "merge", "s1.json", "s2.json", "-o", "merged.json").returncode == 0
+    shown = json.loads(cli(changed_suite, "diff", "base.json", "merged.json", "--format", "json").stdout)
+    assert [e["test_id"] for e in shown["removed"]] == ["test_a.py::test_a2"]
+    assert [e["test_id"] for e in shown["not_run"]] == ["test_c.py::test_c1"]

@@ -572,6 +572,12 @@ def incomplete_text(endings: Sequence[Ending], show: Show = visible) -> str:
 
 
 INCOMPLETE_WORD = "incomplete"  # what leads the verdict of a run that ended before measuring its suite
+
+
+def incomplete_notice(endings: Sequence[Ending]) -> str:
+    """The first line of the terminal's section for a run that ended early, baseline or not."""
+    return f"{SECTION}: {INCOMPLETE_WORD}: {incomplete_text(endings)}"
+
 DRIFT_LABELS = {"torch": "torch", "python": "Python", "pytest_convbudget": "pytest-convbudget",
                 "cost_model_version": "cost model"}
 DRIFT_NOTE = "some figures may differ for that reason"
@@ -668,3 +674,4 @@ REGRESSION_WORDS = final_line_word("regression")
 MISMATCH_WORDS = final_line_word("baseline mismatch", plural="baseline mismatches")
 NOT_WRITTEN_WORDS = final_line_word("file not written", plural="files not written")
 NOT_SAVED_WORDS = final_line_word("baseline not saved", plural="baselines not saved")
+INCOMPLETE_WORDS = final_line_word("incomplete run")
