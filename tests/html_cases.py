@@ -116,6 +116,25 @@ def many(count: int) -> list[Measurement]:
     ]
 
 
+def thousands(count: int) -> RunReport:
+    """``count`` measurements of the net against a baseline, as a big suite's pull request gives them:
+    every 50th grew (every 100th past its FLOPs budget too), every 200th is new, and as many went;
+    the rest are unchanged."""
+    small, grown = net_cost(False).to_dict(), net_cost(True).to_dict()
+    limit, tight = Limit("flops", 1_000_000, "pattern"), Limit("flops", FLOPS_LIMIT, "@pytest.mark.budget")
+    base, head = [], []
+    for index in range(count):
+        test_id = f"tests/test_suite_{index % 20}.py::test_net[{index}]"
+        if index % 200 == 0:  # went, and a new test came
+            base.append(measurement(test_id, "Sequential", ConvCost.from_dict(small), [limit]))
+            head.append(measurement(test_id + "_new", "Sequential", ConvCost.from_dict(small), [limit]))
+            continue
+        base.append(measurement(test_id, "Sequential", ConvCost.from_dict(small), [limit]))
+        cost = ConvCost.from_dict(grown if index % 50 == 49 else small)
+        head.append(measurement(test_id, "Sequential", cost, [tight if index % 100 == 99 else limit]))
+    return build_report(run_file(head), run_file(base), GatePolicy(override=5.0), "baseline.json")
+
+
 # A run of very long names, as a parametrized test and a deep model give them: the page must wrap them, not scroll.
 LONG_TEST = "tests/integration/models/test_deep_architectures.py::test_deep_model[" + "-".join(
     f"option_{index}={'value' * 3}_{index}" for index in range(9)) + "]"  # 312 characters, no space

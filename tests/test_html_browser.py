@@ -19,8 +19,9 @@ from typing import Any, Iterator
 import pytest
 
 from browser import browser_fixture, console_messages, open_page, requested_urls, wait_for, window_width
-from html_cases import GROWN_FLOPS, GROWN_PARAMS, LONG_TEST, long_names, many, report_of, runs
+from html_cases import GROWN_FLOPS, GROWN_PARAMS, LONG_TEST, long_names, many, report_of, runs, thousands
 from pytest_convbudget.render.html.page import render_html
+from pytest_convbudget.render.html.view import DRAWN_ROWS
 from pytest_convbudget.engine.kinds import KINDS
 
 RED = "rgba(198, 40, 40, 1)"  # --over in the page's style
@@ -116,6 +117,17 @@ def test_the_over_budget_measurement_is_marked(page: Any) -> None:
     assert [cell.text for cell in used] == ["184.3%"]
 
 
+def test_a_changed_figure_shows_before_and_after_then_its_change(page: Any) -> None:
+    """Before and after stay on one line, the change goes below when the column is narrow."""
+    cell = page.find_element("css selector", '#cb-summary tbody tr td[data-figure="flops"]')
+    assert cell.get_attribute("innerHTML") == (
+        '<span class="cb-pair"><span class="nw">426 k →</span> <span class="nw">737 k</span></span> '
+        '<span class="up">(+73.1%)</span>')
+    assert cell.get_attribute("title") == "737,280 of 400 k (184.3%)"
+    name = page.find_element("css selector", "#cb-summary tbody tr td.name")
+    assert name.get_attribute("innerHTML") == '<span class="cb-cap">Sequential</span>'
+
+
 def test_grown_added_and_removed_layers_are_marked_in_chart_and_tables(page: Any) -> None:
     parts = {part["path"]: part["cls"] for part in page.execute_script(CHART_PARTS, "m0")}
     assert (parts["body.a"], parts["body.b"], parts["neck"], parts["stem"]) == (
@@ -171,10 +183,58 @@ def test_five_hundred_measurements_load_folded(browser: Any, tmp_path: Path) -> 
     open_page(browser, path)
     assert console_messages(browser) == []
     assert browser.title == "conv budget"  # conv modules only: the default count's title
-    assert len(browser.find_elements("css selector", "#cb-summary tbody tr")) == 500
+    assert len(browser.find_elements("css selector", "#cb-summary tbody tr")) == DRAWN_ROWS  # none flagged
+    assert len(browser.find_elements("css selector", "details.cb-m")) == DRAWN_ROWS
     assert len(browser.find_elements("css selector", "svg.cb-icicle")) == 1  # only the unfolded first section
-    browser.execute_script('location.hash = "#m499";')
+    browser.execute_script('location.hash = "#m499";')  # a link to a row not drawn yet draws the rest
     _check_chart(browser, "m499", "flops")  # opened by its link, drawn on demand
+    assert len(browser.find_elements("css selector", "#cb-summary tbody tr")) == 500
+    assert browser.find_elements("id", "cb-show-all") == []
+    assert console_messages(browser) == []
+
+
+def test_five_thousand_measurements_show_what_changed_and_what_is_over_first(browser: Any, tmp_path: Path) -> None:
+    """A big suite's pull request: the page is small, and on load its summary holds every flagged,
+    changed and new measurement first, then unchanged ones up to DRAWN_ROWS; the rest come with one click."""
+    report = thousands(5000)
+    page = render_html(report)
+    assert len(page.encode()) < 5_000_000
+    path = tmp_path / "thousands.html"
+    path.write_text(page, encoding="utf-8")
+    open_page(browser, path)
+    assert console_messages(browser) == []
+    rows = browser.execute_script(SUMMARY_ROWS)
+    over, regressed = len(report.over_budget), len(report.regressions)
+    changed, new = report.counts.changed, report.counts.added
+    assert (over, regressed, changed, new) == (50, 100, 100, 25)
+    assert changed + new < len(rows) == DRAWN_ROWS  # the flagged are among the changed; unchanged ones fill up
+    assert [row["badges"] for row in rows[:over]] == [["OVER", "regressed", "changed"]] * over
+    assert [row["badges"] for row in rows[over:changed]] == [["ok", "regressed", "changed"]] * (changed - over)
+    assert [row["badges"] for row in rows[changed:changed + new]] == [["ok", "new"]] * new
+    assert {tuple(row["badges"]) for row in rows[changed + new:]} == {("ok", "unchanged")}
+    assert [row["index"] for row in rows] == [str(index + 1) for index in range(len(rows))]
+    assert len(browser.find_elements("css selector", "details.cb-m")) == len(rows)
+    assert len(browser.find_elements("css selector", "details.cb-m[open]")) == 3
+    assert len(browser.find_elements("css selector", "svg.cb-icicle")) == 3
+    removed = browser.find_elements("css selector", "ul.cb-removed li")
+    assert len(removed) == report.counts.removed == 25
+    button = browser.find_element("id", "cb-show-all")
+    assert button.text == f"Show the other {5000 - len(rows):,} measurements (within budget, unchanged)"
+    button.click()
+    assert len(browser.find_elements("css selector", "#cb-summary tbody tr")) == 5000
+    assert len(browser.find_elements("css selector", "details.cb-m")) == 5000
+    last = browser.find_element("css selector", "#cb-summary tbody tr:last-child a")
+    assert last.get_attribute("href").endswith("#m4999")
+    last.click()
+    _check_chart(browser, "m4999", "flops")
+    assert console_messages(browser) == []
+
+
+SUMMARY_ROWS = """
+return Array.from(document.querySelectorAll("#cb-summary tbody tr")).map(row => ({
+  index: row.cells[0].textContent,
+  badges: Array.from(row.querySelectorAll(".badge")).map(badge => badge.textContent)}));
+"""
 
 
 def test_odd_runs_draw_without_errors_and_huge_counts_stay_exact(browser: Any, tmp_path: Path) -> None:
@@ -325,11 +385,12 @@ def test_nothing_scrolls_sideways(browser: Any, example_pages: dict[str, Path], 
         assert shown["wide"] == []
 
 
-def test_the_branch_page_shows_what_it_must_fit(example_pages: dict[str, Path]) -> None:
+def test_the_branch_page_shows_what_it_must_fit(browser: Any, example_pages: dict[str, Path]) -> None:
     """The branch page is the widest the examples make: changed figures, a new and a removed measurement."""
-    text = example_pages["branch"].read_text(encoding="utf-8")
-    assert 'class="badge new"' in text and "Removed since the baseline" in text
-    assert text.count('<td class="num moved"') >= 9  # three measurements changed, three figures each
+    assert "Removed since the baseline" in example_pages["branch"].read_text(encoding="utf-8")
+    open_page(browser, example_pages["branch"])
+    assert browser.find_elements("css selector", "#cb-summary .badge.new")
+    assert len(browser.find_elements("css selector", "#cb-summary td.num.moved")) >= 9  # three changed, three figures
 
 
 @pytest.mark.parametrize("name", ["main", "branch"])

@@ -1,12 +1,15 @@
-/* pytest-convbudget HTML report: sortable tables, and each measurement's charts drawn
-   when its section is first opened, so a page of 500 measurements loads at once.
+/* pytest-convbudget HTML report: the page's data is one JSON blob (#cb-data); the summary's rows
+   and the measurements' sections are drawn from it, those over budget, regressed, changed or new
+   (and the first few hundred) when the page loads, the others when asked for, and each section's
+   charts when it is first opened: a page of 5,000 measurements is usable at once.
    Counts arrive as decimal strings and are shown through BigInt: never rounded. */
 "use strict";
 (function () {
   var SVG = "http://www.w3.org/2000/svg";
   var FIGURES = [["flops", "FLOPs"], ["params", "params"], ["macs", "MACs"]];  // the chart's switch
+  var DATA = JSON.parse(document.getElementById("cb-data").textContent);
   // Each kind's colour comes from the registry (pytest_convbudget.kinds), through the page's data.
-  var KIND_COLOURS = JSON.parse(document.getElementById("cb-kind-colours").textContent);
+  var KIND_COLOURS = DATA.colours;
   var SPARE = ["#5e35b1", "#c0ca33", "#00acc1", "#f4511e", "#3949ab", "#7cb342"];
   var BLOCKS = ["#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#4e342e", "#558b2f",
                 "#283593", "#9e9d24"];
@@ -316,11 +319,11 @@
     host.appendChild(svg);
   }
 
-  function draw(details) {
+  function draw(details, row) {
     var host = details.querySelector(".cb-draw");
     if (!host || host.getAttribute("data-drawn")) return;
     host.setAttribute("data-drawn", "1");
-    var data = JSON.parse(details.querySelector("script.cb-data").textContent);
+    var data = DATA.detail[row.detail];
     var memory = details.querySelector(".cb-memory-host");
     if (memory && data.memory) memorySection(memory, data.memory);
     chartSection(host, data);
@@ -329,14 +332,200 @@
     layersSection(host, data);
   }
 
-  var summary = document.getElementById("cb-summary");
-  if (summary) makeSortable(summary);
-  document.querySelectorAll("details.cb-m").forEach(function (details) {
-    details.addEventListener("toggle", function () { if (details.open) draw(details); });
-    if (details.open) draw(details);
+  /* The rows of the data, each an object of its fields (the blob holds them as lists). */
+  function unpack(values, fields) {
+    var item = {};
+    fields.forEach(function (name, index) { item[name] = values[index]; });
+    return item;
+  }
+  function figureOf(values) {
+    var f = unpack(values, DATA.figure_fields);
+    f.label = DATA.labels[f.figure];
+    if (f.limit) f.limit = {value: f.limit[0], short: f.limit[1], source: f.limit[2], used: f.limit[3], over: f.limit[4]};
+    if (f.before) f.before = {value: f.before[0], short: f.before[1], delta: f.before[2], percent: f.before[3]};
+    return f;
+  }
+  var FIGURES_POOL = DATA.figure.map(figureOf);
+  var ROWS = DATA.rows.map(function (values, index) {
+    var row = unpack(values, DATA.row_fields);
+    row.index = index;
+    row.anchor = "m" + index;
+    row.figures = row.figures.map(function (place) { return FIGURES_POOL[place]; });
+    row.size_figures = row.size_figures.map(function (place) { return FIGURES_POOL[place]; });
+    row.memory = row.memory === null ? null : DATA.memory[row.memory];
+    row.notes = DATA.notes[row.notes];
+    return row;
   });
-  window.addEventListener("hashchange", function () {
+  function badge(kind, text) { return el("span", {"class": "badge " + kind}, text); }
+  function oneDecimal(number) { return Number(number).toFixed(1); }
+
+  /* One row of the summary table. */
+  function summaryRow(m) {
+    var tr = el("tr", {"class": "status-" + m.status_class + (m.regressed ? " regressed" : ""), "data-anchor": m.anchor});
+    tr.appendChild(el("td", {"class": "num", "data-sort": String(m.index)}, String(m.index + 1)));
+    var test = el("td", {"class": "wrap"}), link = el("a", {href: "#" + m.anchor});
+    link.appendChild(el("code", {}, m.test_id));
+    test.appendChild(link);
+    tr.appendChild(test);
+    var name = el("td", {"class": "name"});
+    name.appendChild(el("span", {"class": "cb-cap"}, m.name));
+    tr.appendChild(name);
+    m.figures.forEach(function (f) {
+      var moved = f.before && f.before.delta !== "0";
+      var title = exact(f.value) + (f.limit ? " of " + f.limit.short + " (" + (f.limit.used === null ? "-" : oneDecimal(f.limit.used)) + "%)" : "");
+      var td = el("td", {"class": "num" + (moved ? " moved" : ""), "data-sort": f.value, "data-figure": f.figure,
+                         title: title});
+      if (moved) {
+        var pair = el("span", {"class": "cb-pair"});
+        pair.appendChild(el("span", {"class": "nw"}, f.before.short + " →"));
+        pair.appendChild(document.createTextNode(" "));
+        pair.appendChild(el("span", {"class": "nw"}, f.short));
+        td.appendChild(pair);
+        td.appendChild(document.createTextNode(" "));
+        td.appendChild(el("span", {"class": f.before.delta[0] !== "-" ? "up" : "down"}, "(" + f.before.percent + ")"));
+      } else {
+        td.textContent = f.short;
+      }
+      tr.appendChild(td);
+    });
+    tr.appendChild(el("td", {"class": "budget"}, m.budget));
+    var room = el("td", {"class": "num", "data-sort": m.headroom === null ? "1000" : String(m.headroom)});
+    if (m.headroom === null) {
+      room.textContent = "-";
+    } else {
+      var meter = el("span", {"class": "cb-meter" + (m.over ? " over" : m.headroom < 10 ? " warn" : ""),
+                              title: oneDecimal(m.used) + "% of the tightest limit used"});
+      meter.appendChild(el("span", {style: "width: " + oneDecimal(m.used) + "%"}));
+      room.appendChild(meter);
+      room.appendChild(document.createTextNode(oneDecimal(m.headroom) + "%"));
+    }
+    tr.appendChild(room);
+    var badges = el("td", {"class": "badges", "data-sort": m.status});
+    badges.appendChild(badge(m.status_class, m.status));
+    if (m.regressed) {
+      badges.appendChild(document.createTextNode(" "));
+      badges.appendChild(badge("regressed", "regressed"));
+    }
+    tr.appendChild(badges);
+    if (DATA.compared) {
+      var against = el("td");
+      against.appendChild(badge(m.baseline.replace(/ /g, "-"), m.baseline));
+      tr.appendChild(against);
+    }
+    return tr;
+  }
+
+  /* A measurement's folded section: its summary line now, its body when first opened. */
+  function section(m) {
+    var details = el("details", {"class": "cb-m status-" + m.status_class, id: m.anchor});
+    var summary = el("summary");
+    summary.appendChild(badge(m.status_class, m.status));
+    if (m.regressed) { summary.appendChild(document.createTextNode(" ")); summary.appendChild(badge("regressed", "regressed")); }
+    if (m.baseline === "new" || m.baseline === "changed" || m.baseline === "not compared") {
+      summary.appendChild(document.createTextNode(" "));
+      summary.appendChild(badge(m.baseline.replace(/ /g, "-"), m.baseline));
+    }
+    summary.appendChild(document.createTextNode(" "));
+    summary.appendChild(el("strong", {}, m.name));
+    summary.appendChild(document.createTextNode(" "));
+    summary.appendChild(el("code", {}, m.test_id));
+    summary.appendChild(document.createTextNode(" "));
+    summary.appendChild(el("span", {"class": "muted"}, m.model + "; " + m.figures.map(function (f) {
+      return f.label + " " + f.short;
+    }).join(", ")));
+    details.appendChild(summary);
+    details.addEventListener("toggle", function () { if (details.open) { body(details, m); draw(details, m); } });
+    if (m.open) details.open = true;
+    return details;
+  }
+
+  function body(details, m) {
+    if (details.querySelector(".cb-body")) return;
+    var host = el("div", {"class": "cb-body"});
+    var changed = m.baseline === "changed";
+    var table = el("table", {"class": "cb-figures"});
+    headRow(table, changed ? ["", "measured", "limit", "used", "baseline", "change"] : ["", "measured", "limit", "used"], 1);
+    m.figures.concat(m.size_figures).forEach(function (f) {
+      var tr = el("tr");
+      tr.appendChild(el("td", {}, f.label));
+      tr.appendChild(el("td", {"class": "num", "data-total": f.figure}, exact(f.value)));
+      var limit = el("td", {"class": "num"});
+      if (f.limit) {
+        limit.appendChild(document.createTextNode(exact(f.limit.value) + " "));
+        limit.appendChild(el("span", {"class": "muted"}, "[" + f.limit.source + "]"));
+      } else {
+        limit.textContent = "-";
+      }
+      tr.appendChild(limit);
+      tr.appendChild(el("td", {"class": "num" + (f.limit && f.limit.over ? " up" : "")},
+                        f.limit && f.limit.used !== null ? oneDecimal(f.limit.used) + "%" : "-"));
+      if (changed) {
+        tr.appendChild(el("td", {"class": "num"}, f.before ? exact(f.before.value) : "-"));
+        tr.appendChild(el("td", {"class": "num"}, f.before ? f.before.percent : "-"));
+      }
+      table.appendChild(tr);
+    });
+    host.appendChild(table);
+    if (m.regressed) host.appendChild(el("p", {"class": "up"}, m.regression));
+    if (m.mismatch) host.appendChild(el("p", {"class": "up"}, m.mismatch));
+    if (m.notes.length) {
+      var list = el("ul", {"class": "cb-notes"});
+      m.notes.forEach(function (note) { list.appendChild(el("li", {}, note)); });
+      host.appendChild(list);
+    }
+    if (m.memory) {
+      var figure = el("figure", {"class": "cb-memory"}), caption = el("figcaption");
+      caption.appendChild(document.createTextNode("Live bytes along the forward (the whole batch): peak "));
+      caption.appendChild(el("strong", {}, m.memory.peak));
+      caption.appendChild(document.createTextNode(" (" + m.memory.peak_exact + " bytes) while "));
+      caption.appendChild(el("code", {}, m.memory.module));
+      caption.appendChild(document.createTextNode(" ran"));
+      figure.appendChild(caption);
+      figure.appendChild(el("div", {"class": "cb-memory-host"}));
+      host.appendChild(figure);
+    }
+    host.appendChild(el("div", {"class": "cb-draw"}));
+    details.appendChild(host);
+  }
+
+  /* Rows and sections [from, to) drawn, in one pass each. */
+  var summaryTable = document.getElementById("cb-summary");
+  var sections = document.getElementById("cb-sections");
+  var drawnRows = 0;
+  function drawRows(to) {
+    if (to <= drawnRows) return;
+    var rows = document.createDocumentFragment(), parts = document.createDocumentFragment(), opened = [];
+    ROWS.slice(drawnRows, to).forEach(function (m) {
+      rows.appendChild(summaryRow(m));
+      var details = section(m);
+      parts.appendChild(details);
+      if (m.open) opened.push([details, m]);
+    });
+    summaryTable.tBodies[0].appendChild(rows);
+    sections.appendChild(parts);
+    drawnRows = to;
+    opened.forEach(function (pair) { body(pair[0], pair[1]); draw(pair[0], pair[1]); });
+  }
+  function showAll() {
+    drawRows(ROWS.length);
+    var rest = document.getElementById("cb-show-all");
+    if (rest) rest.parentNode.removeChild(rest);
+  }
+  function openTarget() {
+    var match = /^#m(\d+)$/.exec(location.hash);
+    if (!match) return;
+    if (Number(match[1]) >= drawnRows) showAll();
     var target = document.getElementById(location.hash.slice(1));
-    if (target && target.tagName === "DETAILS") { target.open = true; }
-  });
+    if (target && target.tagName === "DETAILS") { target.open = true; target.scrollIntoView(); }
+  }
+
+  if (summaryTable) {
+    drawRows(DATA.drawn);
+    makeSortable(summaryTable);
+    var more = document.getElementById("cb-show-all");
+    if (more) more.addEventListener("click", showAll);
+  }
+  openTarget();
+  window.addEventListener("hashchange", openTarget);
+  if (window.performance && performance.mark) performance.mark("cb-ready");
 })();

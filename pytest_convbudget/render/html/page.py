@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 TEMPLATE = "page.html.j2"  # the template, style and script sit beside this module
 STYLE = "page.css"
 SCRIPT = "page.js"
+# A measurement's row in the page's data; ``detail``, ``memory``, ``notes`` and each of ``figures`` and
+# ``size_figures`` are places in their pools.
+ROW_FIELDS = ("test_id", "name", "model", "status", "status_class", "over", "regressed", "regression", "mismatch",
+              "baseline", "budget", "headroom", "used", "figures", "size_figures", "memory", "notes", "detail", "open")
+FIGURE_FIELDS = ("figure", "value", "short", "limit", "before")  # limit: value, short, source, used, over;
+# before: value, short, delta, percent
+POOLED = ("detail", "memory", "notes")
+POOLS = (*POOLED, "figure")
 
 
 def _asset(name: str) -> str:
@@ -42,7 +50,42 @@ def render_view(view: dict[str, Any]) -> str:
     # ensure_ascii stays on, so control and bidi characters travel as \u escapes too.
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
     template = environment.from_string(_asset(TEMPLATE))
-    return template.render(view=view, css=_inline(STYLE), js=_inline(SCRIPT))
+    return template.render(view=view, data=page_data(view), css=_inline(STYLE), js=_inline(SCRIPT))
+
+
+def page_data(view: dict[str, Any]) -> dict[str, Any]:
+    """The view as the page's one JSON blob: each measurement one row of values in
+    :data:`ROW_FIELDS` order, and what the view shares between rows (a model's section data, its
+    memory line and notes, a figure with its limit and change) once, in a pool the row points into;
+    a figure is one row of :data:`FIGURE_FIELDS`."""
+    pools: dict[str, list[Any]] = {name: [] for name in POOLS}
+    places: dict[int, int] = {}
+
+    def pooled(pool: str, value: Any, packed: Any = None) -> int | None:
+        if value is None:
+            return None
+        if id(value) not in places:  # the view shares one object per model, per figure: pooled by identity
+            places[id(value)] = len(pools[pool])
+            pools[pool].append(value if packed is None else packed(value))
+        return places[id(value)]
+
+    rows = []
+    for row in view["measurements"]:
+        values = {**row, **{name: pooled(name, row[name]) for name in POOLED}}
+        for name in ("figures", "size_figures"):
+            values[name] = [pooled("figure", figure, _figure) for figure in row[name]]
+        rows.append([values[name] for name in ROW_FIELDS])
+    return {"row_fields": ROW_FIELDS, "figure_fields": FIGURE_FIELDS, "labels": view["labels"],
+            "colours": view["colours"], "compared": view["compared"], "drawn": view["drawn"], "rows": rows, **pools}
+
+
+def _figure(figure: dict[str, Any]) -> list[Any]:
+    """A figure as a row of :data:`FIGURE_FIELDS`; its exact digits are written by the page's script
+    from ``value`` (``BigInt``), its label looked up once."""
+    limit, before = figure["limit"], figure["before"]
+    return [figure["figure"], figure["value"], figure["short"],
+            None if limit is None else [limit["value"], limit["short"], limit["source"], limit["used"], limit["over"]],
+            None if before is None else [before["value"], before["short"], before["delta"], before["percent"]]]
 
 
 def _inline(name: str) -> Any:

@@ -23,7 +23,7 @@ from ...ci.compare import FigureChange
 from ...ci.verdict import RunReport
 from ...engine.kinds import KINDS
 from ...words.quantity import format_bytes, format_figure, format_quantity
-from ...words.vocabulary import FIGURE_LABELS, FIGURES, ROOT_NAME, SIZE_FIGURES
+from ...words.vocabulary import CHANGED, FIGURE_LABELS, FIGURES, NEW, NOT_COMPARED, ROOT_NAME, SIZE_FIGURES
 from .. import folding
 from ..block_bars import BlockRow, block_rows, top_level
 from ..markup import visible
@@ -57,12 +57,15 @@ if TYPE_CHECKING:
     from ...engine.results import ConvCost, LayerCost, ModuleCost
 
 OPEN_SECTIONS = 3  # sections unfolded on load: the first over-budget or regressed ones, else the first
+DRAWN_ROWS = 200  # rows drawn when the page loads, besides every flagged, changed or new one
+UNREMARKABLE = 3  # the priority of a row that is neither flagged, nor changed, nor new
 SHOWN_ALERTS = 10  # the regressions and mismatches listed openly; the rest fold under "show N more"
 BLOCKS_TITLE = "Before and after, per {level} (FLOPs per sample)"
 OWN = "(own)"  # the child that holds a module's own cost when it also has counted children
 # The layer table's columns; params, FLOPs and MACs are exact decimal strings.
 LAYER_COLUMNS = ("layer", "type", "kind", "kernel", "stride", "groups", "bias", "output", "output bytes",
                  "params", "FLOPs", "MACs", "change")
+REMARKABLE = (CHANGED, NEW, NOT_COMPARED)  # standings drawn with the flagged rows, before the others
 TITLE = SECTION  # the title of a run that counted conv modules only (the default), or nothing
 
 
@@ -74,9 +77,13 @@ def page_title(kinds: Sequence[str]) -> str:
 
 
 def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
-    """The whole page's data. Rows come over budget first, then regressed, then in run order.
+    """The whole page's data. Rows come over budget first, then regressed or not compared, then
+    changed or new, then in run order; the first :data:`DRAWN_ROWS` of them, and every flagged or
+    changed one, are drawn when the page loads, the others when asked for.
 
-    ``title`` names the page; by default (``None``) it names the kinds the measurements counted."""
+    ``title`` names the page; by default (``None``) it names the kinds the measurements counted.
+    Thousands of tests measure a few models: each model's chart, tree and tables are built once
+    and shared by every row that measured it."""
     comparison = report.comparison
     measurements = [entry.measurement for entry in report.entries]
     changes = {change.after.key: change for change in comparison.changes} if comparison else {}
@@ -84,11 +91,12 @@ def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
     mismatches = {mismatch.after.key: mismatch_text(mismatch) for mismatch in report.mismatched}
     regressed = {r.change.after.key: regression_text(r, fold=report.fold) for r in report.regressions}
     over = {failure.entry.key for failure in report.over_budget}
+    shared: dict[tuple[Any, ...], Any] = {}
     rows = [
         measurement_view(
             measurement, position, report.enforcement, changes.get(measurement.key), standing.get(measurement.key, ""),
             over=measurement.key in over, regression=regressed.get(measurement.key, ""),
-            mismatch=mismatches.get(measurement.key, ""), depth=report.depth, fold=report.fold,
+            mismatch=mismatches.get(measurement.key, ""), depth=report.depth, fold=report.fold, shared=shared,
         )
         for position, measurement in enumerate(measurements)
     ]
@@ -119,8 +127,17 @@ def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
         "kinds_line": kinds_line(measurements),
         "colours": kind_colours(),
         "per": sorted({measurement.per for measurement in measurements}),
+        "labels": {figure: FIGURE_LABELS[figure] for figure in (*FIGURES, *SIZE_FIGURES)},
+        "drawn": drawn_rows(rows),
         "measurements": rows,
-    })
+    }, {})
+
+
+def drawn_rows(rows: Sequence[dict[str, Any]]) -> int:
+    """How many of the (sorted) rows the page draws when it loads: every flagged, changed or new one,
+    and at least the first :data:`DRAWN_ROWS`. The rest wait for "show all"."""
+    first = sum(1 for row in rows if row["priority"][0] < UNREMARKABLE)
+    return max(first, min(len(rows), DRAWN_ROWS))
 
 
 def _alerts(lines: list[str]) -> dict[str, Any]:
@@ -129,14 +146,20 @@ def _alerts(lines: list[str]) -> dict[str, Any]:
     return {"shown": lines[:SHOWN_ALERTS], "rest": rest, "more": show_more(len(rest)) if rest else ""}
 
 
-def _shown(data: Any) -> Any:
-    """Every string in the view, at any depth, as :func:`visible` shows it."""
+def _shown(data: Any, seen: dict[int, Any]) -> Any:
+    """Every string in the view, at any depth, as :func:`visible` shows it; a part shared by many
+    rows (a model's chart data) is shown once and stays shared."""
     if isinstance(data, str):
         return visible(data)
-    if isinstance(data, dict):
-        return {key: _shown(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return type(data)(_shown(item) for item in data)
+    if isinstance(data, (dict, list, tuple)):
+        found = seen.get(id(data))
+        if found is None:
+            if isinstance(data, dict):
+                found = {key: _shown(value, seen) for key, value in data.items()}
+            else:
+                found = type(data)(_shown(item, seen) for item in data)
+            seen[id(data)] = found  # every part is alive while the view is built: no id is reused
+        return found
     return data
 
 
@@ -184,6 +207,7 @@ def measurement_view(
     mismatch: str = "",
     depth: int | None = None,
     fold: bool = True,
+    shared: dict[tuple[Any, ...], Any] | None = None,
 ) -> dict[str, Any]:
     """One row of the summary table and the data behind its folded section.
 
@@ -191,16 +215,25 @@ def measurement_view(
     ``over``, ``regression`` and ``mismatch`` are the report's findings on it,
     the last two in the text renderer's words. ``depth`` and ``fold`` are the
     report's: where the chart's first level stops, and whether repeated blocks
-    are one row (a group row opens onto its members).
+    are one row (a group row opens onto its members). ``shared`` keeps what a
+    cost (and a cost against its baseline's) gives, for the next row of the same model:
+    the costs are shared objects (``engine.results.shared``), so they are told apart by identity.
     """
     cost = measurement.cost
     room = measurement.headroom
-    layer_changes = {layer.name: layer for layer in change.layers} if change else {}
-    costs = [change.before.measurement.cost, cost] if change else [cost]
-    blocks = _blocks(change, depth, fold) if change and change.changed else []
+    shared = {} if shared is None else shared
+    before = change.before.measurement.cost if change else None
+    parts = shared.get((id(cost),))
+    if parts is None:
+        parts = shared[(id(cost),)] = {"memory": _memory(cost), "notes": [*kinds_note(cost), *notes(cost)]}
+    key = (id(cost), None if before is None else id(before), bool(change and change.changed))
+    detail = shared.get(key)
+    if detail is None:
+        detail = shared[key] = _detail(cost, change, depth, fold)
+    flagged = over or regression or mismatch
     return {
         "open": False,
-        "priority": (0 if over else 1 if regression or mismatch else 2, position),
+        "priority": (0 if over else 1 if flagged else 2 if baseline in REMARKABLE else UNREMARKABLE, position),
         "test_id": measurement.test_id,
         "name": measurement.name,
         "model": cost.model,
@@ -213,23 +246,33 @@ def measurement_view(
         "baseline": baseline,
         "budget": budget_text(measurement),
         "headroom": None if room is None else round(room, 1),
-        "used": None if room is None else max(0.0, min(100.0 - room, 100.0)),
-        "figures": [_figure(measurement, figure, change) for figure in FIGURES],
-        "size_figures": [_figure(measurement, figure, change) for figure in SIZE_FIGURES
+        "used": None if room is None else round(max(0.0, min(100.0 - room, 100.0)), 1),
+        "figures": [_figure(measurement, figure, change, shared) for figure in FIGURES],
+        "size_figures": [_figure(measurement, figure, change, shared) for figure in SIZE_FIGURES
                          if measured_value(cost, figure, measurement.per) is not None],
-        "memory": _memory(cost),
-        "notes": [*kinds_note(cost), *notes(cost)],
-        "detail": {
-            "kinds": list(cost.count),
-            "tree": module_tree(cost, layer_changes, folding.block_key(costs, depth), fold),
-            "layer_columns": LAYER_COLUMNS,
-            "layers": _layers(cost, layer_changes, fold)
-            + [_gone_layer(layer) for layer in layer_changes.values() if layer.after is None],
-            "blocks": blocks,
-            "blocks_title": BLOCKS_TITLE.format(level="top-level block" if top_level_view(blocks) else "block"),
-            "moved": _moved(change, fold) if change else [],
-            "memory": _memory_trace(cost),
-        },
+        "memory": parts["memory"],
+        "notes": parts["notes"],
+        "detail": detail,
+    }
+
+
+def _detail(cost: ConvCost, change: MeasurementChange | None, depth: int | None, fold: bool) -> dict[str, Any]:
+    """What a section draws when it is opened: the chart's tree, the layer table, the blocks
+    before and after, the layers that moved and the live bytes. The same for every test that
+    measured this model (against this baseline)."""
+    layer_changes = {layer.name: layer for layer in change.layers} if change else {}
+    costs = [change.before.measurement.cost, cost] if change else [cost]
+    blocks = _blocks(change, depth, fold) if change and change.changed else []
+    return {
+        "kinds": list(cost.count),
+        "tree": module_tree(cost, layer_changes, folding.block_key(costs, depth), fold),
+        "layer_columns": LAYER_COLUMNS,
+        "layers": _layers(cost, layer_changes, fold)
+        + [_gone_layer(layer) for layer in layer_changes.values() if layer.after is None],
+        "blocks": blocks,
+        "blocks_title": BLOCKS_TITLE.format(level="top-level block" if top_level_view(blocks) else "block"),
+        "moved": _moved(change, fold) if change else [],
+        "memory": _memory_trace(cost),
     }
 
 
@@ -260,28 +303,35 @@ def _status_class(measurement: Measurement, over: bool) -> str:
     return "ok" if measurement.limits else "none"
 
 
-def _figure(measurement: Measurement, figure: str, change: MeasurementChange | None) -> dict[str, Any]:
-    """One figure: the value budgets compare, its limit, and its change (sizes in bytes as bytes)."""
+def _figure(
+    measurement: Measurement, figure: str, change: MeasurementChange | None, shared: dict[tuple[Any, ...], Any]
+) -> dict[str, Any]:
+    """One figure: the value budgets compare, its limit, and its change (sizes in bytes as bytes).
+    Rows with the same value, limit and change share one (``shared``): a suite repeats them."""
     value = measured_value(measurement.cost, figure, measurement.per)
     limit = next((limit for limit in measurement.limits if limit.figure == figure), None)
     moved = next((f for f in change.figures if f.figure == figure), None) if change else None  # sizes: where budgeted
-    return {
-        "figure": figure,
-        "label": FIGURE_LABELS[figure],
-        "value": str(value),
-        "exact": f"{value:,}",
-        "short": format_figure(figure, value),
-        "limit": None if limit is None else {
-            "value": str(limit.value), "exact": f"{limit.value:,}", "short": format_figure(figure, limit.value),
-            "source": limit.source,
-            "used": None if limit.value == 0 else round(100.0 * value / limit.value, 1),
-            "over": value > limit.value,
-        },
-        "before": None if moved is None else {
-            "value": str(moved.before), "short": format_figure(figure, moved.before), "exact": f"{moved.before:,}",
-            "delta": str(moved.delta), "percent": percent_text(moved),
-        },
-    }
+    key = ("figure", figure, value, limit, None if moved is None else moved.before)
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = {
+            "figure": figure,
+            "label": FIGURE_LABELS[figure],
+            "value": str(value),
+            "exact": f"{value:,}",
+            "short": format_figure(figure, value),
+            "limit": None if limit is None else {
+                "value": str(limit.value), "exact": f"{limit.value:,}", "short": format_figure(figure, limit.value),
+                "source": limit.source,
+                "used": None if limit.value == 0 else round(100.0 * value / limit.value, 1),
+                "over": value > limit.value,
+            },
+            "before": None if moved is None else {
+                "value": str(moved.before), "short": format_figure(figure, moved.before), "exact": f"{moved.before:,}",
+                "delta": str(moved.delta), "percent": percent_text(moved),
+            },
+        }
+    return found
 
 
 def _counts(module: ModuleCost | LayerCost | None) -> dict[str, str]:
