@@ -137,7 +137,10 @@ def run_profile(args: argparse.Namespace) -> int:
             raise CliError(str(second)) from second
     if args.html is not None:  # before printing: a bad path is the one line a mistake gets
         write_profile_page(args.html, args.spec, cost)
-    print(json.dumps(cost.to_dict(), indent=2, sort_keys=True) if args.json else cost.table())
+    try:
+        print(json.dumps(cost.to_dict(), indent=2, sort_keys=True) if args.json else cost.table(), flush=True)
+    except BrokenPipeError:  # `profile ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is quiet too
     return 0
 
 
