@@ -165,31 +165,45 @@ def scaled_dot_product_attention(args: tuple[Any, ...], kwargs: dict[str, Any]) 
 def cpu_sdp_choice(query: Any, key: Any, value: Any, mask: Any = None, dropout: float = 0.0,
                    causal: bool = False, scale: float | None = None, enable_gqa: bool = False) -> int:
     """The kernel torch's CPU dispatcher would pick for these attention arguments, asked of
-    torch itself with CPU stand-ins of a few elements: each distinct size becomes a small one
-    (0 and 1 kept, so equal sizes stay equal and broadcasts stay broadcasts), a last dimension
-    that is not dense stays so, dtypes are kept. Asked once per layout."""
+    torch itself with CPU stand-ins of a few elements. The lengths (and the batch) become small
+    sizes, each distinct size its own (0 and 1 kept, so equal sizes stay equal and broadcasts
+    stay broadcasts); the heads and head sizes are kept as they are, since the choice reads
+    them (grouped-query attention needs the query's heads a multiple of the key's), and a
+    last dimension that is not dense stays so; dtypes are kept. Asked once per layout."""
     tensors = (query, key, value, mask)
     layout = tuple(None if t is None else (tuple(t.shape), t.dim() >= 2 and t.stride(-1) != 1, t.dtype) for t in tensors)
     return _cpu_sdp_choice(layout, float(dropout or 0.0), bool(causal), scale, bool(enable_gqa))
 
 
+# Of a (batch, heads, length, head size) tensor, right-aligned: the dims whose sizes are shrunk.
+_SHRUNK = {-4: "batch", -2: "length"}
+_MASK_SHRUNK = (-4, -2, -1)  # a mask's (batch, heads, query length, key length): all but its heads
+
+
 @lru_cache(maxsize=256)
 def _cpu_sdp_choice(layout: tuple[Any, ...], dropout: float, causal: bool, scale: float | None, gqa: bool) -> int:
-    sizes = sorted({size for entry in layout if entry is not None for size in entry[0]})
-    small = {size: size if size < 2 else 2 + rank for rank, size in enumerate(s for s in sizes if s >= 2)}
+    def shrunk_dims(index: int, rank: int) -> tuple[int, ...]:
+        return tuple(rank + dim for dim in (_MASK_SHRUNK if index == 3 else tuple(_SHRUNK)) if rank + dim >= 0)
+
+    sizes = sorted({entry[0][dim] for index, entry in enumerate(layout) if entry is not None
+                    for dim in shrunk_dims(index, len(entry[0]))})
+    small = {size: 2 + rank for rank, size in enumerate(s for s in sizes if s >= 2)}
     small.update({size: size for size in sizes if size < 2})
 
-    def stand_in(entry: Any) -> Any:
+    def stand_in(index: int, entry: Any) -> Any:
         if entry is None:
             return None
-        shape, sparse_last, dtype = [small[size] for size in entry[0]], entry[1], entry[2]
+        shape = list(entry[0])
+        for dim in shrunk_dims(index, len(shape)):
+            shape[dim] = small[shape[dim]]
+        sparse_last, dtype = entry[1], entry[2]
         if sparse_last and shape[-1] > 1:
             return torch.empty((*shape[:-2], shape[-1], shape[-2]), dtype=dtype).transpose(-1, -2)
         return torch.empty(shape, dtype=dtype)
 
     with _disable_current_modes():  # the stand-ins are the profiler's, not the forward's tensors
-        return int(torch._fused_sdp_choice(*(stand_in(entry) for entry in layout), dropout, causal,
-                                           scale=scale, enable_gqa=gqa))
+        return int(torch._fused_sdp_choice(*(stand_in(index, entry) for index, entry in enumerate(layout)),
+                                           dropout, causal, scale=scale, enable_gqa=gqa))
 
 
 def cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -258,11 +272,78 @@ def grouped_mm(mat_a: Any, mat_b: Any, offs: Any = None, bias: Any = None, out_d
     return torch.empty(shape, dtype=mat_a.dtype, device="meta")
 
 
+def native_batch_norm(data: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any, training: bool,
+                      momentum: float, eps: float) -> Any:
+    """``native_batch_norm`` in eval on meta as on the CPU: the output and two empty statistics
+    (torch's meta kernel returns a statistic per channel, which the CPU kernel makes only
+    in training). A TorchScript module calls it by name."""
+    if training or not isinstance(data, torch.Tensor) or data.device.type != "meta" or data.dim() < 2:
+        return NotImplemented
+    if not all(_per_channel_fits(t, data.shape[1]) for t in (weight, bias, running_mean, running_var)):
+        return NotImplemented
+    output = torch.empty_like(data, memory_format=suggest_memory_format(data))
+    return output, torch.empty((0,), dtype=data.dtype, device="meta"), torch.empty((0,), dtype=data.dtype, device="meta")
+
+
 # aten ops a meta forward answers itself, by id, whatever form called them (an eager function,
 # a TorchScript graph, an exported program): their meta kernels refuse what the CPU's takes.
 META_KERNELS: dict[int, Callable[..., Any]] = {
     id(torch.ops.aten._grouped_mm.default): grouped_mm,
+    id(torch.ops.aten.native_batch_norm.default): native_batch_norm,
 }
+
+
+def _mkldnn_takes(data: torch.Tensor) -> bool:
+    """Whether torch's CPU LSTM would run this input through its oneDNN kernel, a layer at a time."""
+    if not torch._C._get_mkldnn_enabled() or data.numel() == 0:
+        return False
+    if data.dtype == torch.float32:
+        return True
+    if data.dtype == torch.bfloat16:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return data.dtype == torch.float16 and not torch.is_grad_enabled() and bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+
+
+def lstm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """nn.LSTM on meta as on the CPU: where the CPU takes its oneDNN kernel (``mkldnn_rnn_layer``
+    for each layer and direction, the directions' outputs joined, the last states stacked),
+    the same ops on meta, so the same tensors are created and dropped in the same order (meta
+    alone would run the LSTM step by step, holding other tensors). Otherwise torch's route."""
+    if len(args) != 9 or kwargs:
+        return NotImplemented  # a packed sequence's overload, or one called by keyword
+    data, states, weights, has_biases, layers, _dropout, training, bidirectional, batch_first = args
+    if training or not isinstance(data, torch.Tensor) or data.device.type != "meta" or data.dim() != 3:
+        return NotImplemented
+    directions = 2 if bidirectional else 1
+    per_cell = 4 if has_biases else 2
+    if len(states) != 2 or len(weights) != layers * directions * per_cell or not _mkldnn_takes(data):
+        return NotImplemented  # projections (a fifth weight a cell): torch's own route
+    if not _meta(data, *weights, *states):
+        return NotImplemented
+    hidden, cell = states
+    # the kernel takes its input time first and dense, a copy where it is not, kept to its end
+    first = (data.transpose(0, 1) if batch_first else data).contiguous()
+    layer_input = first
+    last_hidden, last_cell = [], []
+    for layer in range(layers):
+        outputs = []
+        for direction in range(directions):
+            index = layer * directions + direction
+            w_ih, w_hh, *biases = weights[index * per_cell:(index + 1) * per_cell]
+            if not has_biases:
+                biases = [torch.zeros_like(w_hh), torch.zeros_like(w_ih)][::-1]
+            output, hy, cy, _ = torch.ops.aten.mkldnn_rnn_layer(
+                layer_input, w_ih, w_hh, biases[0], biases[1], hidden[index], cell[index], direction == 1, [], 2,
+                w_hh.shape[1], 1, bool(has_biases), bool(bidirectional), bool(batch_first), False)
+            outputs.append(output)
+            last_hidden.append(hy)
+            last_cell.append(cy)
+        layer_input = torch.cat(outputs, -1) if bidirectional else outputs[0]
+        del outputs
+    output = layer_input.transpose(0, 1) if batch_first else layer_input
+    states = torch.stack(last_hidden), torch.stack(last_cell)
+    del first
+    return output, *states
 
 
 SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
@@ -277,4 +358,5 @@ SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], 
     torch.ops.aten.scaled_dot_product_attention.default: scaled_dot_product_attention,
     torch.cat: cat,
     torch.concat: cat,
+    torch.lstm: lstm,
 }
