@@ -111,3 +111,87 @@ def test_what_cannot_be_profiled_is_one_line(saved: Path, args: list[str], messa
     done = run(saved, *args)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"python -m pytest_convbudget: error: {message}"]
+
+
+# -- what torch's exporter writes for ordinary models profiles through the reader of data ----------
+
+
+class Encoder(nn.Module):
+    """A transformer layer with a buffer and a constant that are plain tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+        self.register_buffer("position", torch.arange(6.0).view(1, 6, 1))
+        self.gain = torch.tensor(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x + self.position) * self.gain
+
+
+class Sliced(nn.Module):
+    """What meta cannot run: how many outputs are kept depends on the weights' values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = (self.conv.weight > 0).sum().item()
+        torch._check(kept >= 0)
+        return self.conv(x).flatten(1)[:, :kept]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("exported")
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(Encoder().eval(), (torch.randn(2, 6, 16),)), folder / "encoder.pt2")
+    torch.export.save(torch.export.export(Tagger().eval(), (torch.randint(0, 50, (1, 12)),),
+                                          {"attention_mask": torch.ones(1, 12)}), folder / "tagger.pt2")
+    batch = torch.export.Dim("batch", min=1, max=64)
+    torch.export.save(torch.export.export(cnn(), (torch.randn(2, 3, 16, 16),), dynamic_shapes=({0: batch},)),
+                      folder / "dynamic.pt2")
+    torch.export.save(torch.export.export(Sliced().eval(), (torch.randn(1, 3, 8, 8),)), folder / "sliced.pt2")
+    return folder
+
+
+def profiled(cwd: Path, *args: str) -> dict:
+    done = run(cwd, *args, "--json", "--count", "all")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_a_transformer_with_a_buffer_and_a_constant_profiles_like_its_eager_self(exported: Path, device: str) -> None:
+    """On meta no weight is read; on cpu every weight is read from the archive and the forward runs for real."""
+    cost = profiled(exported, "encoder.pt2", "--device", device)
+    torch.manual_seed(0)
+    expected = profile(Encoder().eval(), torch.randn(2, 6, 16), count="all", device=device)
+    assert cost["device"] == device
+    assert (cost["params"], cost["flops"], cost["macs"], cost["model_params"], cost["weight_bytes"]) == (
+        expected.params, expected.flops, expected.macs, expected.model_params, expected.weight_bytes)
+
+
+def test_keyword_example_inputs_are_passed_as_keywords(exported: Path) -> None:
+    cost = profiled(exported, "tagger.pt2")
+    expected = profile(Tagger().eval(), torch.randint(0, 50, (1, 12)), kwargs={"attention_mask": torch.ones(1, 12)},
+                       count="all")
+    assert cost["input_shapes"] == [[1, 12], [1, 12]] == [list(shape) for shape in expected.input_shapes]
+    assert (cost["params"], cost["macs"]) == (expected.params, expected.macs) == (16 * 4 + 4, 12 * 16 * 4)
+
+
+def test_a_program_exported_with_dynamic_shapes_takes_other_batches(exported: Path) -> None:
+    """Its shape expressions and range guards are read (and checked) before torch rebuilds it."""
+    cost = profiled(exported, "dynamic.pt2", "--input", "5x3x16x16")
+    expected = profile(cnn(), torch.randn(5, 3, 16, 16), count="all")
+    assert (cost["input_shapes"], cost["params"], cost["flops"]) == ([[5, 3, 16, 16]], expected.params, expected.flops)
+    done = run(exported, "dynamic.pt2", "--input", "65x3x16x16")
+    assert done.returncode == 2 and "the exported program refuses these inputs" in done.stderr
+
+
+def test_auto_reads_the_weights_when_the_forward_cannot_run_on_meta(exported: Path) -> None:
+    on_meta = run(exported, "sliced.pt2", "--device", "meta")
+    assert on_meta.returncode == 2 and "it cannot be known on meta" in on_meta.stderr
+    cost = profiled(exported, "sliced.pt2")
+    assert cost["device"] == "cpu" and cost["params"] == 4 * 3 * 3 * 3 + 4

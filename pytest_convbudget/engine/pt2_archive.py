@@ -51,6 +51,7 @@ REFUSED_MEMBERS = (
     ("data/weights/model.pt", "weights in the legacy pickled format: torch would unpickle them"),
     ("data/constants/model.pt", "constants in the legacy pickled format: torch would unpickle them"),
 )
+READ_CHUNK = 16 * 2**20
 NATIVE_SUFFIXES = (".so", ".dll", ".dylib", ".pyd", ".o", ".a", ".lib", ".cubin", ".ptx", ".hsaco", ".spv")
 
 
@@ -86,14 +87,15 @@ class Pt2Archive:
             raise SpecError(f"{self.path}: no member {self.member(name)!r}: not a program saved by torch.export.save")
         declared = self.sizes[name]
         buffer = bytearray(declared)
+        got = 0
         try:
             with self.zip_file.open(self.member(name)) as stream:
-                got = stream.readinto(buffer) if declared else 0
-                while got < declared:
-                    more = stream.readinto(memoryview(buffer)[got:])
-                    if not more:
+                while got < declared:  # in chunks: zipfile's readinto would build a second copy of it all
+                    chunk = stream.read(min(READ_CHUNK, declared - got))
+                    if not chunk:
                         break
-                    got += more
+                    buffer[got:got + len(chunk)] = chunk
+                    got += len(chunk)
                 beyond = stream.read(1)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, ValueError,
                 RuntimeError) as error:  # RuntimeError: an encrypted member

@@ -10,7 +10,8 @@ here by what it becomes, and anything outside these shapes is refused in one lin
 
 - an op target: ``torch.ops.NS.OP.OVERLOAD`` registered in torch's own namespaces, a
   higher-order op, or one of the symbolic-size operators torch's serializer writes;
-- a shape expression: integers, size symbols and sympy's size functions, no power;
+- a shape expression: sympy's classes called on integers and size symbols, powers only of a
+  small integer exponent;
 - a guard: comparisons of input sizes (``L['x'].size()[0] == 2``) and integers;
 - a tree spec: torch's own container types, identifier keys;
 - every other name (tensors, nodes, parameters, modules): letters, digits, ``_`` and ``.``.
@@ -50,15 +51,22 @@ TREESPEC_TYPES = frozenset({None, "builtins.tuple", "builtins.list", "builtins.d
                             "collections.namedtuple", "collections.deque", "torch.Size",
                             "torch.fx.immutable_collections.immutable_list",
                             "torch.fx.immutable_collections.immutable_dict"})
-# The names a shape expression may call (torch's serializer prints sympy's and torch's size functions).
+# What a shape expression may name: sympy's classes as ``srepr`` writes them, and torch's size functions.
 EXPRESSION_FUNCTIONS = frozenset({
-    "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv",
-    "LShift", "RShift", "IntTrueDiv", "FloatTrueDiv", "TruncToFloat", "TruncToInt", "RoundToInt", "RoundDecimal",
-    "ToFloat", "Identity", "IsNonOverlappingAndDenseIndicator", "Max", "Min", "Abs", "floor", "ceiling", "Eq", "Ne",
-    "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "Piecewise", "ITE", "True", "False", "oo", "zoo", "nan", "sqrt",
+    "Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Mod", "Max", "Min", "Abs", "floor", "ceiling", "sqrt",
+    "StrictLessThan", "LessThan", "StrictGreaterThan", "GreaterThan", "Equality", "Unequality", "Eq", "Ne", "Lt",
+    "Le", "Gt", "Ge", "And", "Or", "Not", "Piecewise", "ExprCondPair", "Tuple", "true", "false", "True", "False",
+    "oo", "zoo", "nan", "NegativeOne", "One", "Zero", "Half", "Infinity", "NegativeInfinity", "BooleanTrue",
+    "BooleanFalse", "FloorDiv", "ModularIndexing", "Where", "PythonMod", "CleanDiv", "CeilToInt", "FloorToInt",
+    "CeilDiv", "LShift", "RShift", "IntTrueDiv", "FloatTrueDiv", "TruncToFloat", "TruncToInt", "RoundToInt",
+    "RoundDecimal", "ToFloat", "Identity", "IsNonOverlappingAndDenseIndicator", "Pow", "PowByNatural", "FloatPow",
 })
-EXPRESSION_TOKEN = re.compile(r"\s*(?:(\d{1,30}(?:\.\d{1,30})?(?:e[+-]?\d{1,3})?)|([A-Za-z_][A-Za-z0-9_]*)|"
-                              r"(==|!=|<=|>=|//|[-+*/%(),<>&|~]))")
+POWERS = frozenset({"Pow", "PowByNatural", "FloatPow"})
+SYMBOL_ASSUMPTIONS = frozenset({"integer", "positive", "nonnegative", "negative", "nonpositive", "real", "finite",
+                                "precision", "zero", "even", "odd", "commutative"})
+EXPRESSION_NODES = (ast.Expression, ast.Call, ast.Name, ast.Load, ast.Constant, ast.keyword, ast.Tuple, ast.UnaryOp,
+                    ast.USub, ast.UAdd, ast.Not, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod,
+                    ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.BoolOp, ast.And, ast.Or)
 # A guard torch writes: comparisons of input sizes and integers, nothing that names a builtin.
 GUARD_CALLS = frozenset({"size", "stride", "storage_offset"})
 GUARD_FUNCTIONS = frozenset({"max", "min", "abs", "Max", "Min", "FloorDiv", "Mod", "PythonMod", "CleanDiv",
@@ -67,6 +75,7 @@ GUARD_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, 
                ast.Subscript, ast.Call, ast.Attribute, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.Add, ast.Sub,
                ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 MAX_TEXT = 2000
+MAX_MESSAGE = 100_000  # a string argument (an assertion's message) is printed, never evaluated
 
 
 class Refusal(Exception):
@@ -108,6 +117,10 @@ def _walk(value: Any, owner: str, field: str) -> None:
             raise Refusal("it holds a custom object (torchbind), whose class's code torch would run")
         if name == "ExportedProgram":
             _check_version(value)
+        if name == "Graph":  # a string input's value goes into the source of the guards torch exec-s
+            for item in value.inputs if isinstance(value.inputs, list) else []:
+                if isinstance(item, schema.Argument) and str(item.type) == "as_string":
+                    _check_string(item.value, "Graph", "inputs")
         if isinstance(value, schema._Union):  # one field set: the tag names it
             tag = str(value.type)
             if tag in ("as_custom_obj",):
@@ -122,7 +135,7 @@ def _walk(value: Any, owner: str, field: str) -> None:
 
 def _check_string(text: str, owner: str, field: str) -> None:
     check = STRING_CHECKS.get((owner, field), _check_name)
-    problem = check(text) if len(text) <= MAX_TEXT else "is too long"
+    problem = check(text) if len(text) <= (MAX_MESSAGE if check is _check_text else MAX_TEXT) else "is too long"
     if problem:
         shown = text if len(text) <= 60 else text[:57] + "..."
         raise Refusal(f"{owner}.{field} {shown!r} {problem}")
@@ -137,7 +150,12 @@ def _check_identifier(text: str) -> str | None:
 
 
 def _check_text(text: str) -> str | None:
-    """Strings passed to ops, printed by repr: but torch writes a string input into its guards' source."""
+    """A string passed to an op: FX writes it into its source with repr, whatever it holds."""
+    return None
+
+
+def _check_input_text(text: str) -> str | None:
+    """A string input's or constant input's value: torch writes it between quotes into its guards' source."""
     return None if not re.search(r"['\"\\\x00-\x1f\x7f]", text) else "holds a quote, backslash or control character"
 
 
@@ -187,25 +205,63 @@ def _check_target(text: str) -> str | None:
 
 
 def _check_expression(text: str) -> str | None:
-    """What sympy.sympify may be given: it evaluates the string as Python."""
-    position, depth = 0, 0
-    while position < len(text):
-        token = EXPRESSION_TOKEN.match(text, position)
-        if token is None or token.end() == position:
-            if text[position:].strip() == "":
-                break
-            return "is no shape expression (numbers, size symbols and size functions only)"
-        number, name, operator = token.groups()
-        if name is not None and name not in EXPRESSION_FUNCTIONS and not SYMBOL.fullmatch(name):
-            return f"is no shape expression: it names {name[:30]!r}"
-        if operator == "(":
-            depth += 1
-            if depth > 32:
-                return "nests too deep"
-        elif operator == ")":
-            depth -= 1
-        position = token.end()
+    """What ``sympy.sympify`` may be given: it evaluates the string as Python. Torch writes
+    ``srepr``: calls of sympy's classes on integers and symbol names, nothing else; a power's
+    exponent is a small integer and its base holds no power (a tower of powers never ends)."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return "is no shape expression"
+    if _depth(tree.body) > 32:
+        return "nests too deep"
+    for node in ast.walk(tree):
+        if not isinstance(node, EXPRESSION_NODES):
+            return f"is no shape expression: it holds a {type(node).__name__}"
+        if isinstance(node, ast.Name) and node.id not in EXPRESSION_FUNCTIONS and not SYMBOL.fullmatch(node.id):
+            return f"is no shape expression: it names {node.id[:30]!r}"
+        if isinstance(node, ast.Constant) and not _size_constant(node.value):
+            return "is no shape expression: it holds a constant that is no number or symbol name"
+        if isinstance(node, ast.keyword) and node.arg not in SYMBOL_ASSUMPTIONS:
+            return f"is no shape expression: it passes {str(node.arg)[:30]!r}"
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name):
+                return "is no shape expression: it calls what it computes"
+            if node.func.id in POWERS and not _small_power(node):
+                return "is no shape expression torch writes: a power of a power, or past the 64th"
     return None
+
+
+def _size_constant(value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return abs(value) < 2**64
+    if isinstance(value, float):
+        return True
+    return isinstance(value, str) and bool(SYMBOL.fullmatch(value) or re.fullmatch(r"[-+]?[0-9.]{1,40}(e[-+]?[0-9]{1,3})?", value))
+
+
+def _small_power(node: ast.Call) -> bool:
+    if len(node.args) != 2 or node.keywords:
+        return False
+    base, exponent = node.args
+    if any(isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in POWERS
+           for inner in ast.walk(base)):
+        return False
+    if isinstance(exponent, ast.Call) and isinstance(exponent.func, ast.Name) and exponent.func.id == "Integer":
+        exponent = exponent.args[0] if len(exponent.args) == 1 else exponent
+    if isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, ast.USub):
+        exponent = exponent.operand
+    return isinstance(exponent, ast.Constant) and isinstance(exponent.value, int) and abs(exponent.value) <= 64
+
+
+def _depth(node: ast.AST) -> int:
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+    return deepest
 
 
 def _check_guard(text: str) -> str | None:
@@ -294,6 +350,7 @@ STRING_CHECKS: dict[tuple[str, str], Callable[[str], str | None]] = {
     ("NamedTupleDef", "field_names"): _check_identifier,
     ("Argument", "as_string"): _check_text,
     ("Argument", "as_strings"): _check_text,
-    ("ConstantValue", "as_string"): _check_text,
+    ("ConstantValue", "as_string"): _check_input_text,
+    ("Graph", "inputs"): _check_input_text,
     ("Device", "type"): _check_device,
 }
