@@ -342,6 +342,7 @@ STRING_CHECKS: dict[tuple[str, str], Callable[[str], str | None]] = {
     ("Node", "target"): _check_target,
     ("Argument", "as_operator"): _check_target,
     ("SymExpr", "expr_str"): _check_expression,
+    ("ExportedProgram", "range_constraints key"): _check_expression,  # a symbol's expression, as str() writes it
     ("ExportedProgram", "guards_code"): _check_guard,
     ("ExportedProgram", "torch_version"): _check_torch_version,
     ("ModuleCallSignature", "in_spec"): _check_treespec,
