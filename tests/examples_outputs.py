@@ -69,7 +69,8 @@ def _mask_versions(path: Path) -> None:
     for key in VERSIONED:
         value = data.get("environment", {}).get(key)
         if value is not None:
-            text = text.replace(f'"{key}": {json.dumps(value)}', f'"{key}": "VERSION"')
+            for colon in (": ", ":"):  # version 2's compact layout, or version 1's indented one
+                text = text.replace(f'"{key}"{colon}{json.dumps(value)}', f'"{key}"{colon}"VERSION"')
     path.write_text(text, encoding="utf-8")
 
 

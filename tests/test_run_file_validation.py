@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +30,13 @@ from pytest_convbudget.words.vocabulary import BUDGET_FIGURES, COST_MODEL_VERSIO
 jsonschema = pytest.importorskip("jsonschema")
 
 DATA = Path(__file__).parent / "data"
-WRITTEN = sorted(DATA.glob("**/*.json"))  # every run file the examples and 0.1 wrote
+WRITTEN = sorted(DATA.glob("**/*.json"))  # every run file the examples write, and those of 0.1 and of version 1
 BASELINE = DATA / "examples_outputs" / "baseline.json"
+VERSION_1 = DATA / "run-v1.json"  # the examples' baseline as version 1 of the layout wrote it
 
 
-def edited(change: Callable[[dict[str, Any]], object]) -> str:
-    data = json.loads(BASELINE.read_text(encoding="utf-8"))
+def edited(change: Callable[[dict[str, Any]], object], path: Path = BASELINE) -> str:
+    data = json.loads(path.read_text(encoding="utf-8"))
     change(data)
     return json.dumps(data)
 
@@ -45,12 +47,25 @@ def edited(change: Callable[[dict[str, Any]], object]) -> str:
 def test_the_shipped_schema_is_a_valid_json_schema_with_the_versions_it_checks() -> None:
     schema = run_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["schema"] == {"const": SCHEMA}
-    assert schema["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
-    # a file counted with another cost model is read, and the verdict names the difference
-    assert schema["properties"]["cost_model_version"]["minimum"] == 1 <= COST_MODEL_VERSION
+    assert schema["anyOf"] == [{"$ref": f"#/$defs/run_{version}"} for version in (SCHEMA_VERSION, 1)]
+    for version in (SCHEMA_VERSION, 1):  # what this writes, and the version before, still read
+        run = schema["$defs"][f"run_{version}"]
+        assert run["properties"]["schema"] == {"const": SCHEMA}
+        assert run["properties"]["schema_version"] == {"const": version}
+        # a file counted with another cost model is read, and the verdict names the difference
+        assert run["properties"]["cost_model_version"]["minimum"] == 1 <= COST_MODEL_VERSION
     assert schema["$defs"]["ending"]["properties"]["state"]["enum"] == list(ENDINGS)
     assert schema["$id"].endswith(f"/run/{SCHEMA_VERSION}")
+
+
+def test_a_layer_row_holds_the_fields_of_a_layer_in_their_order() -> None:
+    from pytest_convbudget.engine.results import LAYER_FIELDS
+
+    definitions = run_schema()["$defs"]
+    assert definitions["run_2"]["properties"]["layer_fields"] == {
+        "description": "The names of a layer row's values, in order.", "const": list(LAYER_FIELDS)}
+    assert [rule["title"] for rule in definitions["layer_row"]["prefixItems"]] == list(LAYER_FIELDS)
+    assert sorted(definitions["layer"]["properties"]) == sorted(LAYER_FIELDS)  # version 1's table: the same fields
 
 
 def test_the_schema_names_every_figure_kind_and_setting_the_package_knows() -> None:
@@ -94,36 +109,70 @@ def _set_limit_figure(data: dict[str, Any]) -> None:
 BAD_FIELDS = [
     pytest.param(_set_limit_figure, "measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, macs, model_params, weights, activations)",
                  id="unknown-figure"),
-    pytest.param(lambda d: d["measurements"][0]["cost"]["layers"][2].update(name=["conv1"]),
-                 "measurements[0].cost.layers[2].name: expected a string, got a list of 1 item(s)", id="name-a-list"),
+    pytest.param(lambda d: d["layers"][2].__setitem__(0, ["conv1"]),
+                 "layers[2][0] (name): expected a string, got a list of 1 item(s)", id="name-a-list"),
+    pytest.param(lambda d: d["layers"][2].__setitem__(3, "everything"),
+                 "layers[2][3] (kind): 'everything' is not a kind (conv, linear, matmul, attention, functional_conv, "
+                 "transposed)", id="layer-kind"),
     pytest.param(lambda d: d["measurements"][1].update(test_id={"id": 1}),
                  "measurements[1].test_id: expected a string, got a table of 1 field(s)", id="test-id-a-table"),
-    pytest.param(lambda d: d["measurements"][0]["cost"].update(flops=float("nan")),
-                 "measurements[0].cost.flops: expected a whole number, got NaN", id="nan"),
-    pytest.param(lambda d: d["measurements"][0]["cost"].update(total_macs=float("-inf")),
-                 "measurements[0].cost.total_macs: expected a whole number, got -Infinity", id="infinity"),
-    pytest.param(lambda d: d["measurements"][0]["cost"].update(params=2.0),
-                 "measurements[0].cost.params: expected a whole number, got the number 2.0", id="fraction"),
-    pytest.param(lambda d: d["measurements"][0]["cost"].update(macs=-1),
-                 "measurements[0].cost.macs: -1 is negative", id="negative"),
-    pytest.param(lambda d: d["measurements"][0]["cost"].update(flops=10**40),
-                 f"measurements[0].cost.flops: {10**40} is larger than any real count "
+    pytest.param(lambda d: d["costs"][0].update(flops=float("nan")),
+                 "costs[0].flops: expected a whole number, got NaN", id="nan"),
+    pytest.param(lambda d: d["costs"][0].update(total_macs=float("-inf")),
+                 "costs[0].total_macs: expected a whole number, got -Infinity", id="infinity"),
+    pytest.param(lambda d: d["costs"][0].update(params=2.0),
+                 "costs[0].params: expected a whole number, got the number 2.0", id="fraction"),
+    pytest.param(lambda d: d["costs"][0].update(macs=-1),
+                 "costs[0].macs: -1 is negative", id="negative"),
+    pytest.param(lambda d: d["costs"][0].update(flops=10**40),
+                 f"costs[0].flops: {10**40} is larger than any real count "
                  "(at most 1e+24)", id="huge"),
-    pytest.param(lambda d: d["measurements"][0]["cost"]["layers"][0].pop("kind"),
-                 "measurements[0].cost.layers[0]: missing field 'kind'", id="missing-key"),
+    pytest.param(lambda d: d["layers"][0].pop(),
+                 "layers[0]: 18 items, at least 19", id="missing-value"),
+    pytest.param(lambda d: d["layers"][0].append(1),
+                 "layers[0]: 20 items, at most 19", id="extra-value"),
+    pytest.param(lambda d: d["measurements"][4].update(cost=len(d["costs"])),
+                 "measurements[4].cost: 7 is past the end of costs (7 costs)", id="cost-past-the-end"),
+    pytest.param(lambda d: d["costs"][1]["layers"].__setitem__(2, len(d["layers"]) + 5),
+                 "costs[1].layers[2]: 222 is past the end of layers (217 rows)", id="layer-past-the-end"),
+    pytest.param(lambda d: d["measurements"][0].update(cost=-1),
+                 "measurements[0].cost: -1 is negative", id="negative-place"),
+    pytest.param(lambda d: d.update(layer_fields=d["layer_fields"][::-1]),
+                 "layer_fields: a list of 19 item(s), expected a list of 19 item(s)", id="fields-reordered"),
+    pytest.param(lambda d: d.pop("costs"), "missing field 'costs'", id="no-costs"),
+    pytest.param(lambda d: d["endings"][0].update(state=None),
+                 "endings[0].state: null is not a session ending (complete, interrupted, worker crashed, collection "
+                 "errors, stopped, collect only, internal error)", id="ending-state"),
     pytest.param(lambda d: d["measurements"][0].update(verdict="green"),
                  "measurements[0]: unknown field 'verdict'", id="extra-key"),
     pytest.param(lambda d: d["measurements"][0].update(name="x" * 5000),
                  "measurements[0].name: a string of 5,000 characters, at most 4,096", id="long-string"),
-    pytest.param(lambda d: d["measurements"][0]["cost"].update(count=["conv", "everything"]),
-                 "measurements[0].cost.count[1]: 'everything' is not a kind (conv, linear, matmul, attention, "
+    pytest.param(lambda d: d["costs"][0].update(count=["conv", "everything"]),
+                 "costs[0].count[1]: 'everything' is not a kind (conv, linear, matmul, attention, "
                  "functional_conv, transposed)", id="unknown-kind"),
     pytest.param(lambda d: d["measurements"][2].update(name=d["measurements"][1]["name"],
                                                        test_id=d["measurements"][1]["test_id"]),
                  "measurements[2]: measures 'ResNet' of 'test_examples.py::test_resnet50_within_the_default_limits' "
                  "a second time (first at measurements[1])", id="duplicate"),
-    pytest.param(lambda d: d.update(schema_version=2), "schema version 2, this pytest-convbudget reads version 1: "
-                 "save the baseline again", id="version"),
+    pytest.param(lambda d: d.update(schema_version=3), "schema version 3, this pytest-convbudget reads versions 1 "
+                 "and 2: save the baseline again", id="version"),
+    pytest.param(lambda d: d.update(schema_version=True), "schema version true, this pytest-convbudget reads "
+                 "versions 1 and 2: save the baseline again", id="version-true"),
+]
+
+# A file of version 1 is checked as strictly, against version 1's layout: every measurement with its cost inline.
+BAD_FIELDS_OF_VERSION_1 = [
+    pytest.param(lambda d: d["measurements"][0]["cost"]["layers"][2].update(name=["conv1"]),
+                 "measurements[0].cost.layers[2].name: expected a string, got a list of 1 item(s)", id="name-a-list"),
+    pytest.param(lambda d: d["measurements"][0]["cost"].update(flops=float("nan")),
+                 "measurements[0].cost.flops: expected a whole number, got NaN", id="nan"),
+    pytest.param(lambda d: d["measurements"][0]["cost"]["layers"][0].pop("kind"),
+                 "measurements[0].cost.layers[0]: missing field 'kind'", id="missing-key"),
+    pytest.param(lambda d: d["measurements"][0].update(cost=0),
+                 "measurements[0].cost: expected a table, got the number 0", id="a-place-in-version-1"),
+    pytest.param(lambda d: d.update(layers=[]), "unknown field 'layers'", id="a-pool-in-version-1"),
+    pytest.param(_set_limit_figure, "measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, macs, "
+                 "model_params, weights, activations)", id="unknown-figure"),
 ]
 
 
@@ -138,9 +187,20 @@ def test_a_bad_field_is_one_line_naming_the_file_and_the_field(
     assert str(refused.value) == f"{path}: {problem}"
 
 
+@pytest.mark.parametrize(("change", "problem"), BAD_FIELDS_OF_VERSION_1)
+def test_a_bad_field_of_a_version_1_file_is_one_line_naming_it(
+    tmp_path: Path, change: Callable[[dict[str, Any]], object], problem: str
+) -> None:
+    path = tmp_path / "base.json"
+    path.write_text(edited(change, VERSION_1), encoding="utf-8")
+    with pytest.raises(RunFileError) as refused:
+        load_run_file(path)
+    assert str(refused.value) == f"{path}: {problem}"
+
+
 BAD_TEXTS = [
     pytest.param(b"[" * 100_000, "not a pytest-convbudget run file (nested too deeply)", id="deep-nesting"),
-    pytest.param(BASELINE.read_bytes().replace(b'"flops": 1', b'"flops": 1' + b"0" * 5000, 1),
+    pytest.param(re.sub(rb'("flops":\d)', rb"\g<1>" + b"0" * 5000, BASELINE.read_bytes(), count=1),
                  "not a pytest-convbudget run file (a number too long to be a count)", id="number-too-long"),
     pytest.param(b"\xff" + BASELINE.read_bytes(), "not UTF-8 text (byte 0), not a pytest-convbudget run file",
                  id="not-utf8"),
@@ -222,10 +282,10 @@ def test_the_plugin_refuses_a_baseline_over_its_limit_before_any_test_runs(
 ) -> None:
     pytester.makepyfile(test_gate_models="def test_runs():\n    open('ran', 'w').close()\n")
     (pytester.path / "base.json").write_bytes(BASELINE.read_bytes())
-    result = pytester.runpytest("--conv-baseline=base.json", "--conv-max-file-size=100kB")
+    result = pytester.runpytest("--conv-baseline=base.json", "--conv-max-file-size=10kB")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert usage_error_lines(result) == [
-        "ERROR: pytest-convbudget: base.json: larger than the 100 kB limit for run files; raise it with "
+        "ERROR: pytest-convbudget: base.json: larger than the 10 kB limit for run files; raise it with "
         "--conv-max-file-size or max_file_size in [tool.convbudget]"
     ]
     assert not (pytester.path / "ran").exists()
@@ -267,7 +327,7 @@ def test_the_schema_uses_only_the_keywords_the_reader_checks() -> None:
     ``oneOf`` added by hand) would be skipped there and accept what the schema refuses."""
     understood = {"$defs", "$id", "$ref", "$schema", "additionalProperties", "anyOf", "const", "description",
                   "enum", "items", "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
-                  "minimum", "properties", "required", "title", "type"}
+                  "minimum", "prefixItems", "properties", "required", "title", "type"}
     used: set[str] = set()
 
     def walk(node: object, keys_are_names: bool = False) -> None:

@@ -61,23 +61,28 @@ class Measurement:
         key = self.costliest_figure
         return [(layer.label, getattr(layer, key)) for layer in self.cost.top_layers(count, key)]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, cost: Any = None) -> dict[str, Any]:
+        """The JSON form a test hands to the session (``user_properties``, across xdist workers too):
+        its layers as rows, a third of the text. A run file passes ``cost``, the place of the cost
+        it keeps apart (``ci.runfile``)."""
         return {
             "test_id": self.test_id,
             "name": self.name,
             "index": self.index,
             "per": self.per,
             "limits": [{"figure": limit.figure, "value": limit.value, "source": limit.source} for limit in self.limits],
-            "cost": self.cost.to_dict(),
+            "cost": self.cost.to_dict(rows=True) if cost is None else cost,
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+    def from_dict(cls, data: Mapping[str, Any], cost: ConvCost | None = None) -> Measurement:
+        """A measurement from :meth:`to_dict`'s form, or a run file's of version 1 (layers as tables);
+        given ``cost``, with that one."""
         return cls(
             test_id=data["test_id"],
             name=data["name"],
             index=data["index"],
             per=data["per"],
             limits=tuple(Limit(**limit) for limit in data.get("limits", ())),
-            cost=ConvCost.from_dict(data["cost"]),
+            cost=ConvCost.from_dict(data["cost"]) if cost is None else cost,
         )

@@ -2,6 +2,11 @@
 
 Its content depends only on what was measured (no timestamps, collection
 order), so a serial run and an ``-n 2`` run write byte-identical files.
+A suite measures a few models in thousands of tests, so version 2 keeps each
+layer call once (``layers``, rows of values in ``layer_fields`` order), each
+cost once (``costs``, their layers as places in ``layers``), and each
+measurement as a line that names its cost's place; files of version 1 (every
+measurement with its whole cost) are still read.
 Writes are atomic: a temporary file in the same folder, flushed and synced,
 then renamed over the target, so the old file stays whole until the new one is.
 """
@@ -12,9 +17,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..budgets.measurement import Measurement
+from ..engine.results import LAYER_FIELDS, ConvCost, LayerCost, shared
 from ..words.errors import RunFileError
 from ..words.quantity import format_bytes
 from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_MAX_FILE_SIZE
@@ -23,7 +29,9 @@ from .ending import Ending, incomplete, join_endings
 from .validation import InvalidField, check_run_document, show
 
 SCHEMA = "pytest-convbudget/run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: every measurement with its cost inline, its layers as tables
+POOLS = ("layers", "costs", "measurements")  # written one item a line
 
 
 @dataclass(frozen=True)
@@ -37,15 +45,17 @@ class RunEntry:
     def key(self) -> tuple[str, str]:
         return self.measurement.key
 
-    def to_dict(self) -> dict[str, Any]:
-        data = self.measurement.to_dict()
+    def to_dict(self, cost: int) -> dict[str, Any]:
+        """Its line in a run file, ``cost`` the place of its cost in the file's ``costs``."""
+        data = self.measurement.to_dict(cost)
         data["outcome"] = self.outcome
         data["over_budget"] = self.measurement.over_budget
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunEntry:
-        return cls(measurement=Measurement.from_dict(data), outcome=data.get("outcome", "passed"))
+    def from_dict(cls, data: Mapping[str, Any], cost: ConvCost | None = None) -> RunEntry:
+        """From its line in a run file: of version 2 with its ``cost`` looked up, of version 1 with it inline."""
+        return cls(measurement=Measurement.from_dict(data, cost), outcome=data.get("outcome", "passed"))
 
 
 @dataclass(frozen=True)
@@ -65,18 +75,45 @@ class RunFile:
         return {entry.key: entry for entry in self.entries}
 
     def to_dict(self) -> dict[str, Any]:
+        layers, costs = _Pool(), _Pool()
+        measurements = []
+        for entry in self.entries:
+            cost = entry.measurement.cost
+
+            def identity(cost: ConvCost = cost) -> tuple[str, tuple[int, ...]]:
+                """A cost by value: its other fields, and its layers' places."""
+                places = tuple(layers.place(layer, layer.row) for layer in cost.layers)
+                return json.dumps({**cost.to_dict(rows=True), "layers": None}, sort_keys=True), places
+
+            def written(key: tuple[str, tuple[int, ...]], cost: ConvCost = cost) -> dict[str, Any]:
+                return {**cost.to_dict(rows=True), "layers": list(key[1])}
+
+            measurements.append(entry.to_dict(costs.place(cost, identity, written)))
         return {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "cost_model_version": self.cost_model_version,
             "environment": dict(self.environment),
-            "measurements": [entry.to_dict() for entry in self.entries],
+            "layer_fields": list(LAYER_FIELDS),
+            "layers": layers.items,
+            "costs": costs.items,
+            "measurements": measurements,
             **({} if self.coverage is None else {"coverage": self.coverage.to_dict()}),
             **({"endings": [ending.to_dict() for ending in self.endings]} if self.endings else {}),
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        """Compact, keys sorted, and each layer, cost and measurement on a line of its own, so a
+        change to a baseline reads as a diff of the lines that changed."""
+        data = self.to_dict()
+        lines = []
+        for key in sorted(data):
+            value = data[key]
+            if key in POOLS and value:
+                lines.append(f"{json.dumps(key)}:[\n" + ",\n".join(map(_compact, value)) + "\n]")
+            else:
+                lines.append(f"{json.dumps(key)}:{_compact(value)}")
+        return "{\n" + ",\n".join(lines) + "\n}\n"
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> RunFile:
@@ -87,11 +124,29 @@ class RunFile:
             check_run_document(data)
         except InvalidField as error:
             raise RunFileError(f"{source}: {error}") from None
-        entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
+        if data["schema_version"] == 1:
+            entries = tuple(RunEntry.from_dict(item) for item in data["measurements"])
+        else:
+            layers = [LayerCost.from_row(row) for row in data["layers"]]
+            costs = [shared(ConvCost.from_dict(cost, tuple(layers[place] for place in cost["layers"])))
+                     for cost in data["costs"]]
+            entries = tuple(RunEntry.from_dict(item, costs[item["cost"]]) for item in data["measurements"])
         coverage = Coverage.from_dict(data["coverage"]) if "coverage" in data else None
         endings = tuple(Ending.from_dict(item) for item in data.get("endings", ()))
         return cls(entries=entries, environment=dict(data.get("environment", {})), coverage=coverage, endings=endings,
                    cost_model_version=data["cost_model_version"])
+
+
+def measurement_tables(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A checked run file's measurements as version 1 wrote them, whatever its version: each with
+    its cost inline and the cost's layers as tables, for a script (or a test) that reads
+    measurements one by one. ``document`` is the parsed JSON of a file :func:`load_run_file` accepts."""
+    if document["schema_version"] == 1:
+        return [dict(item) for item in document["measurements"]]
+    names = document["layer_fields"]
+    layers = [dict(zip(names, row)) for row in document["layers"]]
+    costs = [{**cost, "layers": [layers[place] for place in cost["layers"]]} for cost in document["costs"]]
+    return [{**item, "cost": costs[item["cost"]]} for item in document["measurements"]]
 
 
 def check_versions(data: Any, source: str) -> None:
@@ -100,11 +155,41 @@ def check_versions(data: Any, source: str) -> None:
     positive whole number is refused by the field check)."""
     if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
         raise RunFileError(f"{source}: not a pytest-convbudget run file (no \"schema\": \"{SCHEMA}\")")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    version = data.get("schema_version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise RunFileError(
-            f"{source}: schema version {show(data.get('schema_version'))}, this pytest-convbudget reads "
-            f"version {SCHEMA_VERSION}: save the baseline again"
+            f"{source}: schema version {show(version)}, this pytest-convbudget reads "
+            f"versions {' and '.join(map(str, READABLE_VERSIONS))}: save the baseline again"
         )
+
+
+class _Pool:
+    """Items kept once each, in the order first seen: found by identity (the objects of a session and
+    of a file read are shared, ``engine.results.shared``), else by value, so equal items are one place
+    whichever objects hold them."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self._by_id: dict[int, tuple[Any, int]] = {}
+        self._by_value: dict[Any, int] = {}
+
+    def place(self, item: Any, value: Callable[[], Any], written: Callable[[Any], Any] | None = None) -> int:
+        """The place of ``item``, whose identity by value is ``value()``; a new one is appended as
+        ``written(that value)`` (by default the value itself)."""
+        known = self._by_id.get(id(item))
+        if known is not None:
+            return known[1]
+        key = value()
+        found = self._by_value.get(key)
+        if found is None:
+            found = self._by_value[key] = len(self.items)
+            self.items.append(key if written is None else written(key))
+        self._by_id[id(item)] = (item, found)  # the item is kept, so its id is never another's
+        return found
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def environment(device: str) -> dict[str, str]:

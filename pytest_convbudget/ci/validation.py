@@ -8,9 +8,12 @@ that schema (the subset of JSON Schema it uses) and stops at the first bad
 field, naming its path, so the error reads
 ``measurements[3].limits[0].figure: 'NaN' is not a figure (params, flops, ...)``.
 
-Beyond the schema, it refuses what JSON Schema cannot say: a count written as
-a fraction (``1.0``), a string that is not valid Unicode, and two
-measurements of one test under one name.
+The schema describes both versions a reader reads (``$defs/run_2``, the
+pooled layout, and ``$defs/run_1``); a document is checked against the one its
+``schema_version`` names. Beyond the schema, it refuses what JSON Schema cannot
+say: a count written as a fraction (``1.0``), a string that is not valid
+Unicode, two measurements of one test under one name, and a place (of a cost,
+of a layer call) past the end of its pool.
 """
 
 from __future__ import annotations
@@ -47,20 +50,39 @@ def run_schema() -> dict[str, Any]:
 def check_run_document(document: Any) -> None:
     """Raise :class:`InvalidField` at the first field of ``document`` the run schema refuses.
 
-    A quick pass answers yes or no; only a no walks again to name the field,
-    so a good baseline costs about what parsing it does.
+    ``document["schema_version"]`` (1 or 2, checked by the reader before) picks its schema. A quick
+    pass answers yes or no; only a no walks again to name the field, so a good baseline costs about
+    what parsing it does.
     """
-    schema = run_schema()
-    if not _quick_check()(document):
-        _Walker(schema["$defs"]).check(document, schema, "")
+    version = document["schema_version"]
+    definitions = run_schema()["$defs"]
+    schema = definitions[f"run_{version}"]
+    if not _quick_check(version)(document):
+        _Walker(definitions).check(document, schema, "")
         raise AssertionError("the quick check refused a document the walk accepts")  # pragma: no cover
+    if version > 1:
+        _check_places(document)
     _check_unique_keys(document["measurements"])
 
 
-@lru_cache(maxsize=1)
-def _quick_check() -> Callable[[Any], bool]:
-    schema = run_schema()
-    return _Compiler(schema["$defs"]).compile(schema)
+@lru_cache(maxsize=2)
+def _quick_check(version: int = 2) -> Callable[[Any], bool]:
+    definitions = run_schema()["$defs"]
+    return _Compiler(definitions).compile(definitions[f"run_{version}"])
+
+
+def _check_places(document: Mapping[str, Any]) -> None:
+    """Every place a version-2 file points to is in its pool: a cost's layer calls, a measurement's cost."""
+    layers, costs = len(document["layers"]), len(document["costs"])
+    for index, cost in enumerate(document["costs"]):
+        for position, place in enumerate(cost["layers"]):
+            if place >= layers:
+                raise InvalidField(f"costs[{index}].layers[{position}]",
+                                   f"{place} is past the end of layers ({layers:,} rows)")
+    for index, measurement in enumerate(document["measurements"]):
+        if measurement["cost"] >= costs:
+            raise InvalidField(f"measurements[{index}].cost", f"{measurement['cost']} is past the end of costs "
+                                                              f"({costs:,} costs)")
 
 
 class _Compiler:
@@ -79,6 +101,8 @@ class _Compiler:
         if "anyOf" in schema:
             options = [self.compile(option) for option in schema["anyOf"]]
             return lambda value: any(option(value) for option in options)
+        if isinstance(schema.get("type"), str) and "const" not in schema and "enum" not in schema:
+            return self._typed(schema["type"], schema)
         tests: list[Callable[[Any], bool]] = []
         if "const" in schema:
             const = schema["const"]
@@ -96,11 +120,34 @@ class _Compiler:
         first, *rest = tests
         return lambda value: first(value) and all(test(value) for test in rest)
 
+    def _typed(self, name: str, schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+        """One check of the type and its limits, for a schema of one type: the common case, made
+        quick because a run file of thousands of measurements holds some 100,000 such values."""
+        if name == "string":
+            shortest, longest = schema.get("minLength", 0), schema.get("maxLength", math.inf)
+            return lambda value: type(value) is str and shortest <= len(value) <= longest and _is_unicode(value)
+        if name == "integer":
+            low, high = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
+            return lambda value: type(value) is int and low <= value <= high
+        if name == "array":
+            fewest, most = schema.get("minItems", 0), schema.get("maxItems", math.inf)
+            item = self.compile(schema["items"]) if "items" in schema else None
+            prefix = [self.compile(rule) for rule in schema.get("prefixItems", ())]
+            if not prefix and item is not None:
+                return lambda value: type(value) is list and fewest <= len(value) <= most and all(map(item, value))
+        if name == "object":
+            table = self._table(schema)
+            return lambda value: type(value) is dict and table(value)
+        exact = _PYTHON_TYPES[name]
+        check = self._by_type(schema)
+        return lambda value: type(value) is exact and check(value)
+
     def _by_type(self, schema: Mapping[str, Any]) -> Callable[[Any], bool]:
         shortest, longest = schema.get("minLength", 0), schema.get("maxLength", math.inf)
         low, high = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
         fewest, most = schema.get("minItems", 0), schema.get("maxItems", math.inf)
         item = self.compile(schema["items"]) if "items" in schema else None
+        prefix = [self.compile(rule) for rule in schema.get("prefixItems", ())]
         table = self._table(schema)
 
         def check(value: Any) -> bool:
@@ -110,7 +157,11 @@ class _Compiler:
             if kind is int:
                 return low <= value <= high
             if kind is list:
-                return fewest <= len(value) <= most and (item is None or all(item(x) for x in value))
+                if not fewest <= len(value) <= most:
+                    return False
+                if prefix and not all(rule(x) for rule, x in zip(prefix, value)):
+                    return False
+                return item is None or all(item(x) for x in value[len(prefix):])
             if kind is dict:
                 return table(value)
             return True
@@ -126,16 +177,22 @@ class _Compiler:
         most = schema.get("maxProperties", math.inf)
 
         def check(table: dict[str, Any]) -> bool:
-            if len(table) > most or any(key not in table for key in required):
+            if len(table) > most:
                 return False
-            for key, value in table.items():
-                if len(key) > MAX_FIELD_NAME or not _is_unicode(key):
+            for key in required:
+                if key not in table:
                     return False
-                rule = properties.get(key, extra)
+            for key, value in table.items():
+                rule = properties.get(key)  # a known field's name is the schema's own: short and plain
                 if rule is None:
-                    if closed:
+                    if len(key) > MAX_FIELD_NAME or not _is_unicode(key):
                         return False
-                elif not rule(value):
+                    rule = extra
+                    if rule is None:
+                        if closed:
+                            return False
+                        continue
+                if not rule(value):
                     return False
             return True
 
@@ -207,8 +264,13 @@ class _Walker:
             raise InvalidField(path, f"{len(items):,} items, at most {schema['maxItems']:,}")
         if len(items) < schema.get("minItems", 0):
             raise InvalidField(path, f"{len(items)} items, at least {schema['minItems']}")
+        prefix = schema.get("prefixItems", ())
         for index, item in enumerate(items):
-            self.check(item, schema["items"], f"{path}[{index}]")
+            if index < len(prefix):  # a row's values: the path names the value's field
+                rule = prefix[index]
+                self.check(item, rule, f"{path}[{index}] ({rule['title']})" if "title" in rule else f"{path}[{index}]")
+            elif "items" in schema:
+                self.check(item, schema["items"], f"{path}[{index}]")
 
     def _check_object(self, table: dict[str, Any], schema: Mapping[str, Any], path: str) -> None:
         if len(table) > schema.get("maxProperties", len(table)):

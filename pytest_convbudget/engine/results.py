@@ -89,7 +89,7 @@ class LayerCost:
             values = list(key)
             if values[_KIND] == "transposed":  # written by 0.1, which told transposed convs apart by kind
                 values[_KIND] = "conv"
-            found = _ROWS[key] = _LAYERS.setdefault(layer := cls(*values), layer)
+            found = _ROWS[key] = _shared_layer(cls(*values))
         return found
 
 
@@ -248,24 +248,33 @@ class ConvCost:
 
         return render_cost(self)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, rows: bool = False) -> dict[str, Any]:
+        """The JSON form; with ``rows``, each layer is its :meth:`LayerCost.row`, a list of values in
+        :data:`LAYER_FIELDS` order (a third of the text; :meth:`from_dict` reads either)."""
         data: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("layers", "idle_modules", "uncounted"):
+            if f.name == "layers" and rows:
+                data[f.name] = [layer.row() for layer in value]
+            elif f.name in ("layers", "idle_modules", "uncounted"):
                 data[f.name] = [item.to_dict() for item in value]
             else:
                 data[f.name] = _jsonable(value)
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ConvCost:
+    def from_dict(cls, data: Mapping[str, Any], layers: tuple[LayerCost, ...] | None = None) -> ConvCost:
+        """A cost from its JSON form, its layers as tables or as rows (``to_dict(rows=True)``); or, given
+        ``layers``, with those (a run file keeps each layer once, apart from the costs)."""
         values = dict(data)
         if "include_linear" in values:  # written by 0.1: conv, and linear when opted in
             values["count"] = ("conv", "linear") if values.pop("include_linear") else DEFAULT_COUNT
         values["count"] = tuple(values.get("count", DEFAULT_COUNT))
         values["input_shapes"] = tuple(tuple(shape) for shape in values.get("input_shapes", ()))
-        values["layers"] = _load(LayerCost, values.get("layers", ()))
+        values["layers"] = layers if layers is not None else tuple(
+            LayerCost.from_row(item) if type(item) is list else LayerCost.from_dict(item)
+            for item in values.get("layers", ())
+        )
         values["idle_modules"] = _load(IdleModule, values.get("idle_modules", ()))
         values["uncounted"] = _load(UncountedCall, values.get("uncounted", ()))
         values["live_bytes"] = tuple(values.get("live_bytes", ()))
@@ -308,13 +317,20 @@ def shared_layers(layers: tuple[LayerCost, ...]) -> tuple[LayerCost, ...]:
     """The one table equal to ``layers`` (see :func:`shared`)."""
     if id(layers) in _SHARED:
         return layers
-    calls = tuple(_LAYERS.setdefault(layer, layer) for layer in layers)
+    calls = tuple(layer if id(layer) in _SHARED else _shared_layer(layer) for layer in layers)
     table = _TABLES.setdefault(tuple(map(id, calls)), calls)
     _SHARED.add(id(table))
     return table
 
 
 _COST_FIELDS = tuple(f.name for f in fields(ConvCost) if f.name != "layers")
+
+
+def _shared_layer(layer: LayerCost) -> LayerCost:
+    """The one layer equal to ``layer``, known by its id from then on."""
+    found = _LAYERS.setdefault(layer, layer)
+    _SHARED.add(id(found))
+    return found
 
 
 def _load(cls: Any, items: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:

@@ -155,12 +155,25 @@ def _shown(data: Any, seen: dict[int, Any]) -> Any:
         found = seen.get(id(data))
         if found is None:
             if isinstance(data, dict):
-                found = {key: _shown(value, seen) for key, value in data.items()}
+                found = {key: _shown_value(value, seen) for key, value in data.items()}
             else:
-                found = type(data)(_shown(item, seen) for item in data)
+                found = type(data)(_shown_value(item, seen) for item in data)
             seen[id(data)] = found  # every part is alive while the view is built: no id is reused
         return found
     return data
+
+
+def _shown_value(value: Any, seen: dict[int, Any]) -> Any:
+    """:func:`_shown` of a part, without a call for a number or a flag (most of a row's values)."""
+    kind = type(value)
+    if kind is str:
+        return visible(value)
+    if kind in _PLAIN:
+        return value
+    return _shown(value, seen)
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def kinds_line(measurements: Sequence[Measurement]) -> str:
@@ -244,7 +257,7 @@ def measurement_view(
         "regression": regression,
         "mismatch": mismatch,
         "baseline": baseline,
-        "budget": budget_text(measurement),
+        "budget": _budget(measurement, shared),
         "headroom": None if room is None else round(room, 1),
         "used": None if room is None else round(max(0.0, min(100.0 - room, 100.0)), 1),
         "figures": [_figure(measurement, figure, change, shared) for figure in FIGURES],
@@ -254,6 +267,14 @@ def measurement_view(
         "notes": parts["notes"],
         "detail": detail,
     }
+
+
+def _budget(measurement: Measurement, shared: dict[tuple[Any, ...], Any]) -> str:
+    """The budget's words, once per set of limits: a suite's patterns give thousands of tests the same."""
+    key = ("budget", measurement.limits)
+    if key not in shared:
+        shared[key] = budget_text(measurement)
+    return shared[key]
 
 
 def _detail(cost: ConvCost, change: MeasurementChange | None, depth: int | None, fold: bool) -> dict[str, Any]:
