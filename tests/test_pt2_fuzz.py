@@ -1,7 +1,8 @@
 """``.pt2`` archives are untrusted input: real ones, mutated at random, profiled.
 
 Each case takes an archive ``torch.export.save`` really wrote (a conv net; a transformer
-encoder with buffers and a constant; a model taking keyword inputs) and breaks it one to
+encoder with buffers and a constant; a model taking keyword inputs; one exported for any
+even batch, whose shape expressions and guards torch evaluates) and breaks it one to
 three ways: a value anywhere in the program's JSON or its weight and constant configs
 replaced (by a hostile string that would run code if evaluated, a huge or negative
 number, a wrong type), a key deleted, a member removed, renamed (``../x``, absolute, an
@@ -88,6 +89,17 @@ class Tagger(nn.Module):
         return self.conv((self.embed(ids) * mask.unsqueeze(-1)).transpose(1, 2))
 
 
+class Pairs(nn.Module):
+    """Exported for any even batch: its archive holds shape expressions, range keys and guards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).reshape(x.shape[0] // 2, 2, -1)
+
+
 def _archives() -> dict[str, tuple[dict[str, bytes], str]]:
     """Member bytes (by name under the root folder) and the root of each seed archive."""
     torch.manual_seed(0)
@@ -97,6 +109,8 @@ def _archives() -> dict[str, tuple[dict[str, bytes], str]]:
         "encoder": torch.export.export(Encoder().eval(), (torch.randn(1, 4, 8),)),
         "kwargs": torch.export.export(Tagger().eval(), (torch.randint(0, 20, (1, 6)),),
                                       {"mask": torch.ones(1, 6)}),
+        "dynamic": torch.export.export(Pairs().eval(), (torch.randn(4, 3, 8, 8),),
+                                       dynamic_shapes=({0: 2 * torch.export.Dim("pairs", min=2, max=16)},)),
     }
     seeds = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -123,6 +137,13 @@ def _nodes(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+def _document(members: dict[str, bytes], member: str) -> Any:
+    try:
+        return json.loads(members[member])
+    except (KeyError, ValueError):
+        return None
+
+
 @st.composite
 def mutated_archives(draw: st.DrawFn) -> tuple[str, bytes, str, bool]:
     """(seed name, the archive's bytes, the device to profile on, whether the profile must be the seed's)."""
@@ -136,7 +157,9 @@ def mutated_archives(draw: st.DrawFn) -> tuple[str, bytes, str, bool]:
         if kind == "json":
             member = draw(st.sampled_from(JSON_MEMBERS))
             device = "cpu" if member != "models/model.json" else device
-            document = json.loads(members[member])
+            document = _document(members, member)
+            if document is None:  # an earlier mutation broke it
+                continue
             paths = _nodes(document)
             path = paths[draw(st.integers(0, len(paths) - 1))]
             if not path:
@@ -174,9 +197,13 @@ def mutated_archives(draw: st.DrawFn) -> tuple[str, bytes, str, bool]:
             device = "cpu"
             event("bytes flipped")
         else:
-            document = json.loads(members["models/model.json"])
-            for node in document["graph_module"]["graph"]["nodes"]:
-                node["metadata"]["stack_trace"] = draw(st.sampled_from(HOSTILE))
+            document = _document(members, "models/model.json")
+            try:
+                nodes = document["graph_module"]["graph"]["nodes"]  # type: ignore[index]
+                for node in nodes:
+                    node["metadata"]["stack_trace"] = draw(st.sampled_from(HOSTILE))
+            except (TypeError, KeyError, IndexError):
+                continue  # an earlier mutation broke it
             members["models/model.json"] = json.dumps(document).encode()
             members["extra/notes.txt"] = draw(st.sampled_from(HOSTILE)).encode()
             event("harmless")
