@@ -5,10 +5,11 @@ speech model of ``test_quantized_rnn``. Each peak is also held to the independen
 of a real forward (``storage_tracker``).
 
 The meta forward asks torch which kernel the CPU would take with small stand-ins; those
-stand-ins keep what the choice reads (heads, head sizes, dtypes, layouts). Where the choice
-is made in code a profile cannot reach (TorchScript's own device checks; torch's recurrent
-loop precomputing a GRU's input projection on the CPU alone), the difference is pinned here
-and named in the cost model's page.
+stand-ins keep what the choice reads (heads, head sizes, dtypes, layouts); torch's recurrent
+layers run on meta as the CPU runs them (oneDNN's LSTM kernel, or torch's loop, which on the
+CPU alone makes every step's input product at once). Where the choice is made in code a
+profile cannot reach (TorchScript's own device check), the difference is pinned here and
+named in the cost model's page.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from storage_tracker import StorageTracker, Watched, measured_peak
 from test_memory import third_party
@@ -27,6 +29,7 @@ from test_quantized_rnn import Speech
 
 from pytest_convbudget import profile
 from pytest_convbudget.engine.forms import runnable_module
+from pytest_convbudget.engine.meta_shortcuts import recurrent
 
 
 def peaks(model: nn.Module, *inputs: torch.Tensor, **kwargs: object) -> tuple[int | None, int | None]:
@@ -100,12 +103,13 @@ RECURRENT = {
     "LSTM without bias": (lambda: nn.LSTM(8, 16, num_layers=2, bias=False), (7, 3, 8)),
     "LSTM, bf16": (lambda: nn.LSTM(8, 16, num_layers=2).to(torch.bfloat16), (7, 3, 8)),
     "LSTM, one unbatched sequence": (lambda: nn.LSTM(8, 16), (7, 8)),
-}
-# The CPU runs these step by step after one product for every step's input (torch's loop does so
-# on the CPU alone); meta multiplies each step's input as it comes: fewer bytes held at once.
-PRECOMPUTED_ON_THE_CPU = {
-    "GRU": (lambda: nn.GRU(8, 16, num_layers=2, bidirectional=True), (7, 3, 8)),
-    "LSTM with projections": (lambda: nn.LSTM(8, 16, proj_size=4), (7, 3, 8)),
+    # off oneDNN: torch's own loop, which on the CPU alone multiplies every step's input at once
+    "LSTM with projections, both ways": (lambda: nn.LSTM(8, 16, proj_size=4, num_layers=2, bidirectional=True), (7, 3, 8)),
+    "GRU, 2 layers both ways": (lambda: nn.GRU(8, 16, num_layers=2, bidirectional=True), (7, 3, 8)),
+    "GRU without bias": (lambda: nn.GRU(8, 16, bias=False), (7, 3, 8)),
+    "RNN (relu), batch first, both ways": (
+        lambda: nn.RNN(8, 16, nonlinearity="relu", num_layers=2, batch_first=True, bidirectional=True), (3, 7, 8)),
+    "RNN (tanh)": (lambda: nn.RNN(8, 16), (7, 3, 8)),
 }
 
 
@@ -119,10 +123,44 @@ def test_recurrent_models_peak_on_meta_as_on_the_cpu(name: str) -> None:
     assert meta == cpu == measured_peak(model, x)
 
 
-@pytest.mark.parametrize("name", sorted(PRECOMPUTED_ON_THE_CPU))
-def test_recurrent_layers_the_cpu_precomputes_hold_less_on_meta(name: str) -> None:
-    make, shape = PRECOMPUTED_ON_THE_CPU[name]
+class OpNames(TorchDispatchMode):
+    """The aten ops a forward runs, by name, with their outputs' shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, tuple[tuple[int, ...], ...]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        outputs = out if isinstance(out, (tuple, list)) else (out,)
+        self.seen.append((str(func), tuple(tuple(t.shape) for t in outputs if isinstance(t, torch.Tensor))))
+        return out
+
+
+TORCH_LOOP = ["GRU, 2 layers both ways", "GRU without bias", "LSTM with projections, both ways",
+              "RNN (relu), batch first, both ways", "RNN (tanh)"]  # the others run oneDNN's LSTM kernel
+
+
+@pytest.mark.parametrize("name", TORCH_LOOP)
+def test_the_meta_loop_is_torchs_cpu_loop_op_for_op(name: str) -> None:
+    """The loop a meta profile runs for torch's recurrent layers, run on the CPU: the same values
+    as torch's own layer, and the same aten ops in the same order."""
+    make, shape = RECURRENT[name]
+    torch.manual_seed(0)
     model = make().eval()
     x = torch.randn(shape)
-    meta, cpu = peaks(model, x)
-    assert meta is not None and cpu == measured_peak(model, x) and meta < cpu
+    mode = "lstm" if isinstance(model, nn.LSTM) else "gru" if isinstance(model, nn.GRU) else f"rnn_{model.nonlinearity}"
+    directions = 2 if model.bidirectional else 1
+    batch = x.shape[0] if model.batch_first else x.shape[1]
+    hidden = torch.zeros(model.num_layers * directions, batch, model.proj_size or model.hidden_size)
+    states: object = (hidden, torch.zeros(model.num_layers * directions, batch, model.hidden_size)) if mode == "lstm" else hidden
+    theirs, ours = OpNames(), OpNames()
+    with torch.no_grad():
+        with theirs:
+            expected = getattr(torch, mode)(x, states, model._flat_weights, model.bias, model.num_layers, 0.0, False,
+                                            model.bidirectional, model.batch_first)
+        with ours:
+            found = recurrent(mode, x, states, model._flat_weights, model.bias, model.num_layers, model.bidirectional,
+                              model.batch_first)
+    assert all(torch.allclose(a, b) for a, b in zip(expected, found))
+    assert ours.seen == theirs.seen

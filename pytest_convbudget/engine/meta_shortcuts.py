@@ -16,7 +16,7 @@ from the shapes either way.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -304,6 +304,133 @@ def _mkldnn_takes(data: torch.Tensor) -> bool:
     return data.dtype == torch.float16 and not torch.is_grad_enabled() and bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
 
 
+def _gru_cell(step: torch.Tensor, hidden: torch.Tensor, weights: list[Any]) -> torch.Tensor:
+    """torch's GRU cell given its input's product already made (as its CPU loop does)."""
+    chunked_inputs = step.unsafe_chunk(3, 1)
+    chunked_hidden = F.linear(hidden, weights[1], weights[3] if len(weights) > 2 else None).unsafe_chunk(3, 1)
+    reset = chunked_hidden[0].add_(chunked_inputs[0]).sigmoid_()
+    update = chunked_hidden[1].add_(chunked_inputs[1]).sigmoid_()
+    new = chunked_inputs[2].add(chunked_hidden[2].mul_(reset)).tanh_()
+    return (hidden - new).mul_(update).add_(new)
+
+
+def _simple_cell(relu: bool) -> Callable[..., torch.Tensor]:
+    def cell(step: torch.Tensor, hidden: torch.Tensor, weights: list[Any]) -> torch.Tensor:
+        gates = F.linear(hidden, weights[1], weights[3] if len(weights) > 2 else None).add_(step)
+        return torch.relu(gates) if relu else torch.tanh(gates)
+
+    return cell
+
+
+def _lstm_cell(step: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], weights: list[Any],
+               has_biases: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    hidden, cell = state
+    gates = F.linear(hidden, weights[1], weights[3] if has_biases else None).add_(step)
+    chunks = gates.unsafe_chunk(4, 1)
+    in_gate, forget_gate, cell_gate, out_gate = chunks[0].sigmoid_(), chunks[1].sigmoid_(), chunks[2].tanh_(), chunks[3].sigmoid_()
+    new_cell = (forget_gate * cell).add_(in_gate * cell_gate)
+    new_hidden = out_gate * new_cell.tanh()
+    if len(weights) in (3, 5):  # a projection of the hidden state
+        new_hidden = torch.matmul(new_hidden, weights[-1].t())
+    return new_hidden, new_cell
+
+
+def _steps(mode: str, steps: Sequence[torch.Tensor], state: Any, weights: list[Any],
+           has_biases: bool) -> tuple[list[torch.Tensor], Any]:
+    """The steps of one layer and direction, each given its input's product: their outputs."""
+    outputs = []
+    for step in steps:
+        if mode == "lstm":
+            state = _lstm_cell(step, state, weights, has_biases)
+            outputs.append(state[0])
+        else:
+            state = (_gru_cell if mode == "gru" else _simple_cell(mode == "rnn_relu"))(step, state, weights)
+            outputs.append(state)
+    return outputs, state
+
+
+def _products(data: torch.Tensor, weights: list[Any], has_biases: bool) -> torch.Tensor:
+    return F.linear(data, weights[0], weights[2] if has_biases else None)
+
+
+def _layer(mode: str, data: torch.Tensor, state: Any, weights: list[Any], has_biases: bool) -> tuple[torch.Tensor, Any]:
+    """One layer, one way, as torch's CPU loop runs it: every step's input product made at
+    once (kept to the end), then the steps, their outputs stacked."""
+    products = _products(data, weights, has_biases)
+    outputs, state = _steps(mode, products.unbind(0), state, weights, has_biases)
+    return torch.stack(outputs, 0), state
+
+
+def _both_ways(mode: str, data: torch.Tensor, states: tuple[Any, Any], forward: list[Any], backward: list[Any],
+               has_biases: bool) -> tuple[torch.Tensor, tuple[Any, Any]]:
+    """One layer both ways, as the CPU loop does: the forward steps' outputs are kept while the
+    backward way runs, and its input products are dropped only when the backward's are made."""
+    products = _products(data, forward, has_biases)
+    steps = products.unbind(0)
+    forward_outputs, forward_final = _steps(mode, steps, states[0], forward, has_biases)
+    forward_output = torch.stack(forward_outputs, 0)
+    products = _products(data, backward, has_biases)
+    steps = products.unbind(0)
+    backward_outputs, backward_final = _steps(mode, steps[::-1], states[1], backward, has_biases)
+    backward_outputs.reverse()
+    backward_output = torch.stack(backward_outputs, 0)
+    return torch.cat([forward_output, backward_output], forward_output.dim() - 1), (forward_final, backward_final)
+
+
+def recurrent(mode: str, data: torch.Tensor, states: Any, weights: Sequence[Any], has_biases: bool, layers: int,
+              bidirectional: bool, batch_first: bool) -> Any:
+    """torch's recurrent layers (``lstm`` off oneDNN, ``gru``, ``rnn_tanh``, ``rnn_relu``) as its
+    CPU loop runs them, op for op on any device (on meta, torch's own loop would multiply each
+    step's input as it comes, and create other tensors than the CPU)."""
+    directions = 2 if bidirectional else 1
+    per_cell = len(weights) // (layers * directions)
+    layer_input = data.transpose(0, 1) if batch_first else data
+    if mode == "lstm":
+        hidden, cell = states[0].unbind(0), states[1].unbind(0)
+        initial = list(zip(hidden, cell))
+    else:
+        initial = list(states.unbind(0))
+    finals = []
+    cells = [list(weights[index * per_cell:(index + 1) * per_cell]) for index in range(layers * directions)]
+    for layer in range(layers):
+        if bidirectional:
+            first = 2 * layer
+            layer_input, pair = _both_ways(mode, layer_input, (initial[first], initial[first + 1]), cells[first],
+                                           cells[first + 1], has_biases)
+            finals.extend(pair)
+        else:
+            layer_input, final = _layer(mode, layer_input, initial[layer], cells[layer], has_biases)
+            finals.append(final)
+    # the last states stacked (the cells' before the hidden ones, as torch's compiled loop does),
+    # then the output given back its batch-first layout
+    if mode == "lstm":
+        cells_last = torch.stack([cy for _, cy in finals], 0)
+        states_last: tuple[torch.Tensor, ...] = (torch.stack([hy for hy, _ in finals], 0), cells_last)
+    else:
+        states_last = (torch.stack(finals, 0),)
+    return (layer_input.transpose_(0, 1) if batch_first else layer_input, *states_last)
+
+
+def _recurrent_shortcut(mode: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    def shortcut(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if len(args) != 9 or kwargs:
+            return NotImplemented  # a packed sequence's overload, or one called by keyword
+        data, states, weights, has_biases, layers, _dropout, training, bidirectional, batch_first = args
+        tensors = [*weights, *(states if mode == "lstm" else (states,))]
+        if training or not isinstance(data, torch.Tensor) or data.device.type != "meta" or data.dim() != 3:
+            return NotImplemented
+        if not _meta(data, *tensors) or not weights or len(weights) % (layers * (2 if bidirectional else 1)):
+            return NotImplemented
+        if mode == "lstm":
+            found = lstm(args, kwargs)
+            if found is not NotImplemented:
+                return found
+        return recurrent(mode, data, states, weights, bool(has_biases), int(layers), bool(bidirectional),
+                         bool(batch_first))
+
+    return shortcut
+
+
 def lstm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """nn.LSTM on meta as on the CPU: where the CPU takes its oneDNN kernel (``mkldnn_rnn_layer``
     for each layer and direction, the directions' outputs joined, the last states stacked),
@@ -358,5 +485,8 @@ SHORTCUTS: dict[Callable[..., Any], Callable[[tuple[Any, ...], dict[str, Any]], 
     torch.ops.aten.scaled_dot_product_attention.default: scaled_dot_product_attention,
     torch.cat: cat,
     torch.concat: cat,
-    torch.lstm: lstm,
+    torch.lstm: _recurrent_shortcut("lstm"),
+    torch.gru: _recurrent_shortcut("gru"),
+    torch.rnn_tanh: _recurrent_shortcut("rnn_tanh"),
+    torch.rnn_relu: _recurrent_shortcut("rnn_relu"),
 }
