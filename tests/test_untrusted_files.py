@@ -4,7 +4,8 @@ A corpus of crafted files, built here from a real ``torch.export.save`` archive,
 carrying one payload that torch's own loader would run or unpack: pickled weights and
 constants (``use_pickle``), sample inputs whose pickle calls ``open``, custom and opaque
 objects, AOTInductor's native library, member names that climb out (``../x``, ``/x``),
-a member declaring a size past the limit and one inflating past the size it declares,
+a member declaring a size past the limit and one inflating past the size it declares, a
+directory listing a hundred thousand members,
 and the graph's own strings that torch turns into code (a shape expression and a guard
 evaluated as Python, a name written into the source FX exec-s, a tree spec that imports a
 module named in it; and an op target outside torch's registered ops, which torch resolves by
@@ -217,6 +218,12 @@ def _declares_past_limit(members: dict[str, bytes], marker: Path) -> None:
     members["data/weights/weight_0"] = bytes(BOMB_BYTES)  # deflated below: about 100 kB on disk
 
 
+def _millions_of_members(members: dict[str, bytes], marker: Path) -> None:
+    """A small file whose directory lists more members than any saved program: zipfile would
+    build an object for each."""
+    members.update({f"extra/{index}": b"" for index in range(100_001)})
+
+
 # (payload, the member the one line names, why, device)
 CORPUS = [
     (_use_pickle_weight, "data/weights/model_weights_config.json", "says use_pickle", "meta"),
@@ -238,6 +245,7 @@ CORPUS = [
     (_unknown_member, "data/plugins/loader.py", "no part of the .pt2 format this reader knows", "meta"),
     (_unknown_version, "archive version '7' is unknown here", "", "meta"),
     (_declares_past_limit, "data/weights/weight_0", "unpacks past the 64 MiB limit for model files", "meta"),
+    (_millions_of_members, "the archive declares 100,0", "members (a saved program has a few per weight", "meta"),
 ]
 
 

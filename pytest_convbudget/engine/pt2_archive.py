@@ -52,6 +52,8 @@ REFUSED_MEMBERS = (
     ("data/constants/model.pt", "constants in the legacy pickled format: torch would unpickle them"),
 )
 READ_CHUNK = 16 * 2**20
+MAX_MEMBERS = 100_000  # zipfile keeps an object per member: a 64 MiB directory could list a million
+END_RECORD_REACH = 22 + 2**16  # the zip's end record and its longest comment
 NATIVE_SUFFIXES = (".so", ".dll", ".dylib", ".pyd", ".o", ".a", ".lib", ".cubin", ".ptx", ".hsaco", ".spv")
 
 
@@ -122,6 +124,10 @@ def open_archive(path: Path, limit: int, limit_hint: str) -> Pt2Archive:
         raise SpecError(f"{path}: cannot read ({error.strerror or error})") from None
     if size > limit:
         raise SpecError(f"{path}: larger than the {format_bytes(limit)} limit for model files; raise it with {limit_hint}")
+    count = _declared_member_count(path)
+    if count is not None and count > MAX_MEMBERS:
+        raise SpecError(f"{path}: the archive declares {count:,} members (a saved program has a few per weight; "
+                        f"at most {MAX_MEMBERS:,} are read): refused, nothing read")
     try:
         zip_file = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
@@ -164,6 +170,28 @@ def _checked(path: Path, zip_file: zipfile.ZipFile, limit: int, limit_hint: str)
     archive = Pt2Archive(path, root, sizes, zip_file, limit, limit_hint)
     _check_format(archive)
     return archive
+
+
+def _declared_member_count(path: Path) -> int | None:
+    """The member count the zip's end record declares, read before zipfile builds an object per
+    member (a small file can list millions); None when there is no end record to read."""
+    try:
+        with path.open("rb") as stream:
+            stream.seek(0, 2)
+            size = stream.tell()
+            stream.seek(max(0, size - END_RECORD_REACH))
+            tail = stream.read()
+            end = tail.rfind(b"PK\x05\x06")
+            if end < 0 or len(tail) < end + 22:
+                return None
+            count = int.from_bytes(tail[end + 10:end + 12], "little")
+            if count != 0xFFFF or end < 20 or tail[end - 20:end - 16] != b"PK\x06\x07":
+                return count
+            stream.seek(int.from_bytes(tail[end - 12:end - 4], "little"))
+            record = stream.read(56)  # the zip64 end record: its count of members at byte 32
+            return int.from_bytes(record[32:40], "little") if record[:4] == b"PK\x06\x06" else None
+    except (OSError, ValueError):
+        return None
 
 
 def _check_name(path: Path, name: str) -> None:
