@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import re
 import sys
 import zipfile
@@ -27,6 +28,7 @@ from torch._export.serde import schema
 from torch._export.serde.serialize import ExportedProgramDeserializer, _dict_to_dataclass
 
 from ..words.errors import SpecError
+from ..words.quantity import format_bytes
 from .pt2_archive import (
     CONSTANTS_CONFIG,
     CONSTANTS_DIR,
@@ -113,16 +115,18 @@ def _payload(archive: Pt2Archive, config_name: str, folder: str, real: bool) -> 
     bases: dict[str, torch.Tensor] = {}
     tensors: dict[str, torch.Tensor] = {}
     for fqn, entry in entries.items():
-        where = f"{config_name} entry {str(fqn)[:80]!r}"
+        where = f"entry {str(fqn)[:80]!r}"
+        if not isinstance(entry, schema.PayloadMeta):
+            raise archive.refuse(config_name, f"{where} is no payload entry")
         if entry.use_pickle:
-            raise archive.refuse(config_name, f"entry {str(fqn)[:80]!r} says use_pickle: torch would unpickle "
+            raise archive.refuse(config_name, f"{where} says use_pickle: torch would unpickle "
                                  f"{folder}{str(entry.path_name)[:40]} with weights_only=False, running any code it holds")
         if not isinstance(entry.path_name, str) or not PAYLOAD_FILES[folder].fullmatch(entry.path_name):
-            raise archive.refuse(config_name, f"entry {str(fqn)[:80]!r} names the file {str(entry.path_name)[:40]!r}, "
+            raise archive.refuse(config_name, f"{where} names the file {str(entry.path_name)[:40]!r}, "
                                  f"no raw tensor of {folder}")
         record = folder + entry.path_name
         if not archive.has(record):
-            raise archive.refuse(config_name, f"entry {str(fqn)[:80]!r} names {archive.member(record)!r}, which is missing")
+            raise archive.refuse(config_name, f"{where} names {archive.member(record)!r}, which is missing")
         layout = _layout(archive, config_name, where, entry.tensor_meta)
         base = bases.get(record)
         if base is None:
@@ -130,9 +134,12 @@ def _payload(archive: Pt2Archive, config_name: str, folder: str, real: bool) -> 
         if layout.span > base.numel():
             raise archive.refuse(record, f"holds {archive.sizes[record]:,} bytes; {where} spans "
                                  f"{layout.span * base.element_size():,}")
+        if math.prod(layout.sizes) * base.element_size() > archive.limit:  # a view repeating its storage
+            raise archive.refuse(config_name, f"{where} declares {math.prod(layout.sizes):,} elements: past the "
+                                 f"{format_bytes(archive.limit)} limit; raise it with {archive.limit_hint}")
         tensor = base.as_strided(layout.sizes, layout.strides, layout.offset)
         if layout.requires_grad and not (tensor.is_floating_point() or tensor.is_complex()):
-            raise archive.refuse(config_name, f"entry {str(fqn)[:80]!r} asks gradients of a {layout.dtype} tensor")
+            raise archive.refuse(config_name, f"{where} asks gradients of a {layout.dtype} tensor")
         tensors[str(fqn)] = torch.nn.Parameter(tensor, requires_grad=layout.requires_grad) if entry.is_param else tensor
     return tensors
 
@@ -157,8 +164,8 @@ def _layout(archive: Pt2Archive, config_name: str, where: str, meta: Any) -> _La
     from torch._export.serde.serialize import _SERIALIZE_TO_TORCH_DTYPE
 
     if not isinstance(meta, schema.TensorMeta):
-        raise archive.refuse(config_name, f"{where.split(' entry ')[-1]} declares no tensor")
-    dtype = _SERIALIZE_TO_TORCH_DTYPE.get(meta.dtype)
+        raise archive.refuse(config_name, f"{where} declares no tensor")
+    dtype = _SERIALIZE_TO_TORCH_DTYPE.get(meta.dtype) if isinstance(meta.dtype, int) else None
     if dtype is None:
         raise archive.refuse(config_name, f"{where}: unknown dtype {meta.dtype!r}")
     if meta.layout != schema.Layout.Strided:
