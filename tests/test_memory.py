@@ -146,10 +146,11 @@ def test_tied_weights_are_counted_once() -> None:
 def test_weight_bytes_follow_each_dtype_and_count_buffers() -> None:
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Linear(6, 4))
     model[0].half()
+    model[2].half()  # a float16 activation meets it: a float32 linear would refuse it, on meta as on the CPU
     cost = profile(model, torch.randn(1, 3, 8, 8).half(), device="meta")
     conv = (8 * 3 * 9 + 8) * 2  # float16
     norm = (8 + 8) * 4 + (8 + 8) * 4 + 8  # weight, bias; running mean, var (float32); num_batches_tracked (int64)
-    linear = (4 * 6 + 4) * 4
+    linear = (4 * 6 + 4) * 2
     assert cost.weight_bytes == conv + norm + linear
     assert cost.model_params == 8 * 3 * 9 + 8 + 16 + 28
 

@@ -79,6 +79,7 @@ class DispatchView(TorchDispatchMode):
         # ops answered here instead of by their own kernels (by id): on meta, those whose meta
         # kernels refuse what the CPU kernel takes
         self.kernels = kernels or {}
+        self.failure: ProfileError | None = None  # the profile's own error raised from here, if any
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -106,7 +107,8 @@ class DispatchView(TorchDispatchMode):
         if custom is None:
             custom = _CUSTOM[id(func)] = is_custom_op(func)
         if custom and self.on_meta:  # its fake kernel makes its outputs; what it runs is never seen
-            raise CustomOpOnMeta(func)
+            self.failure = CustomOpOnMeta(func)
+            raise self.failure
         try:
             # The op runs with torch functions undispatched: calling an aten op from Python would
             # show it to the function mode again (costing a call, and counting it twice).
@@ -122,6 +124,9 @@ class DispatchView(TorchDispatchMode):
                         out = func(*args, **kwargs) if self.runner is None else self.runner(func, args, kwargs)
         except CustomOpOnMeta:
             raise
+        except ProfileError as error:  # a value meta has not got (the runner's): the profile's own
+            self.failure = error
+            raise
         except Exception as error:
             # The op's own error (a model's size mismatch) is the model's: raised from here,
             # its traceback ends at the model's line, as without the view, not in torch's
@@ -131,7 +136,8 @@ class DispatchView(TorchDispatchMode):
             for listener in self.listeners:
                 listener.op(func, args, kwargs, out)
         except Exception as error:  # a reading of an op this profile did not foresee: ours, in one line
-            raise CountingError(f"could not count {func}: {type(error).__name__}: {error}".splitlines()[0]) from None
+            self.failure = CountingError(f"could not count {func}: {type(error).__name__}: {error}".splitlines()[0])
+            raise self.failure from None
         return out
 
 

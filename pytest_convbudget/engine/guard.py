@@ -67,6 +67,7 @@ class ModelGuard:
         self._buffers: list[tuple[nn.Module, str, torch.Tensor]] = []
         self._swapped: set[int] = set()  # tensors given other data or copies for a real run: versions not read
         self._stand_ins: dict[int, torch.Tensor] = {}
+        self._script_lists: list[tuple[Any, list[torch.Tensor]]] = []
         self.buffer_stand_ins: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def use_eval_mode(self) -> None:
@@ -105,7 +106,18 @@ class ModelGuard:
                     self.buffer_stand_ins.append((stand_in, tensor))
             table[name] = stand_in
         self._stand_ins = stand_ins  # alive until restore: ids in ``parameters`` stay theirs
+        self._swap_script_lists(stand_ins)
         return parameters
+
+    def _swap_script_lists(self, stand_ins: dict[int, torch.Tensor]) -> None:
+        """A TorchScript RNN keeps its weights a second time, in its ``_flat_weights`` list (an
+        eager one reads them from its slots): the stand-ins go there too, the originals back after."""
+        for _, module in self._modules:
+            if not isinstance(module, torch.jit.ScriptModule) or not module._c.hasattr("_flat_weights"):
+                continue
+            originals = list(module._flat_weights)
+            self._script_lists.append((module, originals))
+            module._flat_weights = [stand_ins.get(id(tensor), tensor) for tensor in originals]
 
     def swap_in_copies(self, device: torch.device) -> None:
         """Give the model buffers (and, off its device, parameters) that it may freely use."""
@@ -131,6 +143,9 @@ class ModelGuard:
             param.data = data
         for module, name, buffer in reversed(self._buffers):
             module._buffers[name] = buffer
+        for module, originals in reversed(self._script_lists):
+            module._flat_weights = originals
+        self._script_lists.clear()
         self._param_data.clear()
         self._buffers.clear()
         self._stand_ins = {}

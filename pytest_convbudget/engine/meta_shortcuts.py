@@ -49,8 +49,8 @@ def batch_norm(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     channels = data.shape[1]
     per_channel = [argument(args, kwargs, index, name, None) for index, name in
                    ((1, "running_mean"), (2, "running_var"), (3, "weight"), (4, "bias"))]
-    if not all(_per_channel_fits(tensor, channels) for tensor in per_channel):
-        return NotImplemented
+    if not all(_per_channel_fits(tensor, channels) for tensor in per_channel) or not _norm_dtypes_fit(data, *per_channel):
+        return NotImplemented  # the kernel reports it
     return _like(data)
 
 
@@ -272,11 +272,54 @@ def grouped_mm(mat_a: Any, mat_b: Any, offs: Any = None, bias: Any = None, out_d
     return torch.empty(shape, dtype=mat_a.dtype, device="meta")
 
 
+def _norm_dtypes_fit(data: Any, *parameters: Any) -> bool:
+    """The CPU's norms take parameters of the input's dtype, or float32 ones for a bfloat16 or
+    float16 input; torch's meta kernels take any."""
+    allowed = {data.dtype} if data.dtype == torch.float32 else {data.dtype, torch.float32}
+    return all(t is None or not isinstance(t, torch.Tensor) or t.dtype in allowed for t in parameters)
+
+
+def _refuse_mixed_norm(name: str, data: Any, *parameters: Any) -> None:
+    if isinstance(data, torch.Tensor) and not _norm_dtypes_fit(data, *parameters):
+        found = sorted({str(t.dtype) for t in parameters if isinstance(t, torch.Tensor)})
+        raise RuntimeError(f"{name}: a {data.dtype} input with parameters of {', '.join(found)}: "
+                           "the CPU kernel refuses mixed dtypes")
+
+
+def _refuse_mixed(name: str, *tensors: Any) -> None:
+    """The CPU's products and convolutions take operands of one dtype; torch's meta kernels do not check."""
+    dtypes = {t.dtype for t in tensors if isinstance(t, torch.Tensor)}
+    if len(dtypes) > 1:
+        raise RuntimeError(f"{name}: operands of {', '.join(sorted(map(str, dtypes)))}: "
+                           "the CPU kernel takes operands of one dtype")
+
+
+def checked_mm(*args: Any, **kwargs: Any) -> Any:
+    _refuse_mixed("mm", *args[:2])
+    return NotImplemented
+
+
+def checked_addmm(*args: Any, **kwargs: Any) -> Any:
+    _refuse_mixed("addmm", *args[:3])
+    return NotImplemented
+
+
+def checked_convolution(*args: Any, **kwargs: Any) -> Any:
+    _refuse_mixed("convolution", *args[:3])
+    return NotImplemented
+
+
+def checked_layer_norm(data: Any, shape: Any, weight: Any = None, bias: Any = None, *rest: Any) -> Any:
+    _refuse_mixed_norm("layer_norm", data, weight, bias)
+    return NotImplemented
+
+
 def native_batch_norm(data: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any, training: bool,
                       momentum: float, eps: float) -> Any:
     """``native_batch_norm`` in eval on meta as on the CPU: the output and two empty statistics
     (torch's meta kernel returns a statistic per channel, which the CPU kernel makes only
     in training). A TorchScript module calls it by name."""
+    _refuse_mixed_norm("batch_norm", data, weight, bias, running_mean, running_var)
     if training or not isinstance(data, torch.Tensor) or data.device.type != "meta" or data.dim() < 2:
         return NotImplemented
     if not all(_per_channel_fits(t, data.shape[1]) for t in (weight, bias, running_mean, running_var)):
@@ -290,6 +333,12 @@ def native_batch_norm(data: Any, weight: Any, bias: Any, running_mean: Any, runn
 META_KERNELS: dict[int, Callable[..., Any]] = {
     id(torch.ops.aten._grouped_mm.default): grouped_mm,
     id(torch.ops.aten.native_batch_norm.default): native_batch_norm,
+    # ops whose meta kernels take mixed dtypes the CPU's refuse: checked, then run as they are
+    id(torch.ops.aten.mm.default): checked_mm,
+    id(torch.ops.aten.addmm.default): checked_addmm,
+    id(torch.ops.aten.convolution.default): checked_convolution,
+    id(torch.ops.aten._convolution.default): checked_convolution,
+    id(torch.ops.aten.native_layer_norm.default): checked_layer_norm,
 }
 
 

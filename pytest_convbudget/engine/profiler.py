@@ -184,7 +184,8 @@ class _Recorder:
         meta = torch.device("meta")
         args = map_tensors(partial(_to_device, device=meta), inputs)
         meta_kwargs = map_tensors(partial(_to_device, device=meta), kwargs)
-        known = KnownValues(baked_devices=is_exported_module(self.model))
+        # a graph (exported, or TorchScript: traced with its device written into its factory calls)
+        known = KnownValues(baked_devices=runs_without_module_calls(self.model, self.model.modules()))
         for original, moved in zip(tensor_leaves((inputs, kwargs)), tensor_leaves((args, meta_kwargs))):
             if not (original.dtype.is_floating_point or original.dtype.is_complex):  # ids, masks, positions
                 known.know(moved, original, copy=True)
@@ -235,7 +236,14 @@ class _Recorder:
                 guard.swap_in_copies(device)
             self._hook(watch, handles)
             with torch.no_grad(), watch, view:
-                forward()
+                try:
+                    forward()
+                except Exception as error:
+                    # ours, raised inside a graph the TorchScript interpreter runs, comes back wrapped in
+                    # its RuntimeError of many lines: the one line it was
+                    if view.failure is not None and error is not view.failure:
+                        raise view.failure.with_traceback(None) from None
+                    raise
         finally:
             for handle in handles:
                 handle.remove()
