@@ -140,6 +140,20 @@ class Pairs(nn.Module):
         return self.conv(x).reshape(x.shape[0] // 2, 2, -1)
 
 
+class Trimmed(nn.Module):
+    """How many positions run depends on an integer input's value: meta reads it from the example."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        kept = length.item()
+        torch._check(kept >= 1)
+        torch._check(kept <= x.shape[1])
+        return self.head(x[:, :kept])
+
+
 class Sliced(nn.Module):
     """What meta cannot run: how many outputs are kept depends on the weights' values."""
 
@@ -164,6 +178,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.export.save(torch.export.export(Pairs().eval(), (torch.randn(4, 3, 16, 16),),
                                           dynamic_shapes=({0: 2 * pairs},)), folder / "dynamic.pt2")
     torch.export.save(torch.export.export(Sliced().eval(), (torch.randn(1, 3, 8, 8),)), folder / "sliced.pt2")
+    torch.export.save(torch.export.export(Trimmed().eval(), (torch.randn(1, 10, 8), torch.tensor(3))),
+                      folder / "trimmed.pt2")
     return folder
 
 
@@ -207,3 +223,9 @@ def test_auto_reads_the_weights_when_the_forward_cannot_run_on_meta(exported: Pa
     assert on_meta.returncode == 2 and "it cannot be known on meta" in on_meta.stderr
     cost = profiled(exported, "sliced.pt2")
     assert cost["device"] == "cpu" and cost["params"] == 4 * 3 * 3 * 3 + 4
+
+
+def test_on_meta_the_example_inputs_values_answer_data_dependent_shapes(exported: Path) -> None:
+    """The weights stay unread on meta; the example inputs are read, as plain tensors."""
+    cost = profiled(exported, "trimmed.pt2", "--device", "meta")
+    assert (cost["device"], cost["macs"]) == ("meta", 3 * 8 * 4)

@@ -5,7 +5,7 @@ the program's JSON before torch deserializes it. What torch's loader would unpic
 read here instead: weights and constants from the archive's own raw layout (a record of
 bytes and the shape, strides and dtype its config declares), sample inputs with the
 ``weights_only`` unpickler and never its fallback. On ``meta`` no weight byte is read at
-all: every tensor is made on meta from the declared metadata, sized by the record its
+all: every weight is made on meta from the declared metadata, sized by the record its
 header declares, so a profile on meta reports what a real load would hold.
 """
 
@@ -65,7 +65,7 @@ def load_exported_archive(path: Path, real_weights: bool, limit: int, limit_hint
         check_program(serialized, f"{path}: member {archive.member(MODEL_JSON)!r}")
         state_dict = _payload(archive, WEIGHTS_CONFIG, WEIGHTS_DIR, real_weights)
         constants = _payload(archive, CONSTANTS_CONFIG, CONSTANTS_DIR, real_weights)
-        examples = _sample_inputs(archive, real_weights)
+        examples = _sample_inputs(archive)
         with _quiet_torch():
             try:
                 program = ExportedProgramDeserializer().deserialize(serialized, state_dict, constants, examples)
@@ -210,16 +210,17 @@ def _base(archive: Pt2Archive, record: str, layout: _Layout, real: bool) -> torc
     return torch.empty(0, dtype=layout.dtype).set_(flat.untyped_storage(), 0, (declared // element,), (1,))
 
 
-def _sample_inputs(archive: Pt2Archive, real: bool) -> Examples | None:
-    """The inputs the program was exported with, through the ``weights_only`` unpickler alone;
-    on meta as meta tensors (torch then reads none of their bytes)."""
+def _sample_inputs(archive: Pt2Archive) -> Examples | None:
+    """The inputs the program was exported with, through the ``weights_only`` unpickler alone
+    (torch checks each storage against its record). Read whatever the device: a forward on
+    meta answers data-dependent shapes from the values of integer inputs."""
     if not archive.has(SAMPLE_INPUTS) or archive.sizes[SAMPLE_INPUTS] == 0:
         return None
     data = archive.read(SAMPLE_INPUTS)
     _check_inner_archive(archive, data)
     try:
         with _quiet_torch():
-            loaded = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu" if real else "meta")
+            loaded = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except (Exception, RecursionError) as error:
         raise archive.refuse(SAMPLE_INPUTS, "holds more than plain tensors (the weights_only unpickler refused it: "
                              f"{_first_line(error)})") from None
