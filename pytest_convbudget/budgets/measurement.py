@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -63,26 +64,68 @@ class Measurement:
 
     def to_dict(self, cost: Any = None) -> dict[str, Any]:
         """The JSON form a test hands to the session (``user_properties``, across xdist workers too):
-        its layers as rows, a third of the text. A run file passes ``cost``, the place of the cost
-        it keeps apart (``ci.runfile``)."""
+        its cost packed (:func:`pack`), since pytest keeps every test's report, properties and all, to
+        the session's end. A run file passes ``cost``, the place of the cost it keeps apart (``ci.runfile``)."""
         return {
             "test_id": self.test_id,
             "name": self.name,
             "index": self.index,
             "per": self.per,
             "limits": [{"figure": limit.figure, "value": limit.value, "source": limit.source} for limit in self.limits],
-            "cost": self.cost.to_dict(rows=True) if cost is None else cost,
+            "cost": pack(self.cost) if cost is None else cost,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], cost: ConvCost | None = None) -> Measurement:
-        """A measurement from :meth:`to_dict`'s form, or a run file's of version 1 (layers as tables);
+        """A measurement from :meth:`to_dict`'s form, or a run file's of version 1 (its cost inline);
         given ``cost``, with that one."""
+        if cost is None:
+            found = data["cost"]
+            cost = unpack(found) if PACKED in found else ConvCost.from_dict(found)
         return cls(
             test_id=data["test_id"],
             name=data["name"],
             index=data["index"],
             per=data["per"],
             limits=tuple(Limit(**limit) for limit in data.get("limits", ())),
-            cost=ConvCost.from_dict(data["cost"]) if cost is None else cost,
+            cost=cost,
         )
+
+
+PACKED = "packed"  # the key of a cost's packed lists
+# Packed costs, by the id of the (shared) cost, and unpacked lists, by their text: kept for the session,
+# which holds those costs anyway.
+_PACKED: dict[int, tuple[ConvCost, dict[str, Any]]] = {}
+_UNPACKED: dict[tuple[str, str], ConvCost] = {}
+BULKY = ("layers", "live_bytes", "idle_modules", "uncounted")  # the lists a cost packs; its figures stay plain
+
+
+def pack(cost: ConvCost) -> dict[str, Any]:
+    """A cost as a test hands it on: its figures as plain JSON (JUnit XML shows them), its lists
+    (layers as rows, the live bytes) deflated in base64, a seventh of their text: 5,000 tests'
+    reports, which pytest keeps to the session's end, then hold some 2 kB each, not 13."""
+    import base64
+    import zlib
+
+    known = _PACKED.get(id(cost))  # a model measured by a thousand tests is packed once
+    if known is None:
+        data = cost.to_dict(rows=True)
+        lists = json.dumps({key: data.pop(key) for key in BULKY}, separators=(",", ":"))
+        data[PACKED] = base64.b64encode(zlib.compress(lists.encode("utf-8"))).decode("ascii")
+        known = _PACKED[id(cost)] = (cost, data)  # the cost is kept, so its id is never another's
+    return dict(known[1])
+
+
+def unpack(packed: Mapping[str, Any]) -> ConvCost:
+    """The cost :func:`pack` packed (handed on by this session's own tests, never read from a file)."""
+    import base64
+    import zlib
+
+    data = dict(packed)
+    lists = data.pop(PACKED)
+    key = (lists, json.dumps(data, sort_keys=True))  # the same model's tests hand on the same text
+    found = _UNPACKED.get(key)
+    if found is None:
+        data.update(json.loads(zlib.decompress(base64.b64decode(lists))))
+        found = _UNPACKED[key] = shared(ConvCost.from_dict(data))
+    return found

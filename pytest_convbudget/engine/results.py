@@ -83,10 +83,13 @@ class LayerCost:
         """A layer from its values in :data:`LAYER_FIELDS` order, as JSON gives them (shapes as lists).
 
         A row read before is the same object again: a run file repeats the same few models."""
-        key = tuple(tuple(value) if type(value) is list else value for value in row)
+        values = list(row)
+        for index in _SHAPE_INDICES:
+            if type(values[index]) is list:
+                values[index] = tuple(values[index])
+        key = tuple(values)
         found = _ROWS.get(key)
         if found is None:
-            values = list(key)
             if values[_KIND] == "transposed":  # written by 0.1, which told transposed convs apart by kind
                 values[_KIND] = "conv"
             found = _ROWS[key] = _shared_layer(cls(*values))
@@ -286,9 +289,10 @@ LAYER_FIELDS = tuple(f.name for f in fields(LayerCost))  # a layer's row: its va
 _row_of = attrgetter(*LAYER_FIELDS)
 _KIND = LAYER_FIELDS.index("kind")
 _SHAPE_INDICES = tuple(LAYER_FIELDS.index(name) for name in _SHAPE_FIELDS)
-_ROWS: dict[tuple[Any, ...], LayerCost] = {}  # the layer of each row read (rows hold no bool where a count is)
+# Every layer call seen, once, by its row (as written, and as read): two layers are equal when their rows
+# are, and a row's hash is computed in C. (A row holds no bool where a count is, so True never meets 1.)
+_ROWS: dict[tuple[Any, ...], LayerCost] = {}
 _SHAPES: dict[Any, Any] = {}  # every shape a layer holds, once: (3, 3) is in most of them
-_LAYERS: dict[LayerCost, LayerCost] = {}  # every layer call seen, once (see shared)
 _TABLES: dict[tuple[int, ...], tuple[LayerCost, ...]] = {}  # every layer table, by its layers' ids
 _COSTS: dict[tuple[Any, ...], ConvCost] = {}  # every cost, by its figures and its table's id
 _SHARED: set[int] = set()  # the ids of the tables and costs kept here: one already shared is known at once
@@ -328,7 +332,7 @@ _COST_FIELDS = tuple(f.name for f in fields(ConvCost) if f.name != "layers")
 
 def _shared_layer(layer: LayerCost) -> LayerCost:
     """The one layer equal to ``layer``, known by its id from then on."""
-    found = _LAYERS.setdefault(layer, layer)
+    found = _ROWS.setdefault(_row_of(layer), layer)
     _SHARED.add(id(found))
     return found
 
