@@ -48,16 +48,15 @@ QUIET_LOGGERS = ("torch.export", "torch._export", "torch._export.serde.serialize
 
 @dataclass(frozen=True)
 class LoadedProgram:
-    """An exported program read from a ``.pt2``, the inputs it was saved with, and whether its
-    weights hold their values (``False``: made on meta from the metadata, nothing read)."""
+    """An exported program read from a ``.pt2`` and the inputs it was saved with."""
 
     program: Any
     examples: Examples | None
-    real_weights: bool
 
 
 def load_exported_archive(path: Path, real_weights: bool, limit: int, limit_hint: str) -> LoadedProgram:
-    """The program a ``.pt2`` holds, read by this module alone: every refusal one SpecError line."""
+    """The program a ``.pt2`` holds, read by this module alone: every refusal one SpecError line.
+    ``real_weights=False``: weights and constants are made on meta from their metadata, unread."""
     archive = open_archive(path, limit, limit_hint)
     try:
         _check_byte_order(archive)
@@ -75,7 +74,7 @@ def load_exported_archive(path: Path, real_weights: bool, limit: int, limit_hint
                 raise archive.refuse(MODEL_JSON, f"is not a program torch can rebuild ({_first_line(error)})") from None
     finally:
         archive.close()
-    return LoadedProgram(program, examples, real_weights)
+    return LoadedProgram(program, examples)
 
 
 def _program_json(archive: Pt2Archive) -> schema.ExportedProgram:
