@@ -8,8 +8,8 @@ The meta forward asks torch which kernel the CPU would take with small stand-ins
 stand-ins keep what the choice reads (heads, head sizes, dtypes, layouts); torch's recurrent
 layers run on meta as the CPU runs them (oneDNN's LSTM kernel, or torch's loop, which on the
 CPU alone makes every step's input product at once). Where the choice is made in code a
-profile cannot reach (TorchScript's own device check), the difference is pinned here and
-named in the cost model's page.
+profile cannot reach (TorchScript's own device check, a TorchScript attention's kernel choice
+by device type), the difference is pinned here and named in the cost model's page.
 """
 
 from __future__ import annotations
@@ -94,6 +94,26 @@ def test_every_form_and_dtype_peaks_on_meta_as_on_the_cpu(name: str, form: str, 
         assert meta is not None and cpu is not None and meta > cpu
     else:
         assert meta == cpu
+
+
+def test_a_traced_attention_takes_the_math_route_on_meta_and_the_fused_kernel_on_the_cpu() -> None:
+    """TorchScript runs ``scaled_dot_product_attention`` as one composite op, whose kernel choice
+    is made by device type below any dispatcher a profile sees: on meta, the math route. The
+    examples' ViT in bfloat16 holds twice the CPU's peak on meta; the counts agree."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
+    from models import vit_tiny
+
+    model, x = vit_tiny().eval().to(torch.bfloat16), torch.randn(1, 3, 32, 32, dtype=torch.bfloat16)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shipped = torch.jit.trace(model, x)
+    meta, cpu = (profile(shipped, x, count="all", device=device) for device in ("meta", "cpu"))
+    assert cpu.activation_bytes == form_peak(shipped, x)
+    assert meta.activation_bytes is not None and cpu.activation_bytes is not None
+    assert meta.activation_bytes > cpu.activation_bytes
+    assert (meta.total_flops, meta.total_macs) == (cpu.total_flops, cpu.total_macs)
 
 
 RECURRENT = {

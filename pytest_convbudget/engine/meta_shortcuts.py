@@ -309,9 +309,25 @@ def checked_convolution(*args: Any, **kwargs: Any) -> Any:
     return NotImplemented
 
 
-def checked_layer_norm(data: Any, shape: Any, weight: Any = None, bias: Any = None, *rest: Any) -> Any:
+def native_layer_norm(data: Any, shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Any:
+    """``native_layer_norm`` (TorchScript calls it by name) on meta as on the CPU: a contiguous
+    output and each row's statistics in the input's dtype, or in float32 beside float32
+    parameters (torch's meta kernel keeps them in float32 for any bfloat16 input); mixed
+    dtypes refused as the CPU refuses them."""
     _refuse_mixed_norm("layer_norm", data, weight, bias)
-    return NotImplemented
+    if not isinstance(data, torch.Tensor) or data.device.type != "meta" or not isinstance(shape, (list, tuple)):
+        return NotImplemented
+    trailing = tuple(shape)
+    if not trailing or data.dim() < len(trailing) or tuple(data.shape[data.dim() - len(trailing):]) != trailing:
+        return NotImplemented
+    if any(isinstance(t, torch.Tensor) and tuple(t.shape) != trailing for t in (weight, bias)):
+        return NotImplemented
+    statistics = (*data.shape[:data.dim() - len(trailing)], *(1,) * len(trailing))
+    # float32 parameters with a lower-precision input: the CPU keeps the statistics in float32
+    mixed = any(isinstance(t, torch.Tensor) and t.dtype != data.dtype for t in (weight, bias))
+    kept = torch.float32 if mixed else data.dtype
+    return (torch.empty(data.shape, dtype=data.dtype, device="meta"),
+            torch.empty(statistics, dtype=kept, device="meta"), torch.empty(statistics, dtype=kept, device="meta"))
 
 
 def native_batch_norm(data: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any, training: bool,
@@ -338,7 +354,7 @@ META_KERNELS: dict[int, Callable[..., Any]] = {
     id(torch.ops.aten.addmm.default): checked_addmm,
     id(torch.ops.aten.convolution.default): checked_convolution,
     id(torch.ops.aten._convolution.default): checked_convolution,
-    id(torch.ops.aten.native_layer_norm.default): checked_layer_norm,
+    id(torch.ops.aten.native_layer_norm.default): native_layer_norm,
 }
 
 
