@@ -45,8 +45,9 @@ class RunEntry:
     def key(self) -> tuple[str, str]:
         return self.measurement.key
 
-    def to_dict(self, cost: int) -> dict[str, Any]:
-        """Its line in a run file, ``cost`` the place of its cost in the file's ``costs``."""
+    def to_dict(self, cost: int | None = None) -> dict[str, Any]:
+        """Its line in a run file, ``cost`` the place of its cost in the file's ``costs``; without
+        one, the entry on its own (its cost packed, as a test hands a measurement on)."""
         data = self.measurement.to_dict(cost)
         data["outcome"] = self.outcome
         data["over_budget"] = self.measurement.over_budget
