@@ -283,6 +283,8 @@ def _check_guard(text: str) -> str | None:
         elif isinstance(node, ast.Attribute) and node.attr not in GUARD_CALLS:
             return f"is no guard: it reads .{node.attr[:30]}"
         elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr not in GUARD_CALLS:
+                return f"is no guard: it calls .{node.func.attr[:30]}()"
             if node.keywords:
                 return "is no guard: it passes keywords"
             if isinstance(node.func, ast.Attribute) and node.args:
