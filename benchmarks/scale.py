@@ -253,15 +253,21 @@ from pytest_convbudget.engine.results import ConvCost
 
 COSTS = json.loads((Path(__file__).parent / "costs.json").read_text())
 PLUGIN = os.environ.get("SCALE_PLUGIN", "1") == "1"
+TINY = os.environ.get("SCALE_SUITE") == "tiny"  # a real meta profile of a tiny model instead
 
 
 def profile(model, *inputs, **options):
+    if TINY:
+        from pytest_convbudget import profile as real
+
+        return real(model, *inputs, device="meta")
     return ConvCost.from_dict(COSTS[model])
 
 
-stand_in = types.ModuleType("pytest_convbudget.engine.profiler")
-stand_in.profile = profile
-sys.modules["pytest_convbudget.engine.profiler"] = stand_in
+if not TINY:
+    stand_in = types.ModuleType("pytest_convbudget.engine.profiler")
+    stand_in.profile = profile
+    sys.modules["pytest_convbudget.engine.profiler"] = stand_in
 
 if not PLUGIN:
     import pytest
@@ -293,35 +299,57 @@ def test_model(conv_cost, index):
     cost = conv_cost(SHAPES[index % len(SHAPES)], None)
     assert cost.flops > 0
 '''
+TINY_TEST_FILE = '''
+import pytest
+import torch
+from torch import nn
+
+X = torch.randn(1, 3, 16, 16)
 
 
-def write_suite(folder: Path, costs: list[dict[str, Any]], tests: int, files: int = 25) -> None:
-    """``tests`` tests in ``files`` files, each measuring one of the profiled shapes once."""
+def tiny():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3))
+
+
+@pytest.mark.parametrize("index", range({count}))
+def test_model(conv_cost, index):
+    cost = conv_cost(tiny(), X)
+    assert cost.flops > 0
+'''
+SUITES = ("stand-in", "tiny")  # the plugin's rows: a stand-in returning real costs, a tiny model profiled on meta
+
+
+def write_suite(folder: Path, costs: list[dict[str, Any]], tests: int, files: int = 25, tiny: bool = False) -> None:
+    """``tests`` tests in ``files`` files, each measuring one of the profiled shapes once (``tiny``:
+    a two-conv model, profiled on meta; ``SCALE_SUITE=tiny`` must be set when it runs)."""
     folder.mkdir(parents=True, exist_ok=True)
     named = {f"shape{index}": cost for index, cost in enumerate(costs)}
     (folder / "costs.json").write_text(json.dumps(named))
     (folder / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    (folder / "pyproject.toml").write_text('[tool.pytest.ini_options]\n\n[tool.convbudget]\nflops = "1T"\nparams = "1G"\nmax_file_size = "1GiB"\n\n'
+    (folder / "pyproject.toml").write_text('[tool.pytest.ini_options]\n\n[tool.convbudget]\ndevice = "meta"\nflops = "1T"\nparams = "1G"\nmax_file_size = "1GiB"\n\n'
                                            '[tool.convbudget.budgets]\n"test_m_00.py::*" = { activations = "10GiB" }\n')
     per_file = tests // files
     names = list(named)
     for index in range(files):
         count = per_file + (1 if index < tests - per_file * files else 0)
         shapes = names[index % len(names):] + names[:index % len(names)]
-        (folder / f"test_m_{index:02d}.py").write_text(TEST_FILE.format(shapes=shapes, count=count))
+        text = TINY_TEST_FILE.format(count=count) if tiny else TEST_FILE.format(shapes=shapes, count=count)
+        (folder / f"test_m_{index:02d}.py").write_text(text)
 
 
 PYTEST = ("-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:hypothesispytest",
           "-o", "addopts=")
 
 
-def plugin_rows(costs: list[dict[str, Any]], tests: int, repeats: int, work: Path) -> dict[str, Any]:
+def plugin_rows(costs: list[dict[str, Any]], tests: int, repeats: int, work: Path, suite_kind: str = "stand-in"
+                ) -> dict[str, Any]:
     """The suite with the plugin (writing the run file, compared with a baseline, the comment written)
     against the same suite without it (``-p no:convbudget``), alternated; and what the plugin holds
     per measurement (Python's traced memory at the session's end, with against without)."""
     suite = work / "suite"
-    write_suite(suite, costs, tests)
+    write_suite(suite, costs, tests, tiny=suite_kind == "tiny")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    base_env["SCALE_SUITE"] = suite_kind
     with_plugin = [sys.executable, "-m", "pytest", *PYTEST, "--conv-max-file-size=1GiB",
                    "--conv-baseline", str(work / "suite-base.json"),
                    "--conv-run-file", str(work / "suite-run.json"), "--conv-markdown", str(work / "suite.md")]
@@ -413,8 +441,11 @@ def main(argv: list[str] | None = None) -> int:
         figures["page_load"] = page_in_browser(out / "page.html", repeats)
         _save(figures, args.json or out / "scale.json")
     if "plugin" not in args.skip:
-        with tempfile.TemporaryDirectory() as work:
-            figures["plugin"] = plugin_rows(costs, count, repeats, Path(work))
+        for kind in SUITES:
+            with tempfile.TemporaryDirectory() as work:
+                figures["plugin" if kind == "stand-in" else f"plugin_{kind}"] = plugin_rows(
+                    costs, count, repeats, Path(work), kind)
+            _save(figures, args.json or out / "scale.json")
     print_figures(figures)
     _save(figures, args.json or out / "scale.json")
     return 0
@@ -444,7 +475,13 @@ def print_figures(figures: dict[str, Any]) -> None:
     if load:
         print(f"{'page load (Chromium)':<22}{load['seconds']:>10.2f}   < {TARGETS['page_s']:.0f} s "
               f"(summary rows on load: {load['summary_rows']})")
-    plugin = figures.get("plugin")
+    for key, label in (("plugin", "stand-in"), ("plugin_tiny", "tiny model")):
+        if key in figures:
+            _print_plugin(figures[key], label)
+
+
+def _print_plugin(plugin: dict[str, Any], label: str) -> None:
+    print(f"{plugin['tests']:,} tests, {label}:")
     if plugin:
         print(f"{'pytest, plugin':<22}{plugin['with_s']:>10.2f}{plugin['with_cpu_s']:>8.2f}"
               f"{plugin['with_peak_mib']:>10.0f}")

@@ -96,7 +96,7 @@ PACKED = "packed"  # the key of a cost's packed lists
 # Packed costs, by the id of the (shared) cost, and unpacked lists, by their text: kept for the session,
 # which holds those costs anyway.
 _PACKED: dict[int, tuple[ConvCost, dict[str, Any]]] = {}
-_UNPACKED: dict[tuple[str, str], ConvCost] = {}
+_UNPACKED: dict[str, list[tuple[dict[str, Any], ConvCost]]] = {}  # by the lists' text: the figures and their cost
 BULKY = ("layers", "live_bytes", "idle_modules", "uncounted")  # the lists a cost packs; its figures stay plain
 
 
@@ -123,9 +123,10 @@ def unpack(packed: Mapping[str, Any]) -> ConvCost:
 
     data = dict(packed)
     lists = data.pop(PACKED)
-    key = (lists, json.dumps(data, sort_keys=True))  # the same model's tests hand on the same text
-    found = _UNPACKED.get(key)
-    if found is None:
-        data.update(json.loads(zlib.decompress(base64.b64decode(lists))))
-        found = _UNPACKED[key] = shared(ConvCost.from_dict(data))
-    return found
+    known = _UNPACKED.setdefault(lists, [])  # the same model's tests hand on the same text
+    for figures, cost in known:
+        if figures == data:
+            return cost
+    cost = shared(ConvCost.from_dict({**data, **json.loads(zlib.decompress(base64.b64decode(lists)))}))
+    known.append((data, cost))
+    return cost
