@@ -103,13 +103,16 @@ def test_every_experts_implementation_counts_the_experts_that_ran_on_meta_and_on
             cost = profile(model, ids, kwargs={"use_cache": False}, count="all", device=device)
             assert cost.total_flops == expected, (implementation, device)
             assert cost.uncounted == ()
-            figures[implementation, device] = (cost.total_flops, cost.total_macs, cost.device, cost.fallback_reason)
-    assert {figures[key][:2] for key in figures} == {figures["grouped_mm", "cpu"][:2]}
+            kinds = tuple((kind, share.flops, share.params) for kind, share in cost.by_kind().items())
+            figures[implementation, device] = (cost.total_flops, cost.total_macs, cost.params, kinds, cost.device,
+                                               cost.fallback_reason)
+    # the same FLOPs, MACs, params and split by kind: the experts are linear work whichever way they ran
+    assert {figures[key][:4] for key in figures} == {figures["grouped_mm", "cpu"][:4]}
     # batched_mm and grouped_mm need no routing decision on meta; eager loops over the chosen experts
-    assert figures["grouped_mm", "auto"][2:] == figures["batched_mm", "auto"][2:] == ("meta", None)
-    assert figures["eager", "auto"][2] == "cpu"
-    assert figures["eager", "auto"][3].startswith("could not run on meta (")
-    assert "nonzero on a value computed from weights" in figures["eager", "auto"][3]
+    assert figures["grouped_mm", "auto"][4:] == figures["batched_mm", "auto"][4:] == ("meta", None)
+    assert figures["eager", "auto"][4] == "cpu"
+    assert figures["eager", "auto"][5].startswith("could not run on meta (")
+    assert "nonzero on a value computed from weights" in figures["eager", "auto"][5]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -49,7 +49,9 @@ class AtenWatch:
             self._fold_bias(func, args, out)
         found = self.rules.get(id(func))  # by id: an op's own hash is a Python call, on every op
         if found is None:
-            if id(func) in self.no_formula and not self.watch.covering:
+            if id(func) in _GATHERS and args:  # matrices gathered from a weight: an MoE's experts, a token each
+                self.watch.gather(args[0], out)
+            elif id(func) in self.no_formula and not self.watch.covering:
                 self._list_without_formula(func, args, out)
             return
         if self.watch.covering:
@@ -132,6 +134,7 @@ class AtenWatch:
 
 
 _ADDS = frozenset((torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor))
+_GATHERS = frozenset(map(id, (torch.ops.aten.index.Tensor, torch.ops.aten.index_select.default)))  # by id
 _VIEWS = frozenset((torch.ops.aten.view.default, torch.ops.aten._unsafe_view.default,
                     torch.ops.aten._reshape_alias.default))
 

@@ -11,6 +11,7 @@ is innermost, so each counted op is shown under that module's name.
 from __future__ import annotations
 
 import types
+import weakref
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pkgutil import resolve_name
@@ -137,6 +138,9 @@ class OpWatch(TorchFunctionMode):
         self._owner_table: Mapping[object, tuple[str, str]] | None = None
         # an exported program's module: the module path of each call of a watched function, last first
         self.call_paths: Mapping[Any, list[str]] = {}
+        # matrices gathered from a weight that stacks them (a mixture of experts' weights, one
+        # expert a token): id -> (the gathered tensor, the weight's identity and element count)
+        self.gathered: dict[int, tuple[weakref.ref, tuple[object, int]]] = {}
 
     # -- called by the module hooks ---------------------------------------
 
@@ -198,7 +202,10 @@ class OpWatch(TorchFunctionMode):
             return
         if self.own_op(kind.name):
             return
-        self.note(kind.name, facts.type or getattr(func, "__name__", str(func)), facts, result, owner=owner)
+        name = kind.name
+        if name == "matmul" and self.gathered and any(self._gathered(t) is not None for t in facts.operands):
+            name = "linear"  # each token's experts gathered and multiplied: the experts' layer's work
+        self.note(name, facts.type or getattr(func, "__name__", str(func)), facts, result, owner=owner)
 
     def own_op(self, *kinds: str | None) -> bool:
         """Whether an op of one of ``kinds`` is the running counted module's own work, not seen
@@ -249,7 +256,24 @@ class OpWatch(TorchFunctionMode):
         base = getattr(tensor, "_base", None)
         if found is None and base is not None:  # W.t(), a chunk of in_proj_weight
             found = self.parameters.get(id(base))
+        if found is None and self.gathered:
+            found = self._gathered(tensor)
         return found
+
+    def gather(self, source: Any, out: Any) -> None:
+        """``out`` holds matrices gathered from ``source`` (``weight[expert_ids]``): a product of it is
+        a product of that weight, when ``source`` is a weight stacking matrices (3 dims or more)."""
+        if getattr(source, "ndim", 0) >= 3 and hasattr(out, "shape"):
+            entry = self._parameter(source)
+            if entry is not None:
+                self.gathered[id(out)] = (weakref.ref(out), entry)
+
+    def _gathered(self, tensor: Any) -> tuple[object, int] | None:
+        for candidate in (tensor, getattr(tensor, "_base", None)):
+            found = self.gathered.get(id(candidate)) if candidate is not None else None
+            if found is not None and found[0]() is candidate:
+                return found[1]
+        return None
 
     def _consumed(self, operands: Sequence[Any]) -> tuple[tuple[object, int], ...]:
         found = (self._parameter(tensor) for tensor in operands)
