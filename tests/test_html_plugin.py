@@ -78,7 +78,8 @@ def test_without_a_baseline_the_option_alone_writes_the_page(pytester: pytest.Py
 
 
 def test_an_unwritable_page_is_one_line_a_failed_session_and_counted_last(pytester: pytest.Pytester) -> None:
-    (pytester.path / "a_file").write_text("not a folder")
+    """Writable when the session started (an unwritable path is refused then), blocked by the time it ends."""
+    pytester.makepyfile(test_zz_blocker="def test_blocks_the_page_folder():\n    open('a_file', 'w').close()\n")
     result = pytester.runpytest("--conv-html=a_file/report.html")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     (line,) = [line for line in result.outlines if "a_file/report.html" in line]
