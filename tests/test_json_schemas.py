@@ -40,6 +40,7 @@ from pytest_convbudget.engine.results import ModuleCost
 from pytest_convbudget.render.comparison_json import (
     SCHEMA,
     SCHEMA_VERSION,
+    comparison_data,
     comparison_schema,
     render_comparison_json,
 )
@@ -129,6 +130,9 @@ def test_the_comparison_schema_names_the_package_vocabulary() -> None:
     assert properties["enforcement"]["enum"] == list(ENFORCEMENT)
     assert definitions["over_budget"]["properties"]["standing"]["enum"] == [NEW, CHANGED, UNCHANGED, NOT_COMPARED]
     assert definitions["figure"]["enum"] == list(BUDGET_FIGURES)
+    # as many figures as can regress or overrun at once: every figure a limit may name
+    assert definitions["regression"]["properties"]["figures"]["maxItems"] == len(BUDGET_FIGURES)
+    assert definitions["over_budget"]["properties"]["overruns"]["maxItems"] == len(BUDGET_FIGURES)
     assert list(definitions["figures"]["properties"]) == list(BUDGET_FIGURES)
     assert list(definitions["layer_figures"]["properties"]) == list(FIGURES)
     assert definitions["per"]["enum"] == list(PER_CHOICES)
@@ -331,3 +335,53 @@ def test_every_json_file_a_session_writes_is_valid(pytester: pytest.Pytester, mo
     assert compared["baseline"]["label"] == "base.json"
     assert [(r["name"], r["allowed_percent"]) for r in compared["regressions"]] == [("backbone", 5)]
     assert [o["figure"] for o in compared["over_budget"][0]["overruns"]] == ["flops"]
+
+
+# -- every combination of figures that can regress or overrun, generated -------------------------
+
+
+@pytest.fixture(scope="module")
+def grown_costs() -> tuple[Any, Any]:
+    """One model before and after it widened: every figure, layers' and size alike, grew."""
+
+    def net(width: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, width, 3), nn.BatchNorm2d(width), nn.Conv2d(width, 4, 3))
+
+    image = torch.randn(2, 3, 16, 16)
+    return profile(net(4), image, device="meta"), profile(net(9), image, device="meta")
+
+
+@pytest.mark.parametrize("budgeted", [0b000000, 0b111111, 0b000111, 0b111000, 0b101010, 0b010101])
+@pytest.mark.parametrize("over", [0b000000, 0b111111, 0b000111, 0b111000, 0b110011])
+@pytest.mark.parametrize("per", ["sample", "batch"])
+def test_every_combination_of_regressed_and_overrun_figures_is_valid(
+    grown_costs: tuple[Any, Any], budgeted: int, over: int, per: str
+) -> None:
+    """Each bit a figure of BUDGET_FIGURES: ``budgeted`` ones carry a limit (a size figure is
+    compared only where budgeted), ``over`` ones a limit below the head's value. Whatever grows
+    past ``max_increase`` regresses: the comparison JSON and both run files validate for every
+    combination, up to all six figures at once."""
+    from pytest_convbudget.budgets.limits import measured_value
+
+    before, after = grown_costs
+    chosen = [figure for bit, figure in enumerate(BUDGET_FIGURES) if (budgeted | over) >> bit & 1]
+
+    def limits(cost: Any) -> tuple[Limit, ...]:
+        found = []
+        for figure in chosen:
+            value = measured_value(cost, figure, per)
+            under = over >> BUDGET_FIGURES.index(figure) & 1
+            found.append(Limit(figure, value - 1 if under else value * 10, f"generated {figure}"))
+        return tuple(found)
+
+    def run(cost: Any, limited: tuple[Limit, ...]) -> RunFile:
+        return RunFile((RunEntry(Measurement("test_m.py::test_m", "m", 0, cost, per, limited), "passed"),))
+
+    base, head = run(before, limits(after)), run(after, limits(after))
+    report = build_report(head, base, GatePolicy(max_increase=5.0))
+    data = validate(strict_json(json.dumps(comparison_data(report))), SCHEMA)
+    assert len(data["regressions"][0]["figures"]) == 3 + sum(
+        figure in chosen for figure in ("model_params", "weights", "activations"))
+    assert len(data["over_budget"][0]["overruns"] if data["over_budget"] else []) == bin(over).count("1")
+    for document in (base, head):
+        validate(strict_json(document.to_json()), "pytest-convbudget/run")
