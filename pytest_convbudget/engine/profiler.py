@@ -24,7 +24,7 @@ from ..words.vocabulary import DEFAULT_COUNT, DEVICE_CHOICES, ROOT_NAME, is_know
 from .assemble import RunInfo, assemble
 from .aten_watch import AtenWatch, owners
 from .dispatch_view import CustomOpOnMeta, DispatchView, module_running
-from .forms import call_paths, exported_input_refusal, is_exported_module, runnable_module, runs_without_module_calls
+from .forms import call_paths, exported_input_refusal, runnable_module, runs_without_module_calls
 from .guard import ModelGuard
 from .input_values import KnownValues, UnknownValue
 from .inputs import first_tensor, map_tensors, tensor_leaves
@@ -184,8 +184,7 @@ class _Recorder:
         meta = torch.device("meta")
         args = map_tensors(partial(_to_device, device=meta), inputs)
         meta_kwargs = map_tensors(partial(_to_device, device=meta), kwargs)
-        # a graph (exported, or TorchScript: traced with its device written into its factory calls)
-        known = KnownValues(baked_devices=runs_without_module_calls(self.model, self.model.modules()))
+        known = KnownValues()  # told in _run whether the model is a graph that bakes its devices in
         for original, moved in zip(tensor_leaves((inputs, kwargs)), tensor_leaves((args, meta_kwargs))):
             if not (original.dtype.is_floating_point or original.dtype.is_complex):  # ids, masks, positions
                 known.know(moved, original, copy=True)
@@ -219,6 +218,8 @@ class _Recorder:
         if runs_without_module_calls(self.model, (module for _, module in guard.modules)):  # named by their weights' modules
             watch.owners = lambda: owners(guard.parameter_paths(), guard.modules)
             watch.call_paths = call_paths(self.model, watch.rules)
+            if known is not None:  # a graph names the device it was made on in its factory calls (a traced
+                known.baked_devices = True  # RNN's initial states, an exported arange): on meta, they make meta tensors
         on_meta = parameters is None
         view = DispatchView([ledger, AtenWatch(watch)], None if known is None else known.run, on_meta=on_meta,
                             kernels=META_KERNELS if on_meta else None)
