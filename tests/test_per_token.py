@@ -54,7 +54,7 @@ def test_longer_sequences_cost_the_same_per_token(conv_cost):
     result = pytester.runpytest("--conv-report")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
-        literal("  FLOPs 64 (64) > limit 63 (63) by 1.6% [limit from @pytest.mark.budget]"),
+        literal("  FLOPs per token 64 (64) > limit 63 (63) by 1.6% [limit from @pytest.mark.budget]"),
         "FLOPs and MACs are per token where per=token; budgets compare the same figures",
     ])
     assert_no_traceback(result.outlines)

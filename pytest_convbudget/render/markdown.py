@@ -40,7 +40,7 @@ from ..ci.verdict import (
     BudgetFailure,
     RunReport,
 )
-from ..words.quantity import format_figure, format_quantity
+from ..words.quantity import format_against_limit, format_quantity
 from ..words.vocabulary import FIGURE_LABELS
 from . import folding
 from .block_bars import block_chart_lines
@@ -54,8 +54,10 @@ from .phrases import (
     STANDING_NOTE,
     also_grew,
     change_text,
+    costliest_label,
     costliest_layers,
     details_left_out,
+    figure_label,
     group_label,
     headline,
     kinds_change_text,
@@ -123,13 +125,13 @@ def overrun_line(failure: BudgetFailure, regression: Regression | None = None, f
     if compact:
         return named
     figures = "; ".join(
-        f"{FIGURE_LABELS[o.figure]} {format_figure(o.figure, o.value)} > {format_figure(o.figure, o.limit.value)}"
+        f"{figure_label(o.figure, measurement.per)} {' > '.join(format_against_limit(o.figure, o.value, o.limit.value))}"
         + ("" if o.limit.value == 0 else f" (+{o.percent_over:.1f}%)")
         + f", limit from {code_span(o.limit.source)}"
         for o in measurement.overruns
     )
     top = ", ".join(f"{code_span(label)} {format_quantity(value)}" for label, value in costliest_layers(measurement, fold))
-    costliest = f"; costliest by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
+    costliest = f"; costliest by {costliest_label(measurement)}: {top}" if top else ""
     grew = f"; {also_grew(regression, markdown_text, fold, arrow='→')}" if regression is not None else ""
     return f"{named}: {figures}{costliest}{grew}"
 

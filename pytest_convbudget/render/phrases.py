@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..words.quantity import format_bytes, format_figure, format_figure_change, format_quantity
+from ..words.quantity import format_against_limit, format_bytes, format_figure, format_figure_change, format_quantity
 from ..words.vocabulary import (
     CHANGED,
     COLLECT_ONLY,
@@ -90,14 +90,25 @@ def change_text(change: FigureChange, arrow: str = "->") -> str:
 # -- one measurement against its limits --------------------------------------
 
 
-def overrun_text(overrun: Overrun, show: Show = visible) -> str:
-    """``FLOPs 11.0 G (11,027,005,440) > limit 10.0 G (10,000,000,000) by 10.3% [limit from ...]``."""
-    label = FIGURE_LABELS[overrun.figure]
+BASIS = {"sample": "per sample", "batch": "per batch", "token": "per token"}  # what FLOPs and MACs are of
+
+
+def figure_label(figure: str, per: str = "sample") -> str:
+    """A figure's name as its limit compares it: FLOPs and MACs per batch or per token say so
+    (the layers, the kinds and the charts beside them are per sample, which says itself then)."""
+    label = FIGURE_LABELS[figure]
+    return f"{label} {BASIS[per]}" if figure in ("flops", "macs") and per != "sample" else label
+
+
+def overrun_text(overrun: Overrun, show: Show = visible, per: str = "sample") -> str:
+    """``FLOPs 11.0 G (11,027,005,440) > limit 10.0 G (10,000,000,000) by 10.3% [limit from ...]``;
+    ``FLOPs per token ...`` on a per-token budget; a size and its limit in one unit."""
     limit = overrun.limit
     over = "" if limit.value == 0 else f" by {overrun.percent_over:.1f}%"
+    value, bound = format_against_limit(overrun.figure, overrun.value, limit.value)
     return (
-        f"{label} {format_figure(overrun.figure, overrun.value)} ({overrun.value:,}) > limit "
-        f"{format_figure(overrun.figure, limit.value)} ({limit.value:,}){over} [limit from {show(limit.source)}]"
+        f"{figure_label(overrun.figure, per)} {value} ({overrun.value:,}) > limit "
+        f"{bound} ({limit.value:,}){over} [limit from {show(limit.source)}]"
     )
 
 
@@ -134,7 +145,15 @@ def costliest_layers(measurement: Measurement, fold: bool = True, count: int = T
 def costliest_line(measurement: Measurement, show: Show = visible, fold: bool = True) -> str:
     """``costliest layers by FLOPs: conv1 235 M, ...``, or empty for a model without layers."""
     top = ", ".join(f"{show(label)} {format_quantity(value)}" for label, value in costliest_layers(measurement, fold))
-    return f"costliest layers by {FIGURE_LABELS[measurement.costliest_figure]}: {top}" if top else ""
+    return f"costliest layers by {costliest_label(measurement)}: {top}" if top else ""
+
+
+def costliest_label(measurement: Measurement) -> str:
+    """The figure the costliest layers are ranked by, with its basis (per sample) where the
+    measurement's budgets compare another."""
+    figure = measurement.costliest_figure
+    per = "" if measurement.per == "sample" or figure == "params" else f" {BASIS['sample']}"
+    return FIGURE_LABELS[figure] + per
 
 
 def exceeded_title(measurement: Measurement, show: Show = visible) -> str:
@@ -145,7 +164,7 @@ def failure_message(measurement: Measurement, fold: bool = True) -> str:
     """What a test over budget fails with: what grew, by how much, against which limit, and
     the layers that cost most."""
     lines = [exceeded_title(measurement)]
-    lines += [f"  {overrun_text(overrun)}" for overrun in measurement.overruns]
+    lines += [f"  {overrun_text(overrun, per=measurement.per)}" for overrun in measurement.overruns]
     peak = peak_line(measurement)
     if peak:
         lines.append(f"  {peak}")

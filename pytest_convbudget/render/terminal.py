@@ -229,7 +229,7 @@ def render_text(report: RunReport) -> str:
             measurement = failure.measurement
             standing = phrases.STANDING_TEXT[failure.standing]
             lines.append(f"  {measurement.test_id} [{measurement.name}]" + (f" ({standing})" if standing else ""))
-            lines += [f"    {phrases.overrun_text(overrun)}" for overrun in measurement.overruns]
+            lines += [f"    {phrases.overrun_text(overrun, per=measurement.per)}" for overrun in measurement.overruns]
             costliest = phrases.costliest_line(measurement, fold=fold)
             if costliest:
                 lines.append(f"    {costliest}")

@@ -180,6 +180,25 @@ def format_figure(figure: str, value: int) -> str:
     return format_bytes(value) if figure in BYTE_FIGURES else format_quantity(value)
 
 
+def format_against_limit(figure: str, value: int, limit: int) -> tuple[str, str]:
+    """A value and its limit, read side by side: a size in bytes and its limit in one unit (the
+    limit's, as :func:`format_bytes` writes it: ``10.5 MB > 10 MB``, never ``10.00 MiB > 10 MB``),
+    counts each with its SI suffix."""
+    if figure not in BYTE_FIGURES:
+        return format_quantity(value), format_quantity(limit)
+    shown = format_bytes(limit)
+    number, _, unit = shown.partition(" ")
+    if unit == "B":
+        return f"{value} B", shown
+    size = BYTE_UNITS[unit]
+    scaled = Decimal(value) / size
+    if value < 1000 * size and (value * 100) % size == 0:  # exact, as format_bytes writes it
+        text = f"{scaled:f}"
+        return (text.rstrip("0").rstrip(".") if "." in text else text) + f" {unit}", shown
+    places = max(0, 3 - (len(str(int(scaled))) if scaled >= 1 else 1))
+    return f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)} {unit}", shown
+
+
 def format_figure_change(figure: str, before: int, after: int) -> tuple[str, str]:
     """Two values of a figure to be read side by side: sizes in bytes in one binary unit
     (the larger value's), three figures each; counts as :func:`format_quantity` has them."""
