@@ -140,3 +140,24 @@ def test_tokens_must_be_a_positive_whole_number() -> None:
     for bad in (0, -3, 2.5, True, "16"):
         with pytest.raises(ProfileUsageError, match=r"^tokens must be a positive int, got "):
             profile(nn.Linear(2, 2), torch.randn(1, 2), tokens=bad)
+
+
+def test_every_output_says_per_token_beside_the_per_sample_layers(pytester: pytest.Pytester) -> None:
+    """The failure line, the comment and the page's header say what the budgeted figure is of,
+    and the costliest layers beside it say theirs: never a per-token limit read as per sample."""
+    write_tests(pytester, EMBEDDER + """
+
+@pytest.mark.budget(flops=63)
+def test_over(conv_cost):
+    conv_cost(embedder(), ids(batch=3, sequence=5))
+""")
+    result = pytester.runpytest("--conv-markdown=comment.md", "--conv-html=page.html")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        literal("  FLOPs per token 64 (64) > limit 63 (63) by 1.6% [limit from @pytest.mark.budget]"),
+        literal("  costliest layers by FLOPs per sample: 1 320"),
+    ])
+    comment = (pytester.path / "comment.md").read_text(encoding="utf-8")
+    assert "FLOPs per token 64 > 63 (+1.6%)" in comment and "costliest by FLOPs per sample: `1` 320" in comment
+    assert "FLOPs and MACs are per token where per=token; budgets compare the same figures" in \
+        (pytester.path / "page.html").read_text(encoding="utf-8")
