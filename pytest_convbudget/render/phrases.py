@@ -597,6 +597,7 @@ def incomplete_notice(endings: Sequence[Ending]) -> str:
     """The first line of the terminal's section for a run that ended early, baseline or not."""
     return f"{SECTION}: {INCOMPLETE_WORD}: {incomplete_text(endings)}"
 
+
 DRIFT_LABELS = {"torch": "torch", "python": "Python", "pytest_convbudget": "pytest-convbudget",
                 "cost_model_version": "cost model"}
 DRIFT_NOTE = "some figures may differ for that reason"
