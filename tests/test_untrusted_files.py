@@ -19,22 +19,29 @@ in their forward and loop forever are refused without ``--trust-code``; with it,
 
 from __future__ import annotations
 
+import bz2
 import io
 import json
 import os
 import pickle
+import signal
+import struct
 import subprocess
 import sys
 import time
 import warnings
 import zipfile
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import torch
 from torch import nn
+
+from pytest_convbudget.engine.pt2_archive import STORED, zip_layout
+from pytest_convbudget.words.errors import SpecError
 
 PROG = "python -m pytest_convbudget: error: "
 # Runs the CLI as its child and writes the child's peak RSS (KiB on Linux) where PEAK_FILE says.
@@ -224,6 +231,71 @@ def _millions_of_members(members: dict[str, bytes], marker: Path) -> None:
     members.update({f"extra/{index}": b"" for index in range(100_001)})
 
 
+def _bzip2_bomb(members: dict[str, bytes], marker: Path) -> None:
+    """Written by :func:`_bzip2_archive_format` below: zipfile inflates a bzip2 chunk whole, past any size."""
+
+
+def _polyglot_sample_inputs(members: dict[str, bytes], marker: Path) -> None:
+    members["data/sample_inputs/model.pt"] = polyglot_inputs(BOMB_BYTES // 4)
+
+
+def _shared_sample_inputs(members: dict[str, bytes], marker: Path) -> None:
+    """Forty-five lines of pickle memo: a list of two references to the list before, 2**45 leaves."""
+    nested: Any = torch.randn(1, 3, 8, 8)
+    for _ in range(45):
+        nested = [nested, nested]
+    members["data/sample_inputs/model.pt"] = pickled(((nested,), {}))
+
+
+def _node_named_self(members: dict[str, bytes], marker: Path) -> None:
+    """FX writes a node's name as a variable of ``forward(self, ...)``: ``self`` would shadow the module."""
+    def edit(document: dict[str, Any]) -> None:
+        text = json.dumps(document)
+        document.clear()
+        document.update(json.loads(text.replace('"conv2d"', '"self"')))
+    program(members, edit)
+
+
+def _dunder_parameter_name(members: dict[str, bytes], marker: Path) -> None:
+    """A parameter named ``__class__.forward``: torch would walk the module's Python attributes to place it."""
+    def edit(document: dict[str, Any]) -> None:
+        for spec in document["graph_module"]["signature"]["input_specs"]:
+            if spec.get("parameter", {}).get("parameter_name") == "conv.bias":
+                spec["parameter"]["parameter_name"] = "__class__.forward"
+    program(members, edit)
+    document = json.loads(members[WEIGHTS])
+    document["config"]["__class__.forward"] = document["config"].pop("conv.bias")
+    members[WEIGHTS] = json.dumps(document).encode()
+
+
+def _complex_half_weight(members: dict[str, bytes], marker: Path) -> None:
+    document = json.loads(members[WEIGHTS])
+    document["config"]["conv.bias"]["tensor_meta"]["dtype"] = 9  # ComplexHalf: torch warns that it is experimental
+    members[WEIGHTS] = json.dumps(document).encode()
+
+
+def _complex_half_in_graph(members: dict[str, bytes], marker: Path) -> None:
+    def edit(document: dict[str, Any]) -> None:
+        next(iter(document["graph_module"]["graph"]["tensor_values"].values()))["dtype"] = 9
+    program(members, edit)
+
+
+def _one_record_two_dtypes(members: dict[str, bytes], marker: Path) -> None:
+    document = json.loads(members[WEIGHTS])
+    entries = document["config"]
+    entries["conv.bias"]["path_name"] = entries["conv.weight"]["path_name"]
+    entries["conv.bias"]["tensor_meta"]["dtype"] = 1  # uint8 over the float32 record
+    members[WEIGHTS] = json.dumps(document).encode()
+
+
+def _vast_view(members: dict[str, bytes], marker: Path) -> None:
+    """Sixteen sizes of 2**47 over a stride of 0: a count of elements 227 digits long."""
+    document = json.loads(members[WEIGHTS])
+    meta = document["config"]["conv.bias"]["tensor_meta"]
+    meta["sizes"], meta["strides"] = [{"as_int": 2**47}] * 16, [{"as_int": 0}] * 16
+    members[WEIGHTS] = json.dumps(document).encode()
+
+
 # (payload, the member the one line names, why, device)
 CORPUS = [
     (_use_pickle_weight, "data/weights/model_weights_config.json", "says use_pickle", "meta"),
@@ -246,6 +318,16 @@ CORPUS = [
     (_unknown_version, "archive version '7' is unknown here", "", "meta"),
     (_declares_past_limit, "data/weights/weight_0", "unpacks past the 64 MiB limit for model files", "meta"),
     (_millions_of_members, "the archive declares 100,0", "members (a saved program has a few per weight", "meta"),
+    (_bzip2_bomb, "archive_format", "is compressed with bzip2: only stored or deflated members are read", "meta"),
+    (_polyglot_sample_inputs, "data/sample_inputs/model.pt", "its central directory is not at the offset its end "
+     "record states", "meta"),
+    (_shared_sample_inputs, "data/sample_inputs/model.pt", "holds one list in two places", "meta"),
+    (_node_named_self, "models/model.json", "'self' is a word Python reserves", "meta"),
+    (_dunder_parameter_name, "models/model.json", "'__class__.forward' is a word Python reserves", "meta"),
+    (_complex_half_weight, "data/weights/model_weights_config.json", "dtype '9' is not one this reader knows", "meta"),
+    (_complex_half_in_graph, "models/model.json", "dtype '9' is not one this reader knows", "meta"),
+    (_one_record_two_dtypes, "data/weights/model_weights_config.json", "as torch.uint8", "cpu"),
+    (_vast_view, "data/weights/model_weights_config.json", "(227 digits) elements", "meta"),
 ]
 
 
@@ -288,8 +370,8 @@ def test_a_crafted_pt2_runs_nothing_and_is_refused_in_one_line(
         return members
 
     rewritten(original, crafted, change)
-    if payload is _declares_past_limit:
-        _deflate(crafted)
+    if payload in REWRITE_FILE:
+        REWRITE_FILE[payload](crafted)
     before = everything_under(tmp_path)
     done, peak = run_measured(work, "profile", str(crafted), "--device", device)
 
@@ -299,6 +381,7 @@ def test_a_crafted_pt2_runs_nothing_and_is_refused_in_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(PROG + str(crafted)), done.stderr
     assert member in lines[0] and why in lines[0], lines[0]
+    assert len(lines[0]) < 400, "a refusal line stays short"
     assert peak < plain_peak + 64 * 2**20, f"peak {peak:,} bytes against {plain_peak:,} for a plain profile"
 
 
@@ -311,11 +394,159 @@ def _deflate(path: Path) -> None:
             out.writestr(name, data)
 
 
+def raw_zip(records: list[tuple[str, bytes, int, int, int]]) -> bytes:
+    """A zip written byte by byte: (name, bytes as stored, method, declared size, CRC) per member."""
+    out, directory = bytearray(), bytearray()
+    for name, data, method, size, crc in records:
+        encoded, offset = name.encode(), len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(encoded), 0)
+        out += encoded + data
+        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(data), size,
+                                 len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(records), len(records), len(directory), len(out), 0)
+    return bytes(out + directory + end)
+
+
+def _bzip2_archive_format(path: Path) -> None:
+    """archive_format as a bzip2 member declaring its 3 bytes whose stream holds 96 MiB more (about 100 bytes)."""
+    with zipfile.ZipFile(path) as source:
+        records = []
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/archive_format"):
+                records.append((info.filename, bz2.compress(data + bytes(BOMB_BYTES), 9), 12, len(data),
+                                zlib.crc32(data)))
+            else:
+                records.append((info.filename, data, 0, len(data), zlib.crc32(data)))
+    path.write_bytes(raw_zip(records))
+
+
+def polyglot_inputs(floats: int) -> bytes:
+    """A torch.save zip with two central directories: the one its end record's position leads to
+    (Python's zipfile) lists empty stored records; the one at the offset the record states (torch's
+    reader) lists a deflated storage of ``floats`` zeros, its pickle patched to that size."""
+    saved = pickled(((torch.zeros(1024),), {}))
+    with zipfile.ZipFile(io.BytesIO(saved)) as source:
+        records = [(info.filename, source.read(info)) for info in source.infolist()]
+    out, torch_view, python_view = bytearray(), bytearray(), bytearray()
+    for name, data in records:
+        encoded = name.encode()
+        method, size = 0, len(data)
+        if name.endswith("data.pkl"):
+            data = data.replace(b"J" + struct.pack("<i", 1024), b"J" + struct.pack("<i", floats))
+            size = len(data)
+        if name.endswith("data/0"):
+            size, method = floats * 4, 8
+            deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+            data = deflater.compress(bytes(size)) + deflater.flush()
+        crc = zlib.crc32(bytes(size)) if method else zlib.crc32(data)
+        offset = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(encoded), 0)
+        out += encoded + data
+        torch_view += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(data), size,
+                                  len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+        python_view += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0x21, 0, 0, 0, len(encoded), 0, 0,
+                                   0, 0, 0, 0) + encoded
+    stated = len(out)
+    out += torch_view + python_view
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(records), len(records), len(python_view), stated, 0)
+    return bytes(out)
+
+
+REWRITE_FILE: dict[Callable[..., None], Callable[[Path], None]] = {
+    _declares_past_limit: _deflate, _bzip2_bomb: _bzip2_archive_format,
+}
+
+
+def _torch_saved() -> bytes:
+    return pickled(((torch.zeros(3), torch.ones(2)), {}))
+
+
+def _zipfile_written() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        out.writestr("archive/data.pkl", b"pickle")
+        out.writestr("archive/data/0", bytes(12))
+    return buffer.getvalue()
+
+
+def _replace_once(data: bytes, old: bytes, new: bytes) -> bytes:
+    assert data.count(old) >= 1
+    return data.replace(old, new, 1)
+
+
+def _second_directory(data: bytes) -> bytes:
+    """Another directory, zeroed sizes, right before the end record; the stated offset still leads to the first."""
+    end = data.rindex(b"PK\x05\x06")
+    size = int.from_bytes(data[end + 12:end + 16], "little")
+    start = int.from_bytes(data[end + 16:end + 20], "little")
+    return data[:end] + data[start:start + size] + data[end:]
+
+
+def _gap_between_records(data: bytes) -> bytes:
+    """Eight bytes after the first record; every later offset moved to match, so zipfile reads it happily."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        first = archive.infolist()[0]
+        end = first.header_offset + 30 + len(first.filename) + len(first.extra) + first.compress_size
+    moved = bytearray(data[:end] + bytes(8) + data[end:])
+    at = moved.index(b"PK\x01\x02")
+    while at >= 0:
+        offset = int.from_bytes(moved[at + 42:at + 46], "little")
+        if offset >= end:
+            moved[at + 42:at + 46] = (offset + 8).to_bytes(4, "little")
+        at = moved.find(b"PK\x01\x02", at + 4)
+    last = moved.rindex(b"PK\x05\x06")
+    moved[last + 16:last + 20] = (int.from_bytes(moved[last + 16:last + 20], "little") + 8).to_bytes(4, "little")
+    return bytes(moved)
+
+
+# (a zip torch or zipfile wrote, a change, what the refusal says): each a way two readers could differ.
+ZIP_TRAPS = [
+    (_zipfile_written, _second_directory, "its central directory is not at the offset its end record states"),
+    (_torch_saved, _second_directory, "its central directory is not at the offset its end record states"),
+    (_zipfile_written, lambda data: data + b"tail", "not a zip file that ends with its end record"),
+    (_zipfile_written, lambda data: b"head" + data, "its central directory is not at the offset"),
+    (_zipfile_written, _gap_between_records, "does not start where the member before it ends"),
+    (_zipfile_written, lambda data: _replace_once(data, b"archive/data.pkl", b"archive/data.pkX"),
+     "its local header and the central directory disagree (name, method or flags)"),
+    (_zipfile_written, lambda data: _replace_once(data, b"PK\x03\x04\x14\x00\x00\x00\x00\x00",
+                                                  b"PK\x03\x04\x14\x00\x00\x00\x08\x00"),
+     "its local header and the central directory disagree (name, method or flags)"),
+    (_torch_saved, lambda data: _replace_once(data, b"PK\x07\x08", b"PK\x07\x09"), "its data descriptor is missing"),
+    (_zipfile_written, lambda data: data[:-2] + b"\x01\x00", "not a zip file that ends with its end record"),
+]
+
+
+@pytest.mark.parametrize(("written", "change", "why"), ZIP_TRAPS, ids=[f"{case[0].__name__.strip('_')}-{index}"
+                                                                       for index, case in enumerate(ZIP_TRAPS)])
+def test_a_zip_two_readers_would_read_differently_is_refused(written: Callable[[], bytes], change: Any,
+                                                              why: str) -> None:
+    data = written()
+    assert set(zip_layout(io.BytesIO(data), len(data), "inner", (STORED,))) == set(zipfile.ZipFile(
+        io.BytesIO(data)).namelist()), "the zip as written is read"
+    crafted = change(data)
+    with pytest.raises(SpecError) as refused:
+        zip_layout(io.BytesIO(crafted), len(crafted), "inner", (STORED,))
+    assert str(refused.value).startswith("inner: ") and why in str(refused.value), str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_archives_torch_writes_have_one_reading(original: Path) -> None:
+    """torch.export.save's archive and the torch.save zip inside it (data descriptors, zip64 end records,
+    padded local headers) pass the check that refuses the traps above."""
+    with original.open("rb") as stream:
+        members = zip_layout(stream, original.stat().st_size, "outer", (STORED,))
+    inner = next(name for name in members if name.endswith("data/sample_inputs/model.pt"))
+    with zipfile.ZipFile(original) as archive:
+        data = archive.read(inner)
+    assert zip_layout(io.BytesIO(data), len(data), "inner", (STORED,))
+
+
 def test_a_member_that_inflates_past_its_header_is_refused_without_unpacking_it(
     original: Path, tmp_path: Path, plain_peak: int,
 ) -> None:
     """The header declares the weight's 432 bytes; the deflated stream holds 96 MiB. On cpu the
-    weight is read, and reading stops at the declared size."""
+    weight is read, and inflating stops one byte past the declared size."""
     crafted = tmp_path / "model.pt2"
     with zipfile.ZipFile(original) as source:
         root = source.namelist()[0].split("/")[0]
@@ -329,8 +560,8 @@ def test_a_member_that_inflates_past_its_header_is_refused_without_unpacking_it(
     assert time.perf_counter() - started < 120
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"{PROG}{crafted}: member '{root}/data/weights/weight_0': cannot be read (Bad CRC-32 for file "
-        f"'{root}/data/weights/weight_0')"]
+        f"{PROG}{crafted}: member '{root}/data/weights/weight_0': inflates past the {declared:,} bytes its header "
+        "declares: refused"]
     assert peak < plain_peak + 64 * 2**20
 
 

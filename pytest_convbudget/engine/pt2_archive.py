@@ -10,14 +10,29 @@ library anywhere), no pickled custom objects, no legacy pickled weights, nothing
 version of the format unknown here adds, and nothing whose declared sizes exceed the
 limit (``max_file_size``). A member is then read into memory only, never to disk, and
 never past the size its header declares.
-"""
 
+A zip can be read two ways: Python's ``zipfile`` finds the central directory from where
+the end record sits, torch's C++ reader (miniz) from the offset the end record states, and
+either may trust a local header where the other trusts the directory. So one file could
+show each reader a different archive (an innocent one to the check, a bomb to the load).
+Rather than re-implement torch's storage loading, :func:`zip_layout` accepts only a zip
+with one reading: its records tile the file from byte 0 with no gap or overlap, each local
+header (and data descriptor) agrees with its directory entry, the directory lies exactly
+where the end record says and ends where the end records begin, and nothing follows them.
+Any two readers that follow the zip format then see the same members at the same bytes;
+this module reads the outer members itself (stored, or deflated with a bounded inflate),
+and torch reads the sample inputs' inner zip only once it has passed the same check.
+Only the methods torch writes are read (stored; deflated, which zip tools write when
+they repack an archive): bzip2 and LZMA inflate whole chunks past any declared size.
+"""
 from __future__ import annotations
 
 import re
-import zipfile
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 from ..words.errors import SpecError
 from ..words.quantity import format_bytes
@@ -64,7 +79,8 @@ class Pt2Archive:
     path: Path
     root: str  # the folder every member sits under (torch names it after the file)
     sizes: dict[str, int]  # member name under the root -> the size its header declares
-    zip_file: zipfile.ZipFile
+    entries: dict[str, ZipEntry]  # member name under the root -> where its bytes lie
+    stream: BinaryIO
     limit: int
     limit_hint: str
 
@@ -83,28 +99,48 @@ class Pt2Archive:
 
     def read_buffer(self, name: str) -> bytearray:
         """The member's bytes in one buffer of the size its header declares (the sum of every
-        member's declared size was checked at open); a member that inflates past it, or stops
-        short of it, is refused."""
+        member's declared size was checked at open). Inflated here, never past that size: a
+        member that yields more, or less, or other bytes (its CRC) is refused."""
         if name not in self.sizes:
             raise SpecError(f"{self.path}: no member {self.member(name)!r}: not a program saved by torch.export.save")
-        declared = self.sizes[name]
-        buffer = bytearray(declared)
-        got = 0
+        entry = self.entries[name]
+        buffer = bytearray(entry.size)
         try:
-            with self.zip_file.open(self.member(name)) as stream:
-                while got < declared:  # in chunks: zipfile's readinto would build a second copy of it all
-                    chunk = stream.read(min(READ_CHUNK, declared - got))
-                    if not chunk:
-                        break
-                    buffer[got:got + len(chunk)] = chunk
-                    got += len(chunk)
-                beyond = stream.read(1)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, ValueError,
-                RuntimeError) as error:  # RuntimeError: an encrypted member
+            self.stream.seek(entry.data_offset)
+            if entry.method == STORED:
+                got = self.stream.readinto(buffer)
+            else:
+                got = self._inflate(name, entry, buffer)
+        except (OSError, zlib.error) as error:
             raise self.refuse(name, f"cannot be read ({_first_line(error)})") from None
-        if got != declared or beyond:
-            raise self.refuse(name, f"does not hold the {declared:,} bytes its header declares")
+        if got != entry.size:
+            raise self.refuse(name, f"does not hold the {shown(entry.size)} bytes its header declares")
+        if zlib.crc32(buffer) != entry.crc:
+            raise self.refuse(name, f"cannot be read (Bad CRC-32 for file {self.member(name)!r})")
         return buffer
+
+    def _inflate(self, name: str, entry: ZipEntry, buffer: bytearray) -> int:
+        """Deflate's stream into ``buffer``, asking zlib for at most one byte past the room left."""
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        left, got = entry.compressed, 0
+        while left or inflater.unconsumed_tail:
+            if inflater.unconsumed_tail:
+                pending = inflater.unconsumed_tail
+            else:
+                pending = self.stream.read(min(READ_CHUNK, left))
+                if not pending:
+                    break
+                left -= len(pending)
+            piece = inflater.decompress(pending, entry.size - got + 1)
+            if got + len(piece) > entry.size:
+                raise self.refuse(name, f"inflates past the {shown(entry.size)} bytes its header declares: refused")
+            buffer[got:got + len(piece)] = piece
+            got += len(piece)
+            if inflater.eof:
+                break
+        if not inflater.eof or inflater.unused_data or inflater.unconsumed_tail or left:
+            raise self.refuse(name, "cannot be read (its deflate stream is cut short or followed by other bytes)")
+        return got
 
     def text(self, name: str) -> str:
         try:
@@ -113,7 +149,7 @@ class Pt2Archive:
             raise self.refuse(name, "is not UTF-8 text") from None
 
     def close(self) -> None:
-        self.zip_file.close()
+        self.stream.close()
 
 
 def open_archive(path: Path, limit: int, limit_hint: str) -> Pt2Archive:
@@ -126,29 +162,32 @@ def open_archive(path: Path, limit: int, limit_hint: str) -> Pt2Archive:
         raise SpecError(f"{path}: larger than the {format_bytes(limit)} limit for model files; raise it with {limit_hint}")
     count = _declared_member_count(path)
     if count is not None and count > MAX_MEMBERS:
-        raise SpecError(f"{path}: the archive declares {count:,} members (a saved program has a few per weight; "
+        raise SpecError(f"{path}: the archive declares {shown(count)} members (a saved program has a few per weight; "
                         f"at most {MAX_MEMBERS:,} are read): refused, nothing read")
     try:
-        zip_file = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
-        raise SpecError(f"{path} is not a .pt2 archive (torch.export.save writes a zip file): {_first_line(error)}") from None
+        stream = path.open("rb")
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
-        archive = _checked(path, zip_file, limit, limit_hint)
+        try:
+            entries = zip_layout(stream, size, str(path), (STORED, DEFLATED))
+        except OSError as error:
+            raise SpecError(f"{path}: cannot read ({_first_line(error)})") from None
+        archive = _checked(path, entries, stream, limit, limit_hint)
     except BaseException:
-        zip_file.close()
+        stream.close()
         raise
     return archive
 
 
-def _checked(path: Path, zip_file: zipfile.ZipFile, limit: int, limit_hint: str) -> Pt2Archive:
-    infos = zip_file.infolist()
-    if not infos:
+def _checked(path: Path, entries: dict[str, ZipEntry], stream: BinaryIO, limit: int, limit_hint: str) -> Pt2Archive:
+    if not entries:
         raise SpecError(f"{path} is not a .pt2 archive: the zip file is empty")
     sizes: dict[str, int] = {}
+    by_rest: dict[str, ZipEntry] = {}
     root = None
     total = 0
-    for info in infos:
-        name = info.filename
+    for name, entry in entries.items():
         _check_name(path, name)
         first, _, rest = name.partition("/")
         root = first if root is None else root
@@ -157,17 +196,17 @@ def _checked(path: Path, zip_file: zipfile.ZipFile, limit: int, limit_hint: str)
                             "not a program saved by torch.export.save")
         if rest in sizes:
             raise SpecError(f"{path}: member {name!r} appears twice: refused (which copy a reader takes is ambiguous)")
-        if info.is_dir() or info.flag_bits & 0x1:
-            raise SpecError(f"{path}: member {name!r} is {'a folder' if info.is_dir() else 'encrypted'}: "
-                            "not a program saved by torch.export.save")
+        if name.endswith("/"):
+            raise SpecError(f"{path}: member {name!r} is a folder: not a program saved by torch.export.save")
         _check_kind(path, name, rest)
-        sizes[rest] = info.file_size
-        total += info.file_size
+        sizes[rest] = entry.size
+        by_rest[rest] = entry
+        total += entry.size
         if total > limit:
             raise SpecError(f"{path}: member {name!r} unpacks past the {format_bytes(limit)} limit for model files "
                             f"(the members declare {format_bytes(total)} so far); raise it with {limit_hint}")
     assert root is not None
-    archive = Pt2Archive(path, root, sizes, zip_file, limit, limit_hint)
+    archive = Pt2Archive(path, root, sizes, by_rest, stream, limit, limit_hint)
     _check_format(archive)
     return archive
 
@@ -239,3 +278,186 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     text = text.splitlines()[0] if text else type(error).__name__
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+# The zip format's records, as struct layouts (little-endian, no padding).
+LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # sig, version, flags, method, time, date, crc, csize, size, name, extra
+CENTRAL_ENTRY = struct.Struct("<4s6H3I5H2I")  # sig, made by, version, flags, method, time, date, crc, csize, size,
+# name, extra, comment, disk, internal attributes, external attributes, local header offset
+END_RECORD = struct.Struct("<4s4H2IH")  # sig, disk, cd disk, entries here, entries, cd size, cd offset, comment
+ZIP64_END = struct.Struct("<4sQ2H2I4Q")  # sig, size, made by, version, disk, cd disk, entries here, entries,
+# cd size, cd offset
+ZIP64_LOCATOR = struct.Struct("<4sIQI")  # sig, disk, zip64 end record offset, disks
+STORED, DEFLATED = 0, 8
+METHOD_NAMES = {0: "stored", 8: "deflated", 9: "deflate64", 12: "bzip2", 14: "LZMA", 93: "zstandard", 95: "xz",
+                98: "PPMd"}
+SHOWN_DIGITS = 24  # a number a refusal line shows is cut to this many digits
+
+
+@dataclass(frozen=True)
+class ZipEntry:
+    """One member as the central directory and its local header agree on it."""
+
+    name: str
+    method: int
+    crc: int
+    compressed: int  # bytes on disk
+    size: int  # bytes once unpacked
+    data_offset: int  # where its (compressed) bytes begin
+
+
+def shown(number: int) -> str:
+    """A number for a refusal line: whole, or its first digits when it is absurdly long."""
+    text = f"{number:,}"
+    return text if len(text) <= SHOWN_DIGITS else f"{text[:SHOWN_DIGITS]}... ({len(str(number))} digits)"
+
+
+def zip_layout(stream: BinaryIO, length: int, where: str, methods: tuple[int, ...],
+               max_members: int = MAX_MEMBERS) -> dict[str, ZipEntry]:
+    """The members of the zip in ``stream`` (``length`` bytes) by name, when it has one reading
+    only (see the module's docstring); else one SpecError line that begins with ``where``."""
+
+    def refuse(why: str) -> SpecError:
+        return SpecError(f"{where}: {why}: refused, nothing read")
+
+    def read(offset: int, size: int) -> bytes:
+        if offset < 0 or offset + size > length:
+            raise refuse(f"a zip record at byte {shown(offset)} runs past the end of the file")
+        stream.seek(offset)
+        data = stream.read(size)
+        if len(data) != size:
+            raise refuse("the file ended while it was read")
+        return data
+
+    if length < END_RECORD.size:
+        raise refuse("not a zip file (too short for its end record)")
+    end_at = length - END_RECORD.size
+    (sig, disk, cd_disk, here, count, cd_size, cd_offset, comment) = END_RECORD.unpack(read(end_at, END_RECORD.size))
+    if sig != b"PK\x05\x06" or comment:
+        raise refuse("not a zip file that ends with its end record (no end record in the last 22 bytes, or a comment "
+                     "after it)")
+    directory_end = end_at
+    locator_at = end_at - ZIP64_LOCATOR.size
+    if locator_at >= 0 and read(locator_at, 4) == b"PK\x06\x07":
+        _, locator_disk, zip64_at, disks = ZIP64_LOCATOR.unpack(read(locator_at, ZIP64_LOCATOR.size))
+        record = read(zip64_at, ZIP64_END.size)
+        (sig64, record_size, _, _, disk64, cd_disk64, here64, count64, cd_size64,
+         cd_offset64) = ZIP64_END.unpack(record)
+        if sig64 != b"PK\x06\x06" or zip64_at + 12 + record_size != locator_at or locator_disk or disks > 1:
+            raise refuse("its zip64 end record is not where its locator says, or not right before it")
+        for small, big, full in ((disk, disk64, 0xFFFF), (cd_disk, cd_disk64, 0xFFFF), (here, here64, 0xFFFF),
+                                 (count, count64, 0xFFFF), (cd_size, cd_size64, 0xFFFFFFFF),
+                                 (cd_offset, cd_offset64, 0xFFFFFFFF)):
+            if small not in (big, full):
+                raise refuse("its end record and zip64 end record disagree (two readers would see two archives)")
+        disk, cd_disk, here, count, cd_size, cd_offset = disk64, cd_disk64, here64, count64, cd_size64, cd_offset64
+        directory_end = zip64_at
+    if disk or cd_disk or here != count:
+        raise refuse("it spans several disks")
+    if count > max_members:
+        raise refuse(f"the archive declares {shown(count)} members (at most {max_members:,} are read)")
+    if cd_offset + cd_size != directory_end:
+        raise refuse(f"its central directory is not at the offset its end record states (byte {shown(cd_offset)}): "
+                     "readers that trust the record and readers that trust its position would see different archives")
+    directory = read(cd_offset, cd_size)
+    entries: list[tuple[int, str, bytes, int, int, int, int, int]] = []
+    position = 0
+    for _ in range(count):
+        if position + CENTRAL_ENTRY.size > len(directory):
+            raise refuse("its central directory is shorter than the members it declares")
+        (sig, _, _, flags, method, _, _, crc, csize, size, name_length, extra_length, comment_length, start_disk, _,
+         _, offset) = CENTRAL_ENTRY.unpack_from(directory, position)
+        position += CENTRAL_ENTRY.size
+        raw_name = directory[position:position + name_length]
+        extra = directory[position + name_length:position + name_length + extra_length]
+        position += name_length + extra_length + comment_length
+        if sig != b"PK\x01\x02" or position > len(directory):
+            raise refuse("its central directory holds something other than member entries")
+        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        shown_name = name if len(name) <= 80 else name[:77] + "..."
+        size, csize, offset, start_disk = _zip64_fields(extra, size, csize, offset, start_disk)
+        if method not in methods:
+            kind = METHOD_NAMES.get(method, f"method {method}")
+            raise refuse(f"member {shown_name!r} is compressed with {kind}: only "
+                         f"{' or '.join(METHOD_NAMES[m] for m in methods)} members are read")
+        if flags & 0x41 or start_disk:
+            raise refuse(f"member {shown_name!r} is encrypted or on another disk")
+        if method == STORED and csize != size:
+            raise refuse(f"member {shown_name!r} is stored, yet its sizes differ ({shown(csize)} on disk, "
+                         f"{shown(size)} unpacked)")
+        entries.append((offset, name, raw_name, flags, method, crc, csize, size))
+    if position != len(directory):
+        raise refuse("its central directory holds more than the members its end record declares")
+    found: dict[str, ZipEntry] = {}
+    at = 0
+    for offset, name, raw_name, flags, method, crc, csize, size in sorted(entries, key=lambda entry: entry[0]):
+        shown_name = name if len(name) <= 80 else name[:77] + "..."
+        if offset != at:
+            raise refuse(f"member {shown_name!r} does not start where the member before it ends (byte "
+                         f"{shown(offset)}, not {shown(at)}): bytes between or inside records")
+        if name in found:
+            raise refuse(f"member {shown_name!r} appears twice (which copy a reader takes is ambiguous)")
+        (sig, _, local_flags, local_method, _, _, local_crc, local_csize, local_size, name_length,
+         extra_length) = LOCAL_HEADER.unpack(read(offset, LOCAL_HEADER.size))
+        local_name = read(offset + LOCAL_HEADER.size, name_length)
+        local_extra = read(offset + LOCAL_HEADER.size + name_length, extra_length)
+        if sig != b"PK\x03\x04" or local_name != raw_name or local_method != method or local_flags != flags:
+            raise refuse(f"member {shown_name!r}: its local header and the central directory disagree (name, method "
+                         "or flags)")
+        data_offset = offset + LOCAL_HEADER.size + name_length + extra_length
+        at = data_offset + csize
+        local_size, local_csize, _, _ = _zip64_fields(local_extra, local_size, local_csize, 0, 0)
+        if flags & 0x8:  # sizes and CRC follow the data, in a descriptor
+            at = _descriptor_end(read, at, (crc, csize, size), (local_crc, local_csize, local_size), refuse,
+                                 shown_name)
+        elif (local_crc, local_csize, local_size) != (crc, csize, size):
+            raise refuse(f"member {shown_name!r}: its local header and the central directory disagree (CRC or sizes)")
+        found[name] = ZipEntry(name, method, crc, csize, size, data_offset)
+    if at != cd_offset:
+        raise refuse(f"bytes lie between its last member and its central directory (byte {shown(at)}, directory at "
+                     f"{shown(cd_offset)})")
+    return found
+
+
+def _zip64_fields(extra: bytes, size: int, csize: int, offset: int, disk: int) -> tuple[int, int, int, int]:
+    """The sizes, offset and disk a zip64 extra field holds for the ones saturated in the header."""
+    position = 0
+    while position + 4 <= len(extra):
+        kind, length = struct.unpack_from("<2H", extra, position)
+        body = extra[position + 4:position + 4 + length]
+        position += 4 + length
+        if kind != 1:
+            continue
+        values = [size == 0xFFFFFFFF, csize == 0xFFFFFFFF, offset == 0xFFFFFFFF]
+        cursor = 0
+        fields = [size, csize, offset]
+        for index, wanted in enumerate(values):
+            if wanted and cursor + 8 <= len(body):
+                fields[index] = int.from_bytes(body[cursor:cursor + 8], "little")
+                cursor += 8
+        if disk == 0xFFFF and cursor + 4 <= len(body):
+            disk = int.from_bytes(body[cursor:cursor + 4], "little")
+        return fields[0], fields[1], fields[2], disk
+    return size, csize, offset, disk
+
+
+def _descriptor_end(read: Any, at: int, central: tuple[int, int, int], local: tuple[int, int, int], refuse: Any,
+                    shown_name: str) -> int:
+    """Where a member's data descriptor ends; it (and the local header's zeros) must agree with the directory."""
+    if local not in ((0, 0, 0), central) and local[0] not in (0, central[0]):
+        raise refuse(f"member {shown_name!r}: its local header and the central directory disagree (CRC or sizes)")
+    for signed in (True, False):
+        for wide in (False, True):
+            length = (4 if signed else 0) + 4 + (16 if wide else 8)
+            try:
+                record = read(at, length)
+            except SpecError:
+                continue
+            body = record[4:] if signed else record
+            if signed and record[:4] != b"PK\x07\x08":
+                continue
+            crc = int.from_bytes(body[:4], "little")
+            csize, size = (struct.unpack_from("<2Q", body, 4) if wide else struct.unpack_from("<2I", body, 4))
+            if (crc, csize, size) == central:
+                return at + length
+    raise refuse(f"member {shown_name!r}: its data descriptor is missing or disagrees with the central directory")

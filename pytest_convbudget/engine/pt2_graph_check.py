@@ -37,6 +37,11 @@ from torch._export.serde.serialize import _SYM_OPS
 from ..words.errors import SpecError
 
 NAME = re.compile(r"[A-Za-z0-9_.]{0,300}")
+# Words FX's generated source cannot take as a name: Python's keywords and the module's own ``self``.
+CODE_WORDS = frozenset({*keyword.kwlist, "self"})
+# The dtypes a program's tensors may hold: torch's plain ones (ComplexHalf is experimental: torch warns at it).
+PLAIN_DTYPES = frozenset(int(kind) for kind in schema.ScalarType
+                         if kind not in (schema.ScalarType.UNKNOWN, schema.ScalarType.COMPLEXHALF))
 SYMBOL = re.compile(r"[a-z]{1,4}[0-9]{1,9}")
 OP_TARGET = re.compile(r"torch\.ops\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 HOP_TARGET = re.compile(r"torch\.ops\.higher_order\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -117,12 +122,16 @@ def _walk(value: Any, owner: str, field: str) -> None:
             raise Refusal("it holds a custom object (torchbind), whose class's code torch would run")
         if name == "ExportedProgram":
             _check_version(value)
+        if name == "TensorMeta" and not (isinstance(value.dtype, int) and int(value.dtype) in PLAIN_DTYPES):
+            raise Refusal(f"a tensor's dtype {str(value.dtype)[:40]!r} is not one this reader knows")
         if name == "Graph":  # a string input's value goes into the source of the guards torch exec-s
             for item in value.inputs if isinstance(value.inputs, list) else []:
                 if isinstance(item, schema.Argument) and str(item.type) == "as_string":
                     _check_string(item.value, "Graph", "inputs")
         if isinstance(value, schema._Union):  # one field set: the tag names it
             tag = str(value.type)
+            if tag == "as_scalar_type" and not (isinstance(value.value, int) and int(value.value) in PLAIN_DTYPES):
+                raise Refusal(f"a dtype argument {str(value.value)[:40]!r} is not one this reader knows")
             if tag in ("as_custom_obj",):
                 raise Refusal("it holds a custom object (torchbind), whose class's code torch would run")
             _walk(value.value, name, tag)
@@ -141,8 +150,20 @@ def _check_string(text: str, owner: str, field: str) -> None:
         raise Refusal(f"{owner}.{field} {shown!r} {problem}")
 
 
-def _check_name(text: str) -> str | None:
+def _check_argument_name(text: str) -> str | None:
+    """An op's argument name (the schema's: ``self``, ``from``): FX passes it as a keyword, never a variable."""
     return None if NAME.fullmatch(text) else "is no name (letters, digits, _ and . only)"
+
+
+def _check_name(text: str) -> str | None:
+    """A name FX may write into source: plain characters, no word Python reserves as the whole name or
+    a part, and no part that begins with ``__`` (``__class__.forward`` walks Python's attributes)."""
+    if not NAME.fullmatch(text):
+        return "is no name (letters, digits, _ and . only)"
+    parts = text.split(".")
+    if text in CODE_WORDS or any(keyword.iskeyword(part) or part.startswith("__") for part in parts):
+        return "is a word Python reserves (a keyword, self, or a name beginning with __)"
+    return None
 
 
 def _check_identifier(text: str) -> str | None:
@@ -350,6 +371,7 @@ STRING_CHECKS: dict[tuple[str, str], Callable[[str], str | None]] = {
     ("ModuleCallSignature", "in_spec"): _check_treespec,
     ("ModuleCallSignature", "out_spec"): _check_treespec,
     ("ModuleCallSignature", "forward_arg_names"): _check_identifier,
+    ("NamedArgument", "name"): _check_argument_name,
     ("NamedTupleDef", "field_names"): _check_identifier,
     ("Argument", "as_string"): _check_text,
     ("Argument", "as_strings"): _check_text,

@@ -17,7 +17,7 @@ import logging
 import math
 import re
 import sys
-import zipfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +36,19 @@ from .pt2_archive import (
     SAMPLE_INPUTS,
     WEIGHTS_CONFIG,
     WEIGHTS_DIR,
+    STORED,
     Pt2Archive,
     open_archive,
+    shown,
+    zip_layout,
 )
-from .pt2_graph_check import check_program
+from .pt2_graph_check import PLAIN_DTYPES, check_program
 
 Examples = tuple[tuple[Any, ...], dict[str, Any]]
 PAYLOAD_FILES = {WEIGHTS_DIR: re.compile(r"weight_\d+"), CONSTANTS_DIR: re.compile(r"tensor_\d+")}
+# The inputs a program is exported with: a few tensors in a few containers; far more is a trap.
+MAX_INPUT_LEAVES, MAX_INPUT_CONTAINERS, MAX_INPUT_DEPTH = 100_000, 10_000, 64
+MAX_INNER_RECORDS = 10_000  # torch.save writes a record per storage and five of its own
 QUIET_LOGGERS = ("torch.export", "torch._export", "torch._export.serde.serialize", "torch.fx.experimental.symbolic_shapes")
 
 
@@ -130,11 +136,14 @@ def _payload(archive: Pt2Archive, config_name: str, folder: str, real: bool) -> 
         base = bases.get(record)
         if base is None:
             base = bases[record] = _base(archive, record, layout, real)
+        elif base.dtype != layout.dtype:  # torch would view the record as the first entry's dtype, silently
+            raise archive.refuse(config_name, f"{where} reads {archive.member(record)!r} as {layout.dtype}; an entry "
+                                 f"before it reads it as {base.dtype}")
         if layout.span > base.numel():
-            raise archive.refuse(record, f"holds {archive.sizes[record]:,} bytes; {where} spans "
-                                 f"{layout.span * base.element_size():,}")
+            raise archive.refuse(record, f"holds {shown(archive.sizes[record])} bytes; {where} spans "
+                                 f"{shown(layout.span * base.element_size())}")
         if math.prod(layout.sizes) * base.element_size() > archive.limit:  # a view repeating its storage
-            raise archive.refuse(config_name, f"{where} declares {math.prod(layout.sizes):,} elements: past the "
+            raise archive.refuse(config_name, f"{where} declares {shown(math.prod(layout.sizes))} elements: past the "
                                  f"{format_bytes(archive.limit)} limit; raise it with {archive.limit_hint}")
         tensor = base.as_strided(layout.sizes, layout.strides, layout.offset)
         if layout.requires_grad and not (tensor.is_floating_point() or tensor.is_complex()):
@@ -164,9 +173,10 @@ def _layout(archive: Pt2Archive, config_name: str, where: str, meta: Any) -> _La
 
     if not isinstance(meta, schema.TensorMeta):
         raise archive.refuse(config_name, f"{where} declares no tensor")
-    dtype = _SERIALIZE_TO_TORCH_DTYPE.get(meta.dtype) if isinstance(meta.dtype, int) else None
+    known = isinstance(meta.dtype, int) and meta.dtype in PLAIN_DTYPES
+    dtype = _SERIALIZE_TO_TORCH_DTYPE.get(meta.dtype) if known else None
     if dtype is None:
-        raise archive.refuse(config_name, f"{where}: unknown dtype {meta.dtype!r}")
+        raise archive.refuse(config_name, f"{where}: dtype {str(meta.dtype)[:40]!r} is not one this reader knows")
     if meta.layout != schema.Layout.Strided:
         raise archive.refuse(config_name, f"{where}: layout {getattr(meta.layout, 'name', meta.layout)} is not a "
                              "plain strided tensor")
@@ -196,10 +206,10 @@ def _base(archive: Pt2Archive, record: str, layout: _Layout, real: bool) -> torc
     element = torch.empty((), dtype=layout.dtype).element_size()
     declared = archive.sizes[record]
     if declared % element:
-        raise archive.refuse(record, f"holds {declared:,} bytes, no whole number of {layout.dtype} elements")
+        raise archive.refuse(record, f"holds {shown(declared)} bytes, no whole number of {layout.dtype} elements")
     if declared == 0:
         if layout.span * element > archive.limit:
-            raise archive.refuse(record, f"is empty and stands for {layout.span * element:,} bytes of zeros: "
+            raise archive.refuse(record, f"is empty and stands for {shown(layout.span * element)} bytes of zeros: "
                                  f"past the limit; raise it with {archive.limit_hint}")
         return torch.zeros(layout.span, dtype=layout.dtype, device="cpu" if real else "meta")
     if not real:
@@ -226,22 +236,50 @@ def _sample_inputs(archive: Pt2Archive) -> Examples | None:
     if (not isinstance(loaded, tuple) or len(loaded) != 2 or not isinstance(loaded[0], tuple)
             or not isinstance(loaded[1], dict)):
         raise archive.refuse(SAMPLE_INPUTS, "holds no (args, kwargs) pair of inputs")
+    problem = _shared_or_vast(loaded)
+    if problem:
+        raise archive.refuse(SAMPLE_INPUTS, f"{problem}: refused before torch walks it")
     return loaded[0], dict(loaded[1])
 
 
+def _shared_or_vast(inputs: Any) -> str | None:
+    """Why the unpickled inputs cannot be walked safely, or None. The pickle's memo lets a small
+    file hold a container twice (``a = [a, a]`` 45 times is 2**45 leaves to torch's tree walk):
+    each container must appear once, and the containers, leaves and depth stay bounded."""
+    seen: set[int] = set()
+    containers = leaves = 0
+    pending: list[tuple[Any, int]] = [(inputs, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if not isinstance(value, (tuple, list, dict, set, frozenset)):
+            leaves += 1
+            if leaves > MAX_INPUT_LEAVES:
+                return f"holds more than {MAX_INPUT_LEAVES:,} inputs"
+            continue
+        if id(value) in seen:
+            return f"holds one {type(value).__name__} in two places (a pickle's shared reference)"
+        seen.add(id(value))
+        containers += 1
+        if containers > MAX_INPUT_CONTAINERS or depth > MAX_INPUT_DEPTH:
+            return (f"nests its inputs more than {MAX_INPUT_DEPTH} deep or in more than {MAX_INPUT_CONTAINERS:,} "
+                    "containers")
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else list(value)
+        pending.extend((item, depth + 1) for item in items)
+    return None
+
+
 def _check_inner_archive(archive: Pt2Archive, data: bytes) -> None:
-    """The sample inputs are a zip of their own (``torch.save``): its records sized before torch reads them."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as inner:
-            infos = inner.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
-        raise archive.refuse(SAMPLE_INPUTS, f"is not a torch.save file ({_first_line(error)})") from None
+    """The sample inputs are a zip of their own (``torch.save``), read by torch's C++ reader: it must
+    have one reading only (:func:`.pt2_archive.zip_layout`), its records stored as torch.save
+    writes them and their sizes within the limit, before torch reads it."""
+    where = f"{archive.path}: member {archive.member(SAMPLE_INPUTS)!r}"
+    entries = zip_layout(io.BytesIO(data), len(data), where, (STORED,), MAX_INNER_RECORDS)
     total = 0
-    for info in infos:
-        total += info.file_size
-        if info.compress_type != zipfile.ZIP_STORED or total > archive.limit:
-            raise archive.refuse(SAMPLE_INPUTS, f"record {info.filename[:80]!r} is compressed or unpacks past the "
-                                 f"limit: torch.save stores its records as they are")
+    for name, entry in entries.items():
+        total += entry.size
+        if total > archive.limit:
+            raise archive.refuse(SAMPLE_INPUTS, f"record {name[:80]!r} unpacks past the "
+                                 f"{format_bytes(archive.limit)} limit; raise it with {archive.limit_hint}")
 
 
 @contextmanager
@@ -252,7 +290,9 @@ def _quiet_torch() -> Iterator[None]:
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
     try:
-        yield
+        with warnings.catch_warnings():  # a UserWarning (a dtype torch calls experimental) is a second line
+            warnings.simplefilter("ignore")
+            yield
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
