@@ -717,9 +717,62 @@ def test_timeout_ends_a_python_loop_and_its_process(tmp_path: Path) -> None:
         os.kill(pid, 0)  # the spinning process is gone, not orphaned
 
 
-def test_a_profile_within_its_timeout_prints_as_without_one(original: Path) -> None:
+SPINS = (
+    "import os, torch\n"
+    "class Spin(torch.nn.Module):\n"
+    "    def forward(self, x):\n"
+    "        open(os.path.join(os.path.dirname(__file__), 'pid'), 'w').write(str(os.getpid()))\n"
+    "        while True:\n"
+    "            pass\n"
+    "def spin():\n"
+    "    return Spin()\n"
+)
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its exit status left for init to collect (a zombie runs nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("ending", ["SIGTERM", "SIGKILL"])
+def test_the_timeout_child_ends_with_its_parent(tmp_path: Path, ending: str) -> None:
+    """SIGTERM: the parent ends the child's group, then itself by the signal. SIGKILL: no handler runs in
+    the parent; the child ends itself (it asked Linux to kill it when its parent dies)."""
+    (tmp_path / "models.py").write_text(SPINS)
+    parent = subprocess.Popen([sys.executable, "-m", "pytest_convbudget", "profile", f"{tmp_path / 'models.py'}:spin",
+                               "--input", "1x4", "--device", "cpu", "--timeout", "300"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid_file = tmp_path / "pid"
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    os.kill(parent.pid, getattr(signal, ending))
+    parent.communicate(timeout=30)
+    assert parent.returncode == -getattr(signal, ending)
+    deadline = time.monotonic() + 10
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(child), f"the profile's process {child} outlived its parent"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="python -P (no working folder on sys.path) is 3.11's")
+def test_the_timeout_child_ignores_the_working_folder_and_keeps_the_users_arguments(
+    original: Path, tmp_path: Path,
+) -> None:
+    """A checkout holding ``zipfile.py``: the parent runs with ``-P`` as the docs say, and so does the
+    child; options after ``--`` stay the user's (the child's own setting goes before them)."""
+    marker = tmp_path / "marker"
+    (tmp_path / "zipfile.py").write_text(f"open({str(marker)!r}, 'w')\n")
     plain = profile_command(str(original), "--json")
-    timed = profile_command(str(original), "--json", "--timeout", "120")
+    timed = subprocess.run([sys.executable, "-P", "-m", "pytest_convbudget", "profile", "--json", "--timeout", "120",
+                            "--", str(original)], cwd=tmp_path, capture_output=True, text=True, check=False,
+                           timeout=120)
+    assert not marker.exists(), "a zipfile.py in the working folder ran"
     assert plain.returncode == timed.returncode == 0, timed.stderr
     assert json.loads(timed.stdout) == json.loads(plain.stdout)
 

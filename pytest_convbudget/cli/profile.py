@@ -6,7 +6,11 @@ SPEC is a factory (``models.py:resnet``) or a saved program: ``model.pt`` (Torch
 A ``.pt2`` is data: it is read by the engine's own archive reader, and nothing it carries
 runs. A TorchScript file and a factory are code: a ``.pt`` is refused unless
 ``--trust-code`` says its origin is trusted. ``--timeout`` runs the profile in a child
-process and ends it, whatever it is stuck in (a Python loop, a TorchScript loop in C++)."""
+process and ends it, whatever it is stuck in (a Python loop, a TorchScript loop in C++). The
+child never outlives the parent: a parent ended by SIGTERM or SIGHUP ends the child's process
+group first, and the child ends itself when its parent dies (SIGKILL included). The child
+starts without the working folder on ``sys.path`` (``-P``), so a ``zipfile.py`` lying in an
+untrusted checkout cannot stand in for the standard library's."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,8 +115,29 @@ def _byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+# Set in the --timeout child's environment to the parent's pid: the child profiles, with no timeout of its own.
+CHILD_OF = "CONVBUDGET_PROFILE_CHILD_OF"
+# The child's first lines: the working folder off sys.path (``-P`` does it from Python 3.11), and this
+# package found where the parent found it when it is not installed (appended: the standard library wins).
+CHILD_START = (
+    "import sys\n"
+    "if not getattr(sys.flags, 'safe_path', False):\n"
+    "    del sys.path[0]\n"
+    "root = sys.argv.pop(1)\n"
+    "import importlib.util, runpy\n"
+    "if importlib.util.find_spec('pytest_convbudget') is None:\n"
+    "    sys.path.append(root)\n"
+    "runpy.run_module('pytest_convbudget', run_name='__main__', alter_sys=True)\n"
+)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def run_profile(args: argparse.Namespace) -> int:
-    if args.timeout:
+    parent = os.environ.pop(CHILD_OF, "")
+    if parent.isdigit():
+        end_with_parent(int(parent))
+    elif args.timeout:
         return run_in_child(args)
     specs = [parse_input(text) for text in args.input]
     keyword_specs = dict(parse_kwarg(text) for text in args.kwarg)
@@ -225,22 +252,92 @@ def _file_size_limit(args: argparse.Namespace) -> tuple[int, str]:
 def run_in_child(args: argparse.Namespace) -> int:
     """The same profile in a child process, ended after ``--timeout`` seconds: a forward stuck in
     C++ (a TorchScript loop) never returns to Python, where a signal handler would run."""
-    command = [sys.executable, "-m", "pytest_convbudget", *args.argv, "--timeout", "0"]
+    package_root = str(Path(__file__).resolve().parents[2])
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []  # older: CHILD_START drops the folder itself
+    command = [sys.executable, *safe_path, "-c", CHILD_START, package_root, *args.argv]
     posix = os.name == "posix"
-    child = subprocess.Popen(command, start_new_session=posix)  # its own group: its children end with it
+    previous = _catch_ending_signals()
     try:
-        code = child.wait(timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        _end(child, posix)
-        raise CliError(f"{args.spec}: the profile did not finish within {args.timeout:g} s (loading and running "
-                       "its forward): ended; raise --timeout if it is only slow") from None
-    except BaseException:  # Ctrl-C: the child goes with the parent
-        _end(child, posix)
+        child = subprocess.Popen(command, start_new_session=posix,  # its own group: its children end with it
+                                 env={**os.environ, CHILD_OF: str(os.getpid())})
+        try:
+            code = child.wait(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            _end(child, posix)
+            raise CliError(f"{args.spec}: the profile did not finish within {args.timeout:g} s (loading and running "
+                           "its forward): ended; raise --timeout if it is only slow") from None
+        except BaseException:  # Ctrl-C, SIGTERM, SIGHUP: the child goes with the parent
+            _end(child, posix)
+            raise
+    except _Ended as ended:
+        _restore(previous)
+        signal.signal(ended.signum, signal.SIG_DFL)
+        os.kill(os.getpid(), ended.signum)  # end as the signal meant, now the child is gone
         raise
+    finally:
+        _restore(previous)
     if code < 0:
         raise CliError(f"{args.spec}: the profile's process was ended by signal {-code} "
                        f"({signal.Signals(-code).name if -code in signal.valid_signals() else 'unknown'})")
     return code
+
+
+class _Ended(BaseException):
+    """SIGTERM or SIGHUP reached the parent of a --timeout child."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_ended(signum: int, frame: object) -> None:
+    raise _Ended(signum)
+
+
+def _catch_ending_signals() -> dict[int, Any]:
+    """SIGTERM and SIGHUP raise in the parent, so its child is ended before it goes (an ignored
+    signal, as under nohup, stays ignored). Only the main thread can set handlers."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for signum in ENDING_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler != signal.SIG_IGN:
+            previous[signum] = handler
+            signal.signal(signum, _raise_ended)
+    return previous
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    previous.clear()
+
+
+def end_with_parent(parent: int) -> None:
+    """In the --timeout child: end when the parent ends, however it ends. Linux kills the child when
+    its parent dies (``PR_SET_PDEATHSIG``); elsewhere a thread watches the parent's pid."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+        if armed:
+            if os.getppid() != parent:  # the parent died before the request was made
+                os._exit(2)
+            return
+    threading.Thread(target=_watch_parent, args=(parent,), name="convbudget-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    if os.name == "posix":
+        os.killpg(0, signal.SIGKILL)  # the child leads its own group: it and its children
+    os._exit(2)
 
 
 def _end(child: subprocess.Popen[bytes], posix: bool) -> None:
