@@ -273,6 +273,10 @@ def test_conv_tbc_counts_as_the_1d_convolution_it_is() -> None:
         assert [(layer.kind, layer.type) for layer in cost.layers] == [("functional_conv", "conv_tbc")]
     default = profile(model, x)  # no conv module: outside the default's totals, and listed
     assert default.total_flops == 0 and [call.function for call in default.uncounted] == ["conv_tbc"]
+    traced = torch.jit.trace(model, x)  # a graph runs it on the weight: still no conv module's work
+    graph = profile(traced, x, device="cpu")
+    assert graph.total_flops == 0 and [(call.kind, call.total_flops) for call in graph.uncounted] == [
+        ("functional_conv", expected.flops)]
 
 
 # ---------------------------------------------------------------------------

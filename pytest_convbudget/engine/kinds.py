@@ -1066,7 +1066,8 @@ register(Kind(
     aten=(
         AtenRule(("aten.convolution", "aten._convolution", "aten.convolution_overrideable"), _generic_conv_op,
                  weighted="conv"),
-        AtenRule(("aten.conv_tbc",), _conv_tbc_op, weighted="conv"),
+        # never a conv module's work (no conv module runs it): a graph's is a functional conv too, as eager's
+        AtenRule(("aten.conv_tbc",), _conv_tbc_op),
         AtenRule(("aten.mkldnn_convolution", "aten.cudnn_convolution_relu", "aten.miopen_convolution",
                   "aten.miopen_depthwise_convolution", "aten.miopen_convolution_relu", "aten._nnpack_spatial_convolution",
                   "aten._mps_convolution", "aten._convolution_mode"), _conv_kernel(False, 2), weighted="conv"),
