@@ -361,3 +361,20 @@ def test_einsum_of_a_trilinear_equation_matches_the_bilinear_count() -> None:
     """The ``_trilinear`` reader spells its operands as an einsum: the same count as F.bilinear's."""
     assert einsum_cost("pi,oij,pj->po", [(3, 5), (4, 5, 2), (3, 2)]) == CallCost(
         macs=3 * 4 * 2 * 5 + 3 * 4 * 2, flops=(2 * 5 - 1) * 3 * 4 * 2 + (2 * 2 - 1) * 3 * 4)
+
+
+def test_flash_kernels_count_packed_sequences_each_against_its_own_keys() -> None:
+    """The CUDA kernels behind SDPA, called by name with cumulative lengths (sequences packed end
+    to end): each sequence's own attention, summed; read here from CPU stand-ins of their shapes."""
+    from pytest_convbudget.engine.formulas import attention_cost
+    from pytest_convbudget.engine.kinds import KINDS
+
+    reader = next(rule.read for rule in KINDS["attention"].aten if "aten._flash_attention_forward" in rule.ops)
+    query, key, value = torch.empty(10, 2, 8), torch.empty(12, 2, 8), torch.empty(12, 2, 4)
+    lengths = torch.tensor([0, 3, 10]), torch.tensor([0, 5, 12])
+    facts = reader((query, key, value, *lengths, 7, 7, 0.0, False, False), {}, (torch.empty(10, 2, 4),), None)
+    first, second = attention_cost(2, 3, 5, 8, 4), attention_cost(2, 7, 7, 8, 4)
+    assert (facts.cost.macs, facts.cost.flops) == (first.macs + second.macs, first.flops + second.flops)
+    dense = reader((torch.empty(2, 5, 2, 8), torch.empty(2, 6, 2, 8), torch.empty(2, 6, 2, 4), None, None, 5, 6,
+                    0.0, False, False), {}, (torch.empty(2, 5, 2, 4),), None)
+    assert dense.cost == attention_cost(4, 5, 6, 8, 4)

@@ -810,18 +810,31 @@ def _conv_kernel(transposed: bool, bias_at: int | None, added_at: int | None = N
     return read
 
 
-def _flash_forward_op(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts | None:
-    """``_flash_attention_forward``/``_efficient_attention_forward``: q ``(B, L, H, E)``,
-    k ``(B, S, H, E)``, v ``(B, S, H, Ev)``, heads third."""
-    query, key, value = args[:3]
-    q_shape, k_shape, v_shape = _shape(query), _shape(key), _shape(value)
-    if len(q_shape) != 4:
-        return None  # sequences packed end to end (cumulative lengths): their lengths are values
-    batch, query_len, heads, head_dim = q_shape
-    return OpFacts(type="scaled_dot_product_attention", input_shape=q_shape, weight_shape=k_shape,
-                   output_shape=_shape(_output(result)), batch=batch,
-                   cost=attention_cost(batch * heads, query_len, k_shape[1], head_dim, v_shape[-1]),
-                   operands=(query, key, value))
+def _flash_forward_reader(cumulative_at: int) -> Callable[..., OpFacts]:
+    """``_flash_attention_forward``/``_efficient_attention_forward``: q ``(B, L, H, E)``, k ``(B, S,
+    H, E)``, v ``(B, S, H, Ev)``, heads third. Given cumulative lengths (at ``cumulative_at`` and
+    after it), the batch is sequences packed end to end: each sequence attends to its own keys,
+    counted from the lengths (values on the CUDA device that runs these kernels)."""
+
+    def read(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any, is_parameter: Any) -> OpFacts:
+        query, key, value = args[:3]
+        q_shape, k_shape, v_shape = _shape(query), _shape(key), _shape(value)
+        heads, head_dim, value_dim = q_shape[-2], q_shape[-1], v_shape[-1]
+        starts_q, starts_k = args[cumulative_at], args[cumulative_at + 1]
+        if starts_q is None:
+            batch = q_shape[0]
+            cost = attention_cost(batch * heads, q_shape[1], k_shape[1], head_dim, value_dim)
+        else:
+            bounds_q = [int(v) for v in starts_q.tolist()]
+            bounds_k = [int(v) for v in (starts_k if starts_k is not None else starts_q).tolist()]
+            batch = len(bounds_q) - 1
+            parts = [attention_cost(heads, bounds_q[i + 1] - bounds_q[i], bounds_k[i + 1] - bounds_k[i], head_dim,
+                                    value_dim) for i in range(batch)]
+            cost = CallCost(macs=sum(part.macs for part in parts), flops=sum(part.flops for part in parts))
+        return OpFacts(type="scaled_dot_product_attention", input_shape=q_shape, weight_shape=k_shape,
+                       output_shape=_shape(_output(result)), batch=batch, cost=cost, operands=(query, key, value))
+
+    return read
 
 
 # -- recurrent kernels ----------------------------------------------------------
@@ -1048,7 +1061,8 @@ register(Kind(
                 _attention_op),),
     aten=(
         AtenRule(_ATTENTION_OPS, _aten_attention),
-        AtenRule(("aten._flash_attention_forward", "aten._efficient_attention_forward"), _flash_forward_op),
+        AtenRule(("aten._flash_attention_forward",), _flash_forward_reader(3)),
+        AtenRule(("aten._efficient_attention_forward",), _flash_forward_reader(4)),
         AtenRule(("aten._native_multi_head_attention",), split=_native_attention),
         AtenRule(("aten._transformer_encoder_layer_fwd",), split=_native_encoder_layer),
     ),
