@@ -143,6 +143,8 @@ def test_work_without_a_formula_is_listed_by_name_and_calls_never_dropped() -> N
         assert {function for function, _, _ in unformulated} == {"_fft_r2c", "_fft_c2r", "_linalg_solve_ex"}
         assert all(kind == NO_FORMULA_KIND and flops == 0 for _, kind, flops in unformulated)
         assert {layer.kind for layer in cost.layers} == {"linear", "matmul"}  # the rest is counted
+        assert cost.uncounted_work() == {}  # no count setting would include them
+        assert "not counted: no formula: _fft_r2c ×1, _fft_c2r ×1, _linalg_solve_ex ×1" in cost.table()
     assert listed[0] == listed[1]
 
 
@@ -150,3 +152,17 @@ def test_a_listed_op_inside_a_counted_op_is_that_ops_own_work() -> None:
     """An op a watched function ran (one counted already) is never listed a second time."""
     cost = profile(nn.Linear(4, 4), torch.randn(2, 4), count="all")
     assert cost.uncounted == () and F is not None
+
+
+def test_work_without_a_formula_survives_a_run_file() -> None:
+    """The baseline keeps the list (its kind is no op kind a count names, and the schema knows it)."""
+    import json
+
+    from pytest_convbudget.budgets.measurement import Measurement
+    from pytest_convbudget.ci.runfile import RunEntry, RunFile
+
+    cost = profile(Spectral(), torch.randn(2, 4, 8), count="all", device="meta")
+    run = RunFile((RunEntry(Measurement("test_s.py::test_s", "s", 0, cost, "sample"), "passed"),))
+    again = RunFile.from_dict(json.loads(run.to_json()), "run.json")
+    assert [(call.function, call.kind) for call in again.entries[0].measurement.cost.uncounted] == [
+        (call.function, NO_FORMULA_KIND) for call in cost.uncounted]

@@ -19,6 +19,7 @@ from math import prod
 from typing import Any, Callable, Mapping, Sequence
 
 from ..words.errors import CountError
+from ..words.vocabulary import NO_FORMULA_KIND  # the kind they are listed under: none a count includes
 from .formulas import (
     CallCost,
     MatmulDims,
@@ -963,8 +964,6 @@ NO_FORMULA = tuple(f"aten.{name}" for name in (
     "_sparse_semi_structured_mm", "_sparse_semi_structured_addmm", "_sparse_semi_structured_linear",
     "_cslt_sparse_mm", "_sparse_mm_reduce_impl",
 ))
-# the kind of work they are, for the list of uncounted work
-NO_FORMULA_KIND = "matmul"
 
 
 # -- the registry ------------------------------------------------------------

@@ -11,7 +11,7 @@ from operator import attrgetter
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Mapping
 
-from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_COUNT
+from ..words.vocabulary import COST_MODEL_VERSION, DEFAULT_COUNT, NO_FORMULA_KIND
 
 Shape = tuple[int, ...]
 
@@ -224,7 +224,7 @@ class ConvCost:
         (in the order first seen): the work a ``count`` setting leaves out."""
         work: dict[str, int] = {}
         for call in self.uncounted:
-            if call.kind not in self.count:
+            if call.kind not in self.count and call.kind != NO_FORMULA_KIND:  # no count setting includes those
                 work[call.kind] = work.get(call.kind, 0) + call.total_flops
         return work
 

@@ -27,6 +27,7 @@ from ..words.vocabulary import (
     FIGURE_LABELS,
     NEW,
     INTERNAL_ERROR,
+    NO_FORMULA_KIND,
     NOT_COMPARED,
     ROOT_NAME,
     STOPPED,
@@ -231,14 +232,15 @@ def notes(cost: ConvCost, show: Show = visible) -> list[str]:
             f"{show(idle.name)} ({show(idle.type)}, {idle.params:,} params)" for idle in cost.idle_modules
         )
         lines.append(f"never ran, not in the totals: {names}")
-    outside = [call for call in cost.uncounted if not call.inside]
+    unformulated = [call for call in cost.uncounted if call.kind == NO_FORMULA_KIND]
+    outside = [call for call in cost.uncounted if not call.inside and call.kind != NO_FORMULA_KIND]
     if outside:
         lines.append(f"not in the totals (count = {', '.join(map(show, cost.count))}): " + "; ".join(
             f"{len(calls)} {show(kind)} op(s) ({', '.join(sorted({show(call.function) for call in calls}))}; "
             f"{exact_and_short(sum(call.total_flops for call in calls))} FLOPs for the batch)"
             for kind, calls in _by_kind(outside).items()
         ))
-    inside = [call for call in cost.uncounted if call.inside]
+    inside = [call for call in cost.uncounted if call.inside and call.kind != NO_FORMULA_KIND]
     if inside:
         modules = sorted({show(call.inside) for call in inside})
         lines.append(
@@ -246,9 +248,20 @@ def notes(cost: ConvCost, show: Show = visible) -> list[str]:
             f" ({', '.join(sorted({show(call.function) for call in inside}))};"
             f" {exact_and_short(sum(call.total_flops for call in inside))} FLOPs for the batch)"
         )
+    if unformulated:
+        lines.append(no_formula_text(unformulated, show))
     if cost.fallback_reason:
         lines.append(f"device: {show(cost.device)}, {show(cost.fallback_reason)}")
     return lines
+
+
+def no_formula_text(calls: Sequence[UncountedCall], show: Show = visible) -> str:
+    """Work the cost model has no formula for, by op and call count: ``not counted: no formula:
+    _fft_r2c ×2, _linalg_solve_ex ×1``."""
+    found: dict[str, int] = {}
+    for call in calls:
+        found[call.function] = found.get(call.function, 0) + 1
+    return "not counted: no formula: " + ", ".join(f"{show(name)} ×{count}" for name, count in found.items())
 
 
 def _by_kind(calls: Sequence[UncountedCall]) -> dict[str, list[UncountedCall]]:

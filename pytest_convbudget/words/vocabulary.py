@@ -22,6 +22,7 @@ FIGURE_LABELS = {
 }
 DEVICES = ("auto", "meta", "cpu", "cuda")
 DEVICE_CHOICES = ("auto", "meta", "cpu", "cuda", "cuda:N")
+NO_FORMULA_KIND = "no_formula"  # an uncounted call's kind when no formula counts its work (an FFT, a solver)
 ROOT_NAME = "(root)"  # the name of the profiled model itself, when a counted call belongs to it
 DEFAULT_COUNT: tuple[str, ...] = ("conv",)  # what a profile counts unless told otherwise: conv modules
 # Bumped whenever a formula changes what it counts; stored in every run file so that
