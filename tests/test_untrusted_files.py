@@ -5,7 +5,10 @@ carrying one payload that torch's own loader would run or unpack: pickled weight
 constants (``use_pickle``), sample inputs whose pickle calls ``open``, custom and opaque
 objects, AOTInductor's native library, member names that climb out (``../x``, ``/x``),
 a member declaring a size past the limit and one inflating past the size it declares, a
-directory listing a hundred thousand members,
+directory listing a hundred thousand members, a bzip2 member (zipfile would inflate it whole),
+sample inputs whose zip shows Python's zipfile one directory and torch's reader another, and
+inputs that hold one list in 2**45 places, a node named ``self`` and a parameter named
+``__class__.forward``, a ComplexHalf dtype, one record viewed as two dtypes,
 and the graph's own strings that torch turns into code (a shape expression and a guard
 evaluated as Python, a name written into the source FX exec-s, a tree spec that imports a
 module named in it; and an op target outside torch's registered ops, which torch resolves by
@@ -14,7 +17,9 @@ working folder of its own: the payload's marker file is never created, nothing a
 outside that folder, the peak memory stays near a plain profile's, and the one line on
 stderr names the member, with exit status 2. TorchScript files that write at load, write
 in their forward and loop forever are refused without ``--trust-code``; with it,
-``--timeout`` ends a loop stuck in C++ and one in Python.
+``--timeout`` ends a loop stuck in C++ and one in Python, and its child ends with its parent
+(SIGTERM, SIGKILL) and never imports a module from the working folder. Zips that two readers
+would read differently are refused in-process, by the check itself.
 """
 
 from __future__ import annotations
