@@ -6,7 +6,7 @@ constants (``use_pickle``), sample inputs whose pickle calls ``open``, custom an
 objects, AOTInductor's native library, member names that climb out (``../x``, ``/x``),
 a member declaring a size past the limit and one inflating past the size it declares, a
 directory listing a hundred thousand members, a bzip2 member (zipfile would inflate it whole),
-sample inputs whose zip shows Python's zipfile one directory and torch's reader another, and
+sample inputs whose zip shows Python's zipfile one directory and torch's reader another,
 inputs that hold one list in 2**45 places, a node named ``self`` and a parameter named
 ``__class__.forward``, a ComplexHalf dtype, one record viewed as two dtypes,
 and the graph's own strings that torch turns into code (a shape expression and a guard
