@@ -229,3 +229,49 @@ def test_on_meta_the_example_inputs_values_answer_data_dependent_shapes(exported
     """The weights stay unread on meta; the example inputs are read, as plain tensors."""
     cost = profiled(exported, "trimmed.pt2", "--device", "meta")
     assert (cost["device"], cost["macs"]) == ("meta", 3 * 8 * 4)
+
+
+CUSTOM_LIBRARY = '''
+import torch
+
+
+@torch.library.custom_op("convbudget_test_lib::double", mutates_args=())
+def double(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+@double.register_fake
+def _(x):
+    return torch.empty_like(x)
+'''
+CUSTOM_PROGRAM = '''
+import torch
+
+import convbudget_test_lib
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return torch.ops.convbudget_test_lib.double(self.conv(x))
+
+
+torch.jit.save(torch.jit.trace(Net().eval(), torch.randn(1, 3, 8, 8)), "custom.pt")
+'''
+
+
+def test_a_program_calling_a_custom_op_names_it_and_imports_its_library_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "convbudget_test_lib.py").write_text(CUSTOM_LIBRARY, encoding="utf-8")
+    (tmp_path / "make.py").write_text(CUSTOM_PROGRAM, encoding="utf-8")
+    subprocess.run([sys.executable, "make.py"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    refused = run(tmp_path, "custom.pt", "--trust-code", "--input", "1x3x8x8")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        "python -m pytest_convbudget: error: custom.pt calls the custom op convbudget_test_lib::double, which no "
+        "imported library defines: import the package that registers it first (profile --import MODULE)"]
+    done = run(tmp_path, "custom.pt", "--trust-code", "--input", "1x3x8x8", "--import", "convbudget_test_lib")
+    assert done.returncode == 0, done.stderr
+    assert "conv   Conv2d" in done.stdout and "112" in done.stdout

@@ -54,6 +54,11 @@ def _load_file(location: str) -> ModuleType:
     return module
 
 
+def import_module(location: str) -> ModuleType:
+    """``package.module``, imported as ``MODULE:NAME`` specs import it (the working folder on the path)."""
+    return _import(location)
+
+
 def _import(location: str) -> ModuleType:
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")

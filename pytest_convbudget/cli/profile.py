@@ -30,7 +30,7 @@ from ..render.outputs import HTML_REPORT
 from ..words.errors import CliError, ConfigError, CountError, ProfileError
 from ..words.quantity import parse_byte_size
 from ..engine.input_spec import INPUT_DTYPES, InputSpec
-from .loading import TRUSTED_SUFFIXES, is_model_file, load_model_file, load_object
+from .loading import TRUSTED_SUFFIXES, import_module, is_model_file, load_model_file, load_object
 
 if TYPE_CHECKING:
     from ..engine.results import ConvCost
@@ -86,6 +86,9 @@ def add_profile_command(commands: Any) -> None:
     prof.add_argument("--json", action="store_true", help="print the result as JSON (exact integers)")
     prof.add_argument("--html", type=Path, default=None, metavar="PATH",
                       help="also write the profile as one self-contained HTML page to PATH")
+    prof.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                      help="import MODULE first (repeat for several): your package that registers the custom ops "
+                           "a saved program calls (torch.library); it runs that package's code")
     prof.add_argument("--trust-code", action="store_true",
                       help="profile a TorchScript file (.pt, .pth): loading and running it runs the code it holds, "
                            "so pass this only for files whose origin you trust (a .pt2 is read as data: no flag)")
@@ -149,6 +152,8 @@ def run_profile(args: argparse.Namespace) -> int:
             count = parse_count(args.count)
         except CountError as error:
             raise CliError(f"--count: {error}") from None
+    for module in args.imports:  # the user's own package, named: its custom ops registered before loading
+        import_module(module)
     read_weights = args.device not in ("auto", "meta")  # a .pt2's weights stay unread on meta
     model, examples = _load_model(args, read_weights)
     try:

@@ -15,6 +15,7 @@ in one line that says what to pass instead.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Collection, Iterable
 
@@ -125,7 +126,13 @@ def load_saved_program(
                         f"raise it with {raise_with}")
     try:
         return torch.jit.load(str(path), map_location="cpu"), None
-    except Exception:
+    except Exception as error:
+        unknown = re.search(r"Unknown builtin op: ([\w.]+::[\w.]+?)\.?\s", f"{error} ")
+        if unknown is not None:  # a program of the user's own ops: their library was not imported
+            raise SpecError(
+                f"{path} calls the custom op {unknown.group(1)}, which no imported library defines: import the "
+                "package that registers it first (profile --import MODULE)"
+            ) from None
         raise SpecError(
             f"{path} is not a TorchScript file (torch.jit.save): a pickled model or a state dict holds no "
             "forward without its code; pass path/to/models.py:factory instead"
