@@ -131,8 +131,17 @@ def build_view(report: RunReport, title: str | None = None) -> dict[str, Any]:
         "per_note": per_line({measurement.per for measurement in measurements}),
         "labels": {figure: FIGURE_LABELS[figure] for figure in (*FIGURES, *SIZE_FIGURES)},
         "drawn": drawn_rows(rows),
+        "rest": rest_label(rows, report.enforcement, comparison is not None),
         "measurements": rows,
     }, {})
+
+
+def rest_label(rows: Sequence[dict[str, Any]], enforcement: str, compared: bool) -> str:
+    """The "show the rest" button's words: how many rows wait, and what they are (none of them is
+    over budget where budgets are checked, none changed where there is a baseline)."""
+    rest = len(rows) - drawn_rows(rows)
+    what = [words for words, holds in (("within budget", enforcement != "off"), ("unchanged", compared)) if holds]
+    return f"Show the other {rest:,} measurements" + (f" ({', '.join(what)})" if what else "")
 
 
 def drawn_rows(rows: Sequence[dict[str, Any]]) -> int:
