@@ -362,8 +362,10 @@ def merge_runs(old: RunFile, new: RunFile) -> tuple[RunFile, int]:
     order is kept, and new tests follow in run order. Returns the merged run
     and how many tests were updated.
     """
-    measured = {entry.measurement.test_id for entry in new.entries}
-    fresh = {test_id: [e for e in new.entries if e.measurement.test_id == test_id] for test_id in measured}
+    fresh: dict[str, list[RunEntry]] = {}  # each test's new entries, in one pass (not one per test)
+    for entry in new.entries:
+        fresh.setdefault(entry.measurement.test_id, []).append(entry)
+    measured = set(fresh)
     merged: list[RunEntry] = []
     for entry in old.entries:
         test_id = entry.measurement.test_id
