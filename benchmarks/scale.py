@@ -2,7 +2,7 @@
 the page are, how long the page takes to be usable in headless Chromium, and what the plugin
 holds and costs per measurement in a real pytest session.
 
-    python benchmarks/scale.py                     # 5,000 measurements: ~5 minutes on 2 cores
+    python benchmarks/scale.py                     # 5,000 measurements: ~10 minutes on 2 cores
     python benchmarks/scale.py --measurements 500  # the same at 500
     python benchmarks/scale.py --quick             # 200 measurements, one repeat: shows the script works
 
