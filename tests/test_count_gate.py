@@ -88,8 +88,9 @@ def test_a_baseline_counted_with_other_kinds_is_refused_not_compared(pytester: p
     pytester.makepyprojecttoml(pyproject('"conv"'))
     pytester.runpytest("--conv-save-baseline", "base.json").assert_outcomes(passed=1)
     saved = json.loads((pytester.path / "base.json").read_text())
-    assert saved["measurements"][0]["cost"]["count"] == ["conv"]
-    assert saved["measurements"][0]["cost"]["flops"] == CONV_FLOPS
+    cost = saved["costs"][saved["measurements"][0]["cost"]]
+    assert cost["count"] == ["conv"]
+    assert cost["flops"] == CONV_FLOPS
 
     pytester.makepyprojecttoml(pyproject('"all"'))
     result = pytester.runpytest("--conv-baseline", "base.json", "--conv-json", "head.json", "--conv-markdown", "pr.md")
@@ -128,7 +129,7 @@ def test_the_same_kinds_compare_as_before(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     assert "conv budget: no change in 1 measurement" in conv_budget_section(result.stdout.lines)
     saved = json.loads((pytester.path / "base.json").read_text())
-    assert saved["measurements"][0]["cost"]["flops"] == ALL_FLOPS
+    assert saved["costs"][saved["measurements"][0]["cost"]]["flops"] == ALL_FLOPS
 
 
 def test_a_changed_measurement_counted_with_all_kinds_says_which_kind_grew(pytester: pytest.Pytester) -> None:

@@ -134,19 +134,21 @@ def test_save_baseline_writes_every_measurement_with_exact_integers(pytester: py
     assert failing["test_id"] == "test_gate_zfailing.py::test_measured_then_failed"
     assert [m["outcome"] for m in data["measurements"]] == ["passed", "passed", "failed"]
 
-    cost = backbone["cost"]
+    cost = data["costs"][backbone["cost"]]  # each cost once, a measurement names its place
     assert cost["input_shapes"] == [[1, 3, 16, 16]]
     assert (cost["params"], cost["flops"], cost["macs"]) == (808, 250_560, 125_280)
     assert all(type(cost[key]) is int for key in ("params", "flops", "macs", "total_flops", "total_macs"))
-    assert [(layer["name"], layer["params"], layer["flops"], layer["macs"]) for layer in cost["layers"]] == [
+    layers = [dict(zip(data["layer_fields"], data["layers"][place])) for place in cost["layers"]]
+    assert [(layer["name"], layer["params"], layer["flops"], layer["macs"]) for layer in layers] == [
         ("stem", 224, 84_672, 42_336),
         ("body", 584, 165_888, 82_944),
     ]
     assert [(limit["figure"], limit["value"]) for limit in backbone["limits"]] == [("flops", 1_000_000)]
     assert backbone["over_budget"] is False
     assert stem["limits"] == []
-    assert failing["cost"]["input_shapes"] == [[2, 3, 16, 16]]
-    assert (failing["cost"]["flops"], failing["cost"]["total_flops"]) == (5_120, 10_240)
+    failing_cost = data["costs"][failing["cost"]]
+    assert failing_cost["input_shapes"] == [[2, 3, 16, 16]]
+    assert (failing_cost["flops"], failing_cost["total_flops"]) == (5_120, 10_240)
 
 
 def test_conv_json_writes_the_baseline_format(pytester: pytest.Pytester) -> None:
@@ -403,16 +405,16 @@ BAD_BASELINES = [
     pytest.param(lambda: _edited(cost_model_version=0), "cost_model_version: ", id="cost-model-version"),
     pytest.param(lambda: _edited(measurements=[{"test_id": "x"}]), "measurements[0]: missing field 'name'", id="malformed-measurement"),
     pytest.param(lambda: _edited(environment=5), "environment: expected a table, got the number 5", id="environment-not-a-table"),
-    pytest.param(lambda: _with_cost(flops="abc"), "measurements[0].cost.flops: expected a whole number, got a string 'abc'",
+    pytest.param(lambda: _with_cost(flops="abc"), "costs[0].flops: expected a whole number, got a string 'abc'",
                  id="count-not-an-int"),
-    pytest.param(lambda: _with_cost(params=True), "measurements[0].cost.params: expected a whole number, got true", id="count-is-a-bool"),
+    pytest.param(lambda: _with_cost(params=True), "costs[0].params: expected a whole number, got true", id="count-is-a-bool"),
 ]
 
 
 def _with_cost(**changes: object) -> bytes:
     """A run file whose one measurement has hand-edited cost fields."""
     data = json.loads(real_baseline_text())
-    data["measurements"][0]["cost"].update(changes)
+    data["costs"][data["measurements"][0]["cost"]].update(changes)
     return json.dumps(data).encode()
 
 

@@ -201,7 +201,7 @@ def test_per_batch_compares_the_whole_batch(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             literal("conv budget exceeded: Sequential in test_models.py::test_four"),
-            literal(f"  FLOPs 1.00 M (1,002,240) > limit 500 k (500,000) by 100.4% [limit from {DEFAULT_SOURCE} flops]"),
+            literal(f"  FLOPs per batch 1.00 M (1,002,240) > limit 500 k (500,000) by 100.4% [limit from {DEFAULT_SOURCE} flops]"),
         ]
     )
     result.stdout.no_fnmatch_line("*params*> limit*")

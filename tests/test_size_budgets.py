@@ -158,7 +158,7 @@ def test_the_baseline_keeps_the_figures_and_max_increase_gates_a_budgeted_one(
     write_tests(pytester, body)
     assert pytester.runpytest("--conv-save-baseline=base.json").ret == 0
     saved = json.loads((pytester.path / "base.json").read_text())
-    costs = [measurement["cost"] for measurement in saved["measurements"]]
+    costs = [saved["costs"][measurement["cost"]] for measurement in saved["measurements"]]
     assert [(c["model_params"], c["weight_bytes"], c["activation_bytes"]) for c in costs] == [
         (TINY_MODEL_PARAMS, TINY_WEIGHT_BYTES, TINY_PEAK)] * 2
 

@@ -394,7 +394,7 @@ def _corrupt(kind: str) -> bytes:
     if kind == "another schema":
         data["schema"] = "my-own/run"
     elif kind == "a count as text":
-        data["measurements"][0]["cost"]["flops"] = "lots"
+        data["costs"][data["measurements"][0]["cost"]]["flops"] = "lots"
     elif kind == "not a list":
         data["measurements"] = {"a": 1}
     return json.dumps(data).encode("utf-8")
@@ -634,7 +634,10 @@ def test_shards_that_do_not_merge_fail_the_job_and_hand_on_no_run_file(tmp_path:
     else:
         whole = json.loads(branch_run())
         changed = json.loads(json.dumps(whole["measurements"][0]))
-        changed["cost"]["flops"] += 1
+        cost = json.loads(json.dumps(whole["costs"][changed["cost"]]))
+        cost["flops"] += 1  # the same test measured differently: a cost of its own
+        whole["costs"].append(cost)
+        changed["cost"] = len(whole["costs"]) - 1
         whole["measurements"].append(changed)
         shards = shard_files(slice(0, 4), slice(4, None), data=whole)
     merge = MergeJob(tmp_path)
