@@ -67,7 +67,9 @@ class Meter:
             per=per, limits=tuple(limits.values()),
         )
         measurements.append(measurement)
-        self._item.user_properties.append((USER_PROPERTY, json.dumps(measurement.to_dict(), sort_keys=True)))
+        text = json.dumps(measurement.to_dict(), sort_keys=True)
+        self._item.user_properties.append((USER_PROPERTY, text))
+        self._session.made_here[text] = measurement
         return cost
 
     def _unique_name(self, name: str | None, model_name: str, measurements: list[Measurement]) -> str:

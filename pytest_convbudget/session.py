@@ -49,6 +49,9 @@ class ConvBudgetSession:
         self.gate_lines: list[str] = []
         self.deselected: list[str] = []
         self.measuring: dict[str, None] = {}  # tests that use conv_cost or a budget marker, in the suite's order
+        # measurements made in this process, by the text their test's report carries: read back
+        # without parsing it (a worker's reach the controller as text only)
+        self.made_here: dict[str, Measurement] = {}
         self.last_failed_only = False
         self.collection_errors: list[str] = []  # node ids of collectors that failed (files, mostly)
         self.crashed: list[str] = []  # tests whose xdist worker died under them
@@ -136,9 +139,12 @@ class ConvBudgetSession:
         self.outcomes[report.nodeid] = report.outcome
         for key, value in report.user_properties:
             if key == USER_PROPERTY:
-                from .budgets.measurement import Measurement
+                made = self.made_here.pop(value, None)
+                if made is None:
+                    from .budgets.measurement import Measurement
 
-                self.measurements.append(Measurement.from_dict(json.loads(value)))
+                    made = Measurement.from_dict(json.loads(value))
+                self.measurements.append(made)
 
     def ordered_measurements(self) -> list[Measurement]:
         """Collection order, so serial and ``-n 2`` runs report identically."""
