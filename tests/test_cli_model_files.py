@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pt2_models import Encoder
 from torch import nn
 
 from pytest_convbudget import profile
@@ -114,19 +115,6 @@ def test_what_cannot_be_profiled_is_one_line(saved: Path, args: list[str], messa
 
 
 # -- what torch's exporter writes for ordinary models profiles through the reader of data ----------
-
-
-class Encoder(nn.Module):
-    """A transformer layer with a buffer and a constant that are plain tensors."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
-        self.register_buffer("position", torch.arange(6.0).view(1, 6, 1))
-        self.gain = torch.tensor(0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layer(x + self.position) * self.gain
 
 
 class Pairs(nn.Module):

@@ -34,6 +34,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from pt2_models import Encoder
 from torch import nn
 
 from pytest_convbudget.cli import main
@@ -65,19 +66,6 @@ RENAMES = ["../escaped", "data/aotinductor/model/model.so", "data/constants/cust
            "models/other.json", "extra/notes.txt", "data/sample_inputs/model.pt", "archive_version"]
 
 
-class Encoder(nn.Module):
-    """A transformer layer with a buffer and a plain-tensor constant."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
-        self.register_buffer("position", torch.arange(4.0).view(1, 4, 1))
-        self.gain = torch.tensor(0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layer(x + self.position) * self.gain
-
-
 class Tagger(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -105,7 +93,7 @@ def _archives() -> dict[str, tuple[dict[str, bytes], str]]:
     programs = {
         "cnn": torch.export.export(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval(),
                                    (torch.randn(1, 3, 8, 8),)),
-        "encoder": torch.export.export(Encoder().eval(), (torch.randn(1, 4, 8),)),
+        "encoder": torch.export.export(Encoder(width=8, hidden=16, tokens=4).eval(), (torch.randn(1, 4, 8),)),
         "kwargs": torch.export.export(Tagger().eval(), (torch.randint(0, 20, (1, 6)),),
                                       {"mask": torch.ones(1, 6)}),
         "dynamic": torch.export.export(Pairs().eval(), (torch.randn(4, 3, 8, 8),),
