@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pt2_models import Encoder
+from pt2_models import Encoder, Pairs
 from torch import nn
 
 from pytest_convbudget import profile
@@ -115,17 +115,6 @@ def test_what_cannot_be_profiled_is_one_line(saved: Path, args: list[str], messa
 
 
 # -- what torch's exporter writes for ordinary models profiles through the reader of data ----------
-
-
-class Pairs(nn.Module):
-    """Exported for any even batch: torch writes guards and shape expressions for it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x).reshape(x.shape[0] // 2, 2, -1)
 
 
 class Trimmed(nn.Module):

@@ -34,8 +34,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from pt2_models import Encoder
 from torch import nn
+
+from document_paths import value_paths
+from pt2_models import Encoder, Pairs
 
 from pytest_convbudget.cli import main
 
@@ -76,17 +78,6 @@ class Tagger(nn.Module):
         return self.conv((self.embed(ids) * mask.unsqueeze(-1)).transpose(1, 2))
 
 
-class Pairs(nn.Module):
-    """Exported for any even batch: its archive holds shape expressions, range keys and guards."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x).reshape(x.shape[0] // 2, 2, -1)
-
-
 def _archives() -> dict[str, tuple[dict[str, bytes], str]]:
     """Member bytes (by name under the root folder) and the root of each seed archive."""
     torch.manual_seed(0)
@@ -113,17 +104,6 @@ def _archives() -> dict[str, tuple[dict[str, bytes], str]]:
 SEEDS = _archives()
 
 
-def _nodes(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [path]
-    if isinstance(data, dict):
-        for key, value in data.items():
-            found += _nodes(value, (*path, key))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            found += _nodes(value, (*path, index))
-    return found
-
-
 def _document(members: dict[str, bytes], member: str) -> Any:
     try:
         return json.loads(members[member])
@@ -147,7 +127,7 @@ def mutated_archives(draw: st.DrawFn) -> tuple[str, bytes, str, bool]:
             document = _document(members, member)
             if document is None:  # an earlier mutation broke it
                 continue
-            paths = _nodes(document)
+            paths = value_paths(document)
             path = paths[draw(st.integers(0, len(paths) - 1))]
             if not path:
                 continue

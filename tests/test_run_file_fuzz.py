@@ -23,6 +23,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from document_paths import value_paths
+
 from pytest_convbudget.budgets.pyproject import Settings
 from pytest_convbudget.ci.runfile import RunFile, load_run_file
 from pytest_convbudget.ci.validation import InvalidField, _quick_check, _Walker, run_schema
@@ -56,18 +58,6 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.di
                                                                                             max_size=3), max_leaves=6)
 
 
-def _nodes(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """The path of every value in a document, the root included."""
-    found = [path]
-    if isinstance(data, dict):
-        for key, value in data.items():
-            found += _nodes(value, (*path, key))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            found += _nodes(value, (*path, index))
-    return found
-
-
 def _parent(data: Any, path: tuple[Any, ...]) -> Any:
     for step in path[:-1]:
         data = data[step]
@@ -79,7 +69,7 @@ def mutated_files(draw: st.DrawFn) -> bytes:
     """A real run file, broken one to three ways."""
     data = json.loads(SEEDS[draw(st.sampled_from(sorted(SEEDS)))])
     for _ in range(draw(st.integers(1, 3))):
-        paths = _nodes(data)
+        paths = value_paths(data)
         path = paths[draw(st.integers(0, len(paths) - 1))]
         action = draw(st.sampled_from(["replace", "delete", "add", "negate", "grow"]))
         if not path:

@@ -700,17 +700,20 @@ def test_timeout_ends_a_torchscript_loop_stuck_in_cpp(tmp_path: Path, program: t
         "raise --timeout if it is only slow"]
 
 
+SPINS = (
+    "import os, torch\n"
+    "class Spin(torch.nn.Module):\n"
+    "    def forward(self, x):\n"
+    "        open(os.path.join(os.path.dirname(__file__), 'pid'), 'w').write(str(os.getpid()))\n"
+    "        while True:\n"
+    "            pass\n"
+    "def spin():\n"
+    "    return Spin()\n"
+)
+
+
 def test_timeout_ends_a_python_loop_and_its_process(tmp_path: Path) -> None:
-    (tmp_path / "models.py").write_text(
-        "import os, torch\n"
-        "class Spin(torch.nn.Module):\n"
-        "    def forward(self, x):\n"
-        "        open(os.path.join(os.path.dirname(__file__), 'pid'), 'w').write(str(os.getpid()))\n"
-        "        while True:\n"
-        "            pass\n"
-        "def spin():\n"
-        "    return Spin()\n"
-    )
+    (tmp_path / "models.py").write_text(SPINS)
     spec = f"{tmp_path / 'models.py'}:spin"
     done = profile_command(spec, "--input", "1x4", "--timeout", "8", "--device", "cpu")
     assert done.returncode == 2
@@ -722,16 +725,6 @@ def test_timeout_ends_a_python_loop_and_its_process(tmp_path: Path) -> None:
         os.kill(pid, 0)  # the spinning process is gone, not orphaned
 
 
-SPINS = (
-    "import os, torch\n"
-    "class Spin(torch.nn.Module):\n"
-    "    def forward(self, x):\n"
-    "        open(os.path.join(os.path.dirname(__file__), 'pid'), 'w').write(str(os.getpid()))\n"
-    "        while True:\n"
-    "            pass\n"
-    "def spin():\n"
-    "    return Spin()\n"
-)
 
 
 def gone(pid: int) -> bool:
